@@ -1,0 +1,148 @@
+/**
+ * `plantgate` command line. Each command lives in its own function; argument parsing is
+ * node:util parseArgs, strict, so a mistyped option is an error rather than silently ignored.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { loadConfigFile } from '../config/load.js';
+import { ConfigError, formatProblem } from '../core/errors.js';
+import { startGateway } from '../gateway.js';
+import { runDemo } from './demo.js';
+import { startDeviceFleet } from '../../simulators/mqtt-devices.js';
+
+const HELP = `plantgate: industrial telemetry gateway (MQTT JSON -> durable buffer -> InfluxDB)
+
+Usage:
+  plantgate run --config FILE        run the gateway
+  plantgate check --config FILE      validate a configuration; lists every problem
+  plantgate demo                     gateway + embedded broker + simulated machines + its own influxd
+  plantgate sim devices [options]    simulated MQTT CNC machines publishing JSON telemetry
+      --url mqtt://127.0.0.1:1883  --devices 10  --interval 1000 (ms)  --qos 1  --site shenyang
+  plantgate --help | --version
+
+Environment: PLANTGATE_HTTP (status listen address), PLANTGATE_DATA (data folder),
+INFLUX_URL (demo: use this InfluxDB instead of starting influxd). See README.md.
+`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case undefined:
+    case '-h':
+    case '--help':
+    case 'help':
+      process.stdout.write(HELP);
+      return 0;
+    case '-v':
+    case '--version':
+      process.stdout.write(`${version()}\n`);
+      return 0;
+    case 'check':
+      return check(rest);
+    case 'run':
+      return run(rest);
+    case 'demo':
+      return runDemo(rest);
+    case 'sim':
+      return sim(rest);
+    default:
+      process.stderr.write(`plantgate: unknown command ${JSON.stringify(cmd)}\n\n${HELP}`);
+      return 2;
+  }
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+function configArg(args: string[]): string {
+  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' } }, strict: true });
+  if (!values.config) throw new UsageError('--config FILE is required');
+  return values.config;
+}
+
+class UsageError extends Error {}
+
+function check(args: string[]): number {
+  const file = configArg(args);
+  try {
+    loadConfigFile(file);
+    process.stdout.write(`${file}: OK\n`);
+    return 0;
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.problems.map(formatProblem).join('\n')}\n${err.problems.length} problem(s) found\n`);
+      return 1;
+    }
+    throw err;
+  }
+}
+
+async function run(args: string[]): Promise<number> {
+  const file = configArg(args);
+  let config;
+  try {
+    config = loadConfigFile(file);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.problems.map(formatProblem).join('\n')}\n`);
+      return 1;
+    }
+    throw err;
+  }
+  const gw = await startGateway(config);
+  await untilSignal();
+  gw.log.info('stopping: intake first, then flushing the buffer');
+  await gw.stop();
+  return 0;
+}
+
+async function sim(args: string[]): Promise<number> {
+  const [kind, ...rest] = args;
+  if (kind !== 'devices') throw new UsageError(`unknown simulator ${JSON.stringify(kind ?? '')}; available: devices`);
+  const { values } = parseArgs({
+    args: rest,
+    strict: true,
+    options: {
+      url: { type: 'string', default: 'mqtt://127.0.0.1:1883' },
+      devices: { type: 'string', default: '10' },
+      interval: { type: 'string', default: '1000' },
+      qos: { type: 'string', default: '1' },
+      site: { type: 'string', default: 'shenyang' },
+    },
+  });
+  const fleet = await startDeviceFleet({
+    url: values.url!,
+    devices: Number(values.devices),
+    intervalMs: Number(values.interval),
+    qos: Number(values.qos) as 0 | 1 | 2,
+    site: values.site,
+  });
+  process.stdout.write(`simulating ${values.devices} machines on ${values.url}; Ctrl-C to stop\n`);
+  await untilSignal();
+  await fleet.stop();
+  process.stdout.write(`sent ${fleet.sent()} messages\n`);
+  return 0;
+}
+
+export function untilSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+}
+
+export async function cli(argv: string[]): Promise<void> {
+  try {
+    process.exitCode = await main(argv);
+  } catch (err) {
+    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`plantgate: ${(err as Error).message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    process.stderr.write(`plantgate: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  }
+}

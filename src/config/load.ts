@@ -1,0 +1,79 @@
+/**
+ * Loads a YAML configuration: parse, `${VAR}` / `${VAR:-default}` interpolation from the
+ * environment (in string values only, so a variable can never inject structure), then strict zod
+ * validation. Every problem is reported at once as file, key path and what was expected.
+ */
+import { readFileSync } from 'node:fs';
+import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { ConfigError, type ConfigProblem } from '../core/errors.js';
+import { configSchema, type PlantgateConfig } from './schema.js';
+
+const VAR = /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}/g;
+
+export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): PlantgateConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError([{ file, path: '', message: `cannot read the file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` }]);
+  }
+  return parseConfig(text, file, env);
+}
+
+export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): PlantgateConfig {
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length) {
+    throw new ConfigError(doc.errors.map((e) => ({ file, path: '', message: `YAML: ${e.message.split('\n')[0]}${e.linePos ? ` (line ${e.linePos[0].line}, column ${e.linePos[0].col})` : ''}` })));
+  }
+  const problems: ConfigProblem[] = [];
+  const raw = interpolate(doc.toJS() ?? {}, [], env, file, problems);
+  if (problems.length) throw new ConfigError(problems);
+  const res = configSchema.safeParse(raw);
+  if (!res.success) throw new ConfigError(res.error.issues.flatMap((i) => toProblems(i, file)));
+  return res.data;
+}
+
+function interpolate(v: unknown, path: (string | number)[], env: NodeJS.ProcessEnv, file: string, problems: ConfigProblem[]): unknown {
+  if (typeof v === 'string') {
+    return v.replace(VAR, (m, name: string | undefined, op: string | undefined, def: string | undefined) => {
+      if (m === '$$') return '$';
+      const val = env[name!];
+      if (op === ':-' && (val === undefined || val === '')) return def ?? '';
+      if (op === '-' && val === undefined) return def ?? '';
+      if (val === undefined) {
+        problems.push({ file, path: formatPath(path), message: `environment variable ${name} is not set (use \${${name}:-default} for a default)` });
+        return '';
+      }
+      return val;
+    });
+  }
+  if (Array.isArray(v)) return v.map((x, i) => interpolate(x, [...path, i], env, file, problems));
+  if (v && typeof v === 'object') {
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, interpolate(x, [...path, k], env, file, problems)]));
+  }
+  return v;
+}
+
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out ? `.${String(p)}` : String(p);
+  return out;
+}
+
+function toProblems(issue: z.core.$ZodIssue, file: string, prefix: PropertyKey[] = []): ConfigProblem[] {
+  const path = [...prefix, ...issue.path];
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys.map((k) => ({ file, path: formatPath([...path, k]), message: 'unknown key' }));
+  }
+  if (issue.code === 'invalid_union' && issue.errors.length && !issue.message.startsWith('expected')) {
+    // report the branch that got furthest: the user most likely meant that one
+    const best = issue.errors.reduce((a, b) => (depth(b) > depth(a) ? b : a));
+    return best.flatMap((i) => toProblems(i, file, path));
+  }
+  return [{ file, path: formatPath(path), message: issue.message.replace(/^Invalid input: /, '') }];
+}
+
+function depth(issues: z.core.$ZodIssue[]): number {
+  return Math.max(0, ...issues.map((i) => i.path.length)) - issues.length / 1000;
+}

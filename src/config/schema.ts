@@ -1,0 +1,40 @@
+/**
+ * The whole configuration: one zod schema per component, composed here. This is the single source
+ * of validation and defaults; the README's configuration reference follows it.
+ */
+import { dirname, join } from 'node:path';
+import { z } from 'zod';
+import { bufferSchema } from '../buffer/config.js';
+import { deadLettersSchema } from '../deadletters/config.js';
+import { guardSchema } from '../processors/guard/config.js';
+import { influxSchema } from '../sinks/influxdb/config.js';
+import { mqttSchema } from '../sources/mqtt/config.js';
+import { httpSchema } from '../status/config.js';
+
+export const configSchema = z
+  .strictObject({
+    http: httpSchema.default({ listen: { host: '127.0.0.1', port: 8080 } }),
+    influx: influxSchema,
+    mqtt: mqttSchema.default({ clients: [], routes: [] }),
+    buffer: bufferSchema.default(bufferSchema.parse({ dir: './data/buffer' })),
+    deadLetters: deadLettersSchema.default({ maxBytes: 64 * 1024 * 1024, keepLatest: 50 }),
+    guard: guardSchema.default({ maxFuture: 3_600_000, maxAge: 0 }),
+    log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).default({ level: 'info' }),
+  })
+  .transform((c) => ({
+    ...c,
+    deadLetters: { ...c.deadLetters, file: c.deadLetters.file ?? join(dirname(c.buffer.dir), 'deadletters.jsonl') },
+  }))
+  .superRefine((c, ctx) => {
+    if (c.mqtt.routes.length === 0 && (c.mqtt.broker || c.mqtt.clients.length)) {
+      ctx.addIssue({ code: 'custom', path: ['mqtt', 'routes'], message: 'at least one route is needed to turn MQTT messages into points' });
+    }
+    const names = new Set<string>();
+    c.mqtt.clients.forEach((cl, i) => {
+      const name = cl.name ?? cl.clientId;
+      if (names.has(name)) ctx.addIssue({ code: 'custom', path: ['mqtt', 'clients', i, 'name'], message: `duplicate client name ${JSON.stringify(name)}` });
+      names.add(name);
+    });
+  });
+
+export type PlantgateConfig = z.output<typeof configSchema>;

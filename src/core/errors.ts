@@ -1,0 +1,56 @@
+/**
+ * Error catalogue. Every error a user can meet has a stable code (PG_ERR_...) so it can be searched
+ * for in logs and docs, and a `retryable` flag so retry logic never guesses (cf. OTel consumererror).
+ */
+export class PlantgateError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly retryable = false,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'PlantgateError';
+  }
+}
+
+export interface ConfigProblem {
+  file: string;
+  /** Dotted key path, e.g. `mqtt.routes[0].topic`. Empty for the document root. */
+  path: string;
+  message: string;
+}
+
+export class ConfigError extends PlantgateError {
+  constructor(readonly problems: ConfigProblem[]) {
+    super('PG_ERR_CONFIG', problems.map(formatProblem).join('\n'));
+    this.name = 'ConfigError';
+  }
+}
+
+export function formatProblem(p: ConfigProblem): string {
+  return `${p.file}: ${p.path || '(root)'}: ${p.message}`;
+}
+
+/** A payload or value that can never be written; it goes to dead letters with this reason. */
+export class RejectedInput extends PlantgateError {
+  constructor(readonly reason: string, message: string) {
+    super('PG_ERR_REJECTED', message);
+    this.name = 'RejectedInput';
+  }
+}
+
+/** Raised by a sink: `retryable` decides between backoff and dead letters / pause. */
+export class SinkWriteError extends PlantgateError {
+  constructor(
+    code: string,
+    message: string,
+    retryable: boolean,
+    readonly status?: number,
+    readonly retryAfterMs?: number,
+    options?: { cause?: unknown },
+  ) {
+    super(code, message, retryable, options);
+    this.name = 'SinkWriteError';
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * Builds a running gateway from a validated configuration: one place that knows every component
+ * factory, so the pipeline itself only knows the component interfaces.
+ */
+import { resolve } from 'node:path';
+import pino, { type Logger } from 'pino';
+import { DiskBuffer } from './buffer/disk-buffer.js';
+import type { PlantgateConfig } from './config/schema.js';
+import { DeadLetters } from './deadletters/dead-letters.js';
+import { Pipeline } from './pipeline/pipeline.js';
+import { Guard } from './processors/guard/guard.js';
+import { InfluxSink } from './sinks/influxdb/influx-sink.js';
+import { BrokerClient } from './sources/mqtt/broker-client.js';
+import { EmbeddedBroker } from './sources/mqtt/embedded-broker.js';
+import { TopicRouter } from './sources/mqtt/router.js';
+import { StatusServer } from './status/server.js';
+
+export interface Gateway {
+  config: PlantgateConfig;
+  pipeline: Pipeline;
+  http: StatusServer;
+  broker?: EmbeddedBroker;
+  log: Logger;
+  stop(): Promise<void>;
+}
+
+export function createLogger(level: string): Logger {
+  return pino({ level, base: { app: 'plantgate' } });
+}
+
+export async function startGateway(config: PlantgateConfig, log: Logger = createLogger(config.log.level)): Promise<Gateway> {
+  const sinkName = `influx-${config.influx.api}`;
+  const sinkNames = [config.influx.name ?? sinkName];
+  const buffer = new DiskBuffer('buffer', { ...config.buffer, dir: resolve(config.buffer.dir) }, sinkNames);
+  const deadLetters = new DeadLetters(resolve(config.deadLetters.file), config.deadLetters);
+  const sink = new InfluxSink(sinkNames[0]!, config.influx, buffer, deadLetters);
+  const pipeline = new Pipeline(buffer, [new Guard('guard', config.guard)], [sink], deadLetters, log);
+
+  const router = new TopicRouter(config.mqtt.routes);
+  let broker: EmbeddedBroker | undefined;
+  if (config.mqtt.broker) {
+    broker = new EmbeddedBroker('mqtt-broker', config.mqtt.broker, router, { ...pipeline.sourceContext(), log: log.child({ component: 'mqtt-broker' }) });
+    pipeline.addSource(broker);
+  }
+  for (const c of config.mqtt.clients) {
+    const name = c.name ?? `mqtt-client-${c.clientId}`;
+    pipeline.addSource(new BrokerClient(name, c, router, { ...pipeline.sourceContext(), log: log.child({ component: name }) }));
+  }
+
+  const http = new StatusServer(config.http, pipeline);
+  await pipeline.start();
+  try {
+    await http.start();
+  } catch (err) {
+    await pipeline.stop();
+    throw err;
+  }
+  log.info({ http: `${config.http.listen.host}:${http.port}`, sources: pipeline.sources.map((s) => s.name), sinks: sinkNames }, 'plantgate running');
+  let stopping: Promise<void> | undefined;
+  return {
+    config,
+    pipeline,
+    http,
+    broker,
+    log,
+    stop() {
+      stopping ??= (async () => {
+        await http.stop();
+        await pipeline.stop();
+      })();
+      return stopping;
+    },
+  };
+}

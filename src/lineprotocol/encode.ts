@@ -1,0 +1,113 @@
+/**
+ * InfluxDB line protocol encoding, checked against InfluxDB's own vectors
+ * (shared/testdata/line-protocol, see encode.test.ts).
+ *
+ * Escaping follows what influxd unescapes: measurement `,` and space; tag keys, tag values and
+ * field keys `,` `=` and space; string field values `"` and `\`. A newline in a string field is
+ * written raw (influxd keeps quoted newlines); a newline anywhere else cannot be carried and is
+ * refused by `checkPoint`, as are empty tag values, non-finite floats and integers outside int64.
+ */
+import type { FieldValue, Point } from '../core/point.js';
+import { RejectedInput } from '../core/errors.js';
+
+const MEASUREMENT_SPECIAL = /[, ]/g;
+const KEY_SPECIAL = /[,= ]/g;
+const STRING_SPECIAL = /["\\]/g;
+const NEEDS_MEASUREMENT_ESCAPE = /[, ]/;
+const NEEDS_KEY_ESCAPE = /[,= ]/;
+const NEEDS_STRING_ESCAPE = /["\\]/;
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+export function escapeMeasurement(s: string): string {
+  return NEEDS_MEASUREMENT_ESCAPE.test(s) ? s.replace(MEASUREMENT_SPECIAL, '\\$&') : s;
+}
+
+export function escapeKey(s: string): string {
+  return NEEDS_KEY_ESCAPE.test(s) ? s.replace(KEY_SPECIAL, '\\$&') : s;
+}
+
+export function escapeString(s: string): string {
+  return NEEDS_STRING_ESCAPE.test(s) ? s.replace(STRING_SPECIAL, '\\$&') : s;
+}
+
+export function encodeFieldValue(v: FieldValue): string {
+  switch (typeof v) {
+    case 'number':
+      return String(v); // shortest round-trip form; influxd parses exponents too
+    case 'bigint':
+      return `${v}i`;
+    case 'boolean':
+      return v ? 'true' : 'false';
+    default:
+      return `"${escapeString(v)}"`;
+  }
+}
+
+/** `measurement,tag=v,...` with tags sorted by key, as InfluxDB stores them. */
+export function encodeSeriesKey(measurement: string, tags: Record<string, string>): string {
+  let out = escapeMeasurement(measurement);
+  const keys = Object.keys(tags);
+  if (keys.length > 1) keys.sort();
+  for (const k of keys) out += `,${escapeKey(k)}=${escapeKey(tags[k]!)}`;
+  return out;
+}
+
+export function encodeFields(fields: Record<string, FieldValue>): string {
+  let out = '';
+  for (const k in fields) {
+    if (out) out += ',';
+    out += `${escapeKey(k)}=${encodeFieldValue(fields[k]!)}`;
+  }
+  return out;
+}
+
+/** One line, time in epoch milliseconds (the sinks write with precision=ms). */
+export function encodeLine(p: Point): string {
+  return `${encodeSeriesKey(p.measurement, p.tags)} ${encodeFields(p.fields)} ${Math.trunc(p.time)}`;
+}
+
+const NEWLINE = /[\n\r]/;
+
+/**
+ * Whether a point can be written as it is. Throws RejectedInput naming the offending part; the
+ * guard processor turns that into a dead letter. Kept apart from encodeLine so the hot path does
+ * not pay for checks the guard already made.
+ */
+export function checkPoint(p: Point): void {
+  checkName('measurement', p.measurement);
+  for (const k in p.tags) {
+    checkName('tag key', k);
+    const v = p.tags[k]!;
+    if (v === '') throw new RejectedInput('empty_tag_value', `tag ${JSON.stringify(k)} has an empty value`);
+    checkName(`tag ${JSON.stringify(k)} value`, v);
+  }
+  let n = 0;
+  for (const k in p.fields) {
+    n++;
+    checkName('field key', k);
+    if (k === 'time') throw new RejectedInput('reserved_name', 'field key "time" is reserved by InfluxDB');
+    const v = p.fields[k]!;
+    if (typeof v === 'number' && !Number.isFinite(v)) {
+      throw new RejectedInput('non_finite_float', `field ${JSON.stringify(k)} is ${v}, which InfluxDB cannot store`);
+    }
+    if (typeof v === 'bigint' && (v < INT64_MIN || v > INT64_MAX)) {
+      throw new RejectedInput('integer_out_of_range', `field ${JSON.stringify(k)} = ${v} is outside int64`);
+    }
+    if (typeof v === 'string' && v.length > 65535) {
+      throw new RejectedInput('string_too_long', `field ${JSON.stringify(k)} is ${v.length} characters (InfluxDB limit 64 KiB)`);
+    }
+  }
+  if (n === 0) throw new RejectedInput('no_fields', 'the point has no fields');
+  if (!Number.isFinite(p.time)) throw new RejectedInput('bad_timestamp', `timestamp ${p.time} is not a number`);
+}
+
+function checkName(what: string, s: string): void {
+  if (s === '') throw new RejectedInput('empty_name', `${what} is empty`);
+  if (NEWLINE.test(s)) throw new RejectedInput('newline_in_name', `${what} ${JSON.stringify(s)} contains a newline`);
+  // A backslash before a character influxd treats as special (or at the end) cannot be written so
+  // that it reads back the same: influxd does not unescape `\\` outside string fields.
+  if (/\\([,= ]|$)/.test(s)) {
+    throw new RejectedInput('unencodable_backslash', `${what} ${JSON.stringify(s)} has a backslash line protocol cannot carry`);
+  }
+}

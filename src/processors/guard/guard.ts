@@ -1,0 +1,52 @@
+/**
+ * The guard: the last check before the buffer. Refuses what InfluxDB could not store or would
+ * store wrongly (non-finite floats, names line protocol cannot carry, impossible timestamps), so
+ * the buffer only ever holds writable lines and a bad value never poisons a batch.
+ * An empty tag value is removed, which is what InfluxDB would do with it (an empty tag is no tag).
+ */
+import { BaseComponent } from '../../core/component.js';
+import { RejectedInput } from '../../core/errors.js';
+import type { Point } from '../../core/point.js';
+import { checkPoint } from '../../lineprotocol/encode.js';
+import type { Processor, Reject } from '../processor.js';
+import type { GuardConfig } from './config.js';
+
+export class Guard extends BaseComponent implements Processor {
+  readonly kind = 'processor' as const;
+  readonly type = 'guard';
+
+  constructor(name: string, private readonly config: GuardConfig) {
+    super(name);
+  }
+
+  protected async doStart(): Promise<void> {}
+  protected async doStop(): Promise<void> {}
+
+  process(points: Point[], reject: Reject): Point[] {
+    const now = Date.now();
+    const out: Point[] = [];
+    for (const p of points) {
+      this.counters.received++;
+      try {
+        for (const k in p.tags) if (p.tags[k] === '') delete p.tags[k];
+        checkPoint(p);
+        if (p.time > now + this.config.maxFuture) {
+          throw new RejectedInput('timestamp_in_future', `timestamp ${new Date(p.time).toISOString()} is more than ${this.config.maxFuture} ms ahead of the gateway clock`);
+        }
+        if (this.config.maxAge > 0 && p.time < now - this.config.maxAge) {
+          throw new RejectedInput('timestamp_too_old', `timestamp ${new Date(p.time).toISOString()} is older than maxAge`);
+        }
+        if (p.time < -9_223_372_036_854 || p.time > 9_223_372_036_854) {
+          throw new RejectedInput('timestamp_out_of_range', `timestamp ${p.time} ms is outside what InfluxDB can store`);
+        }
+        out.push(p);
+        this.counters.written++;
+      } catch (err) {
+        if (!(err instanceof RejectedInput)) throw err;
+        this.drop(err.reason);
+        reject(p, err);
+      }
+    }
+    return out;
+  }
+}

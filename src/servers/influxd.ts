@@ -1,0 +1,56 @@
+/**
+ * Runs Debian's `influxd` (InfluxDB 1.x) with a data folder of its own on free loopback ports:
+ * used by `plantgate demo` and by the integration tests.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { findBinary, freePort, launch, waitFor, type Managed } from './process.js';
+
+export interface Influxd {
+  url: string;
+  port: number;
+  dataDir: string;
+  stop(): Promise<void>;
+  /** Stops and starts again on the same port and data (for outage tests). */
+  managed(): Managed;
+}
+
+export const INFLUXD_MISSING =
+  'influxd (InfluxDB 1.x) is not on the PATH. On Debian or Ubuntu: sudo apt-get install influxdb ' +
+  '(or point plantgate at an existing server with INFLUX_URL=http://host:8086).';
+
+export async function startInfluxd(opts: { dataDir: string; port?: number }): Promise<Influxd> {
+  const bin = findBinary('influxd');
+  if (!bin) throw new Error(INFLUXD_MISSING);
+  const dataDir = resolve(opts.dataDir);
+  mkdirSync(dataDir, { recursive: true });
+  const port = opts.port ?? (await freePort());
+  const rpcPort = await freePort();
+  const conf = join(dataDir, 'influxd.conf');
+  writeFileSync(
+    conf,
+    [
+      'reporting-disabled = true',
+      `bind-address = "127.0.0.1:${rpcPort}"`,
+      '[meta]',
+      `  dir = "${join(dataDir, 'meta')}"`,
+      '[data]',
+      `  dir = "${join(dataDir, 'data')}"`,
+      `  wal-dir = "${join(dataDir, 'wal')}"`,
+      '  query-log-enabled = false',
+      '[monitor]',
+      '  store-enabled = false',
+      '[http]',
+      `  bind-address = "127.0.0.1:${port}"`,
+      '  log-enabled = false',
+      '  max-body-size = 0',
+      '[continuous_queries]',
+      '  enabled = false',
+      '',
+    ].join('\n'),
+  );
+  const m = launch(bin, ['run', '-config', conf]);
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor(`influxd on ${url}`, async () => (await fetch(`${url}/ping`)).status === 204, 30_000, m);
+  return { url, port, dataDir, stop: () => m.stop(), managed: () => m };
+}

@@ -1,0 +1,238 @@
+/**
+ * InfluxDB sink: reads batches from the durable buffer, writes them with the v1 `/write` or the v2
+ * `/api/v2/write` protocol, and acknowledges them to the buffer only once InfluxDB accepted them
+ * (docs/spec/delivery.md, rules 2 and 4). The HTTP layer is @influxdata/influxdb-client's
+ * transport, so both protocols share its gzip, timeouts and HttpError.
+ *
+ * Error sorting, never looping on a poisoned batch:
+ *  - network errors, timeouts, 429 and 5xx: retry the same batch with exponential backoff and
+ *    jitter, honouring Retry-After, without giving up (the buffer's size limit is the bound);
+ *  - 400 (bad lines) and 413 (too large): split the batch in halves until the bad lines are alone,
+ *    write the good ones, move each bad line to dead letters with InfluxDB's reason;
+ *  - 401, 403, missing database or bucket: pause (state `degraded`, alert on the status page),
+ *    keep the data, probe again at the slowest backoff. A missing v1 database is created first
+ *    when createDatabase is on.
+ * Batches are written in buffer order and a batch is retried before the next is read, so writes
+ * of one series stay in order.
+ */
+import { HttpError, InfluxDB } from '@influxdata/influxdb-client';
+import { BaseComponent } from '../../core/component.js';
+import { SinkWriteError } from '../../core/errors.js';
+import type { DiskBuffer } from '../../buffer/disk-buffer.js';
+import type { DeadLetters } from '../../deadletters/dead-letters.js';
+import type { InfluxConfig } from './config.js';
+
+type Transport = InfluxDB['transport'];
+
+export class InfluxSink extends BaseComponent {
+  readonly kind = 'sink' as const;
+  readonly type: string;
+  private transport!: Transport;
+  private loop?: Promise<void>;
+  private running = false;
+  private abort = new AbortController();
+  private writes = 0;
+  private retries = 0;
+  private lastLatencyMs = 0;
+  private alert?: string;
+  private backoffUntil = 0;
+
+  constructor(
+    name: string,
+    private readonly config: InfluxConfig,
+    private readonly buffer: DiskBuffer,
+    private readonly deadLetters: DeadLetters,
+  ) {
+    super(name);
+    this.type = `influxdb-${config.api}`;
+  }
+
+  protected async doStart(): Promise<void> {
+    this.transport = new InfluxDB({
+      url: this.config.url,
+      token: this.config.api === 'v2' ? this.config.token : undefined,
+      timeout: this.config.timeout,
+    }).transport;
+    this.running = true;
+    this.abort = new AbortController();
+    this.loop = this.run();
+  }
+
+  /** Stops after the write in flight; what is not written stays in the buffer for the next start. */
+  protected async doStop(): Promise<void> {
+    this.running = false;
+    this.abort.abort();
+    await this.loop;
+  }
+
+  protected override details(): Record<string, unknown> {
+    return {
+      url: this.config.url,
+      target: this.config.api === 'v1' ? this.config.database : `${this.config.org}/${this.config.bucket}`,
+      writes: this.writes,
+      retries: this.retries,
+      lastLatencyMs: this.lastLatencyMs,
+      alert: this.alert,
+      retryingUntil: this.backoffUntil > Date.now() ? this.backoffUntil : undefined,
+    };
+  }
+
+  private async run(): Promise<void> {
+    const { batchSize, flushInterval } = this.config;
+    while (this.running) {
+      const batch = await this.buffer.read(this.name, batchSize);
+      if (!batch) {
+        await this.buffer.waitForData(flushInterval);
+        continue;
+      }
+      // Wait for a fuller batch unless the oldest line has waited flushInterval already;
+      // wake when enough new lines are committed to fill it, not on every commit.
+      const remaining = flushInterval - (Date.now() - batch.firstAppendedAt);
+      if (batch.lines < batchSize && remaining > 0) {
+        await this.buffer.waitForData(remaining, this.buffer.committedLines() + batchSize - batch.lines);
+        continue;
+      }
+      const sent = await this.deliver(batch.body.split('\n'));
+      if (!sent) return; // stopped mid-retry: the batch stays in the buffer
+      this.buffer.ack(this.name, batch.end, batch.lines);
+    }
+  }
+
+  /** Writes lines, retrying until accepted; false only when stopped first. */
+  private async deliver(lines: string[]): Promise<boolean> {
+    let attempt = 0;
+    while (this.running) {
+      try {
+        await this.write(lines.join('\n'));
+        this.counters.written += lines.length;
+        this.lastValueAt = Date.now();
+        if (this.state !== 'running') this.setState('running');
+        this.alert = undefined;
+        return true;
+      } catch (raw) {
+        const err = classify(raw);
+        this.recordError(err);
+        if (!err.retryable && (err.status === 400 || err.status === 413)) {
+          return this.splitAndDeliver(lines, err);
+        }
+        if (err.code === 'PG_ERR_INFLUX_DB_MISSING' && this.config.api === 'v1' && (await this.createDatabase())) continue;
+        let delay: number;
+        if (err.retryable) {
+          delay = err.retryAfterMs ?? backoff(attempt++, this.config.retryMin, this.config.retryMax);
+        } else {
+          // auth or missing target: nothing we can fix; keep the data and probe slowly
+          this.alert = err.message;
+          this.setState('degraded');
+          delay = this.config.retryMax;
+        }
+        this.retries++;
+        this.backoffUntil = Date.now() + delay;
+        await sleep(delay, this.abort.signal);
+      }
+    }
+    return false;
+  }
+
+  private async splitAndDeliver(lines: string[], err: SinkWriteError): Promise<boolean> {
+    if (lines.length === 1) {
+      this.drop(`influx_${err.status}`);
+      this.deadLetters.add({ source: this.name, reason: `influx_${err.status}`, message: err.message, line: lines[0] });
+      return true;
+    }
+    const mid = lines.length >>> 1;
+    return (await this.deliver(lines.slice(0, mid))) && (await this.deliver(lines.slice(mid)));
+  }
+
+  private async write(body: string): Promise<void> {
+    const c = this.config;
+    let path: string;
+    const headers: Record<string, string> = { 'content-type': 'text/plain; charset=utf-8' };
+    if (c.api === 'v1') {
+      const q = new URLSearchParams({ db: c.database, precision: 'ms' });
+      if (c.retentionPolicy) q.set('rp', c.retentionPolicy);
+      if (c.username !== undefined) headers.authorization = `Basic ${Buffer.from(`${c.username}:${c.password ?? ''}`).toString('base64')}`;
+      path = `/write?${q}`;
+    } else {
+      path = `/api/v2/write?${new URLSearchParams({ org: c.org, bucket: c.bucket, precision: 'ms' })}`;
+    }
+    // A signal per request: the transport adds an abort listener per call and never removes it.
+    const ac = new AbortController();
+    const onStop = () => ac.abort();
+    this.abort.signal.addEventListener('abort', onStop, { once: true });
+    const t0 = performance.now();
+    try {
+      await this.transport.request(path, body, {
+        method: 'POST',
+        headers,
+        gzipThreshold: c.gzipThreshold > 0 ? c.gzipThreshold : undefined,
+        signal: ac.signal,
+      });
+    } finally {
+      this.abort.signal.removeEventListener('abort', onStop);
+    }
+    this.lastLatencyMs = Math.round(performance.now() - t0);
+    this.writes++;
+  }
+
+  private async createDatabase(): Promise<boolean> {
+    if (this.config.api !== 'v1') return false;
+    const c = this.config;
+    const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
+    if (c.username !== undefined) headers.authorization = `Basic ${Buffer.from(`${c.username}:${c.password ?? ''}`).toString('base64')}`;
+    try {
+      await this.transport.request('/query', `q=${encodeURIComponent(`CREATE DATABASE "${c.database.replace(/"/g, '\\"')}"`)}`, { method: 'POST', headers });
+      return true;
+    } catch (err) {
+      this.recordError(classify(err));
+      return false;
+    }
+  }
+}
+
+/** Sorts a transport error into retryable / permanent with a stable code. */
+export function classify(err: unknown): SinkWriteError {
+  if (err instanceof SinkWriteError) return err;
+  if (err instanceof HttpError) {
+    const s = err.statusCode;
+    const reason = influxReason(err);
+    const retryAfterMs = parseRetryAfter(err.headers?.['retry-after']);
+    if (s === 429 || s >= 500) return new SinkWriteError('PG_ERR_INFLUX_UNAVAILABLE', `InfluxDB answered ${s}: ${reason}`, true, s, retryAfterMs, { cause: err });
+    if (s === 401 || s === 403) return new SinkWriteError('PG_ERR_INFLUX_AUTH', `InfluxDB refused the credentials (${s}): ${reason}`, false, s, undefined, { cause: err });
+    if (s === 404) return new SinkWriteError('PG_ERR_INFLUX_DB_MISSING', `InfluxDB database or bucket not found (404): ${reason}`, false, s, undefined, { cause: err });
+    return new SinkWriteError('PG_ERR_INFLUX_REJECTED', `InfluxDB rejected the write (${s}): ${reason}`, false, s, undefined, { cause: err });
+  }
+  const e = err as { code?: string; message?: string; name?: string };
+  return new SinkWriteError('PG_ERR_INFLUX_NETWORK', `InfluxDB unreachable: ${e?.code ?? e?.name ?? ''} ${e?.message ?? String(err)}`.trim(), true, undefined, undefined, { cause: err });
+}
+
+function influxReason(err: HttpError): string {
+  const j = err.json as { error?: string; message?: string } | undefined;
+  return j?.error ?? j?.message ?? err.body ?? err.statusMessage ?? '';
+}
+
+function parseRetryAfter(v: string | string[] | undefined): number | undefined {
+  const s = Array.isArray(v) ? v[0] : v;
+  if (!s) return undefined;
+  if (/^\d+$/.test(s.trim())) return Number(s) * 1000;
+  const t = Date.parse(s);
+  return Number.isNaN(t) ? undefined : Math.max(0, t - Date.now());
+}
+
+/** Full-jitter exponential backoff. */
+export function backoff(attempt: number, min: number, max: number): number {
+  const ceiling = Math.min(max, min * 2 ** Math.min(attempt, 30));
+  return min / 2 + Math.random() * (ceiling - min / 2);
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

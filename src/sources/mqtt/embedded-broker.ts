@@ -1,0 +1,127 @@
+/**
+ * The embedded MQTT broker (aedes) devices publish to.
+ *
+ * Ack after durable (spec rule 1): aedes writes PUBACK for QoS 1 *after* `authorizePublish` calls
+ * back, so ingestion happens inside that hook and calls back only once the points are in the
+ * buffer. aedes reads a client's next socket chunk only when every packet of the current chunk
+ * has been handled, so a full buffer (whenFull: block) stops reading that client: TCP pushes back
+ * to the device, which keeps its unacknowledged messages. A payload that cannot be decoded is
+ * dead-lettered and acknowledged (it is kept, with its reason, so it is not lost).
+ */
+import { createServer, type Server } from 'node:net';
+import { Aedes, type Client, type PublishPacket } from 'aedes';
+import { BaseComponent } from '../../core/component.js';
+import type { Source, SourceContext } from '../source.js';
+import type { BrokerConfig } from './config.js';
+import type { TopicRouter } from './router.js';
+
+interface DeviceInfo {
+  clientId: string;
+  address?: string;
+  connectedAt: number;
+  messages: number;
+  lastMessageAt?: number;
+}
+
+export class EmbeddedBroker extends BaseComponent implements Source {
+  readonly kind = 'source' as const;
+  readonly type = 'mqtt-broker';
+  private aedes?: Aedes;
+  private server?: Server;
+  private readonly devices = new Map<string, DeviceInfo>();
+  private unrouted = 0;
+  private failingTopics = new Map<string, { reason: string; count: number; at: number }>();
+  /** Port actually bound (differs from config when it asks for port 0). */
+  port = 0;
+
+  constructor(name: string, private readonly config: BrokerConfig, private readonly router: TopicRouter, private readonly ctx: SourceContext) {
+    super(name);
+  }
+
+  protected async doStart(): Promise<void> {
+    const aedes = await Aedes.createBroker({ maxClientsIdLength: 128, drainTimeout: 30_000 });
+    this.aedes = aedes;
+    aedes.authorizePublish = (client, packet, callback) => {
+      if (packet.topic.startsWith('$SYS/')) return callback(new Error('$SYS topics are reserved'));
+      if (!client) return callback(null);
+      this.onPublish(client, packet).then(
+        () => callback(null),
+        // Not durable: refuse, so aedes closes the connection without PUBACK and the device resends.
+        (err: unknown) => callback(err instanceof Error ? err : new Error(String(err))),
+      );
+    };
+    aedes.on('client', (client) => {
+      const sock = client.conn as unknown as { remoteAddress?: string; remotePort?: number };
+      this.devices.set(client.id, { clientId: client.id, address: sock.remoteAddress ? `${sock.remoteAddress}:${sock.remotePort}` : undefined, connectedAt: Date.now(), messages: 0 });
+    });
+    aedes.on('clientDisconnect', (client) => this.devices.delete(client.id));
+    aedes.on('clientError', (_client, err) => this.recordError(err));
+    aedes.on('connectionError', (_client, err) => this.recordError(err));
+
+    const server = createServer(aedes.handle);
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.config.listen.port, this.config.listen.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    server.on('error', (err) => this.recordError(err));
+    const addr = server.address();
+    this.port = typeof addr === 'object' && addr ? addr.port : this.config.listen.port;
+    this.ctx.log.info({ component: this.name, host: this.config.listen.host, port: this.port }, 'embedded MQTT broker listening');
+  }
+
+  protected async doStop(): Promise<void> {
+    const server = this.server;
+    const aedes = this.aedes;
+    this.server = undefined;
+    this.aedes = undefined;
+    if (server) {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // aedes.close() ends the client connections, which lets server.close() finish
+        if (aedes) aedes.close();
+        else resolve();
+      });
+    } else if (aedes) {
+      await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    }
+    this.devices.clear();
+  }
+
+  private async onPublish(client: Client, packet: PublishPacket): Promise<void> {
+    const payload = packet.payload as Buffer;
+    const res = this.router.route(packet.topic, payload, this.name, this.ctx.deadLetters, this.config.maxPayloadBytes);
+    const dev = this.devices.get(client.id);
+    if (dev) {
+      dev.messages++;
+      dev.lastMessageAt = Date.now();
+    }
+    if (res.kind === 'unrouted') {
+      this.unrouted++;
+      return;
+    }
+    if (res.kind === 'rejected') {
+      this.drop(res.reason);
+      this.failingTopics.set(packet.topic, { reason: res.reason, count: (this.failingTopics.get(packet.topic)?.count ?? 0) + 1, at: Date.now() });
+      if (this.failingTopics.size > 100) this.failingTopics.delete(this.failingTopics.keys().next().value!);
+      return;
+    }
+    this.counters.received += res.points.length;
+    this.lastValueAt = Date.now();
+    await this.ctx.ingest(res.points, this.name);
+    this.counters.written += res.points.length;
+  }
+
+  protected override details(): Record<string, unknown> {
+    return {
+      listen: `${this.config.listen.host}:${this.port}`,
+      connectedDevices: this.devices.size,
+      devices: [...this.devices.values()].slice(0, 200),
+      unroutedMessages: this.unrouted,
+      failingTopics: [...this.failingTopics].map(([topic, v]) => ({ topic, ...v })).slice(-20),
+    };
+  }
+}

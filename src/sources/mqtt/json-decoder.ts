@@ -1,0 +1,146 @@
+/**
+ * JSON payloads to points. Numbers become float fields (so a field never flips between integer and
+ * float), booleans boolean fields, strings string fields unless listed as tags; nested objects and
+ * arrays are flattened with `_` (`{"axis":{"x":1}}` -> `axis_x`). `ts` (epoch ms) or `timestamp`
+ * (ISO 8601) is the source time, else the receive time. A top-level array is a batch of objects.
+ * Anything that cannot become a point throws RejectedInput with a reason; nothing is guessed.
+ */
+import type { FieldValue, Point } from '../../core/point.js';
+import { RejectedInput } from '../../core/errors.js';
+import type { RouteConfig } from './config.js';
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/;
+
+export interface DecodeContext {
+  route: RouteConfig;
+  topicTags: Record<string, string>;
+  receivedAt: number;
+  source: string;
+}
+
+export function decodeJson(payload: Uint8Array, ctx: DecodeContext): Point[] {
+  let text: string;
+  try {
+    text = utf8.decode(payload);
+  } catch {
+    throw new RejectedInput('invalid_utf8', 'payload is not valid UTF-8');
+  }
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (err) {
+    throw new RejectedInput('invalid_json', `payload is not valid JSON: ${(err as Error).message}`);
+  }
+  if (Array.isArray(doc)) {
+    if (doc.length === 0) throw new RejectedInput('no_fields', 'payload is an empty array');
+    return doc.map((item, i) => {
+      try {
+        return decodeObject(item, ctx);
+      } catch (err) {
+        if (err instanceof RejectedInput) throw new RejectedInput(err.reason, `item ${i}: ${err.message}`);
+        throw err;
+      }
+    });
+  }
+  return [decodeObject(doc, ctx)];
+}
+
+function decodeObject(doc: unknown, ctx: DecodeContext): Point {
+  const { route } = ctx;
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
+    throw new RejectedInput('not_an_object', `payload must be a JSON object, got ${doc === null ? 'null' : Array.isArray(doc) ? 'an array' : typeof doc}`);
+  }
+  const flat = new Map<string, unknown>();
+  flatten(doc as Record<string, unknown>, '', 1, route.maxDepth, flat, route.maxFields);
+
+  const time = pickTime(flat, route.timeKey, ctx.receivedAt);
+  const tags: Record<string, string> = { ...route.staticTags, ...ctx.topicTags };
+  for (const key of route.tags) {
+    const v = flat.get(key);
+    flat.delete(key);
+    if (v === undefined || v === null || v === '') continue;
+    if (typeof v === 'object') throw new RejectedInput('wrong_type', `tag key ${JSON.stringify(key)} holds an object`);
+    tags[key] = String(v);
+  }
+  for (const key of route.ignore) flat.delete(key);
+
+  const fields: Record<string, FieldValue> = {};
+  let n = 0;
+  if (route.fields) {
+    for (const [key, spec] of Object.entries(route.fields)) {
+      const v = flat.get(key);
+      if (v === undefined || v === null) continue;
+      const name = typeof spec === 'string' ? spec : (spec.name ?? key);
+      const type = typeof spec === 'string' ? undefined : spec.type;
+      fields[name] = convert(v, type, key);
+      n++;
+    }
+  } else {
+    for (const [key, v] of flat) {
+      if (v === null) continue;
+      if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'string') {
+        fields[key] = v;
+        n++;
+      }
+    }
+  }
+  if (n === 0) throw new RejectedInput('no_fields', 'payload yields no field');
+  return { measurement: route.measurement, tags, fields, time, receivedAt: ctx.receivedAt, quality: 'good', source: ctx.source };
+}
+
+function flatten(obj: Record<string, unknown> | unknown[], prefix: string, depth: number, maxDepth: number, out: Map<string, unknown>, maxFields: number): void {
+  if (depth > maxDepth) throw new RejectedInput('too_deep', `payload nests deeper than ${maxDepth} levels`);
+  const entries: [string, unknown][] = Array.isArray(obj) ? obj.map((v, i) => [String(i), v]) : Object.entries(obj);
+  for (const [k, v] of entries) {
+    const key = prefix ? `${prefix}_${k}` : k;
+    if (v !== null && typeof v === 'object') flatten(v as Record<string, unknown>, key, depth + 1, maxDepth, out, maxFields);
+    else {
+      out.set(key, v);
+      if (out.size > maxFields) throw new RejectedInput('too_many_fields', `payload has more than ${maxFields} values`);
+    }
+  }
+}
+
+function pickTime(flat: Map<string, unknown>, timeKey: string | undefined, receivedAt: number): number {
+  const keys = timeKey ? [timeKey] : ['ts', 'timestamp'];
+  for (const key of keys) {
+    if (!flat.has(key)) continue;
+    const v = flat.get(key);
+    flat.delete(key);
+    if (typeof v === 'number') {
+      if (!Number.isFinite(v) || !Number.isInteger(v)) throw new RejectedInput('bad_timestamp', `${key} must be whole epoch milliseconds, got ${v}`);
+      return v;
+    }
+    if (typeof v === 'string' && ISO_8601.test(v)) {
+      const t = Date.parse(v);
+      if (!Number.isNaN(t)) return t;
+    }
+    throw new RejectedInput('bad_timestamp', `${key} must be epoch milliseconds or an ISO 8601 time with zone, got ${JSON.stringify(v)}`);
+  }
+  return receivedAt;
+}
+
+function convert(v: unknown, type: 'float' | 'integer' | 'boolean' | 'string' | undefined, key: string): FieldValue {
+  const bad = (expected: string) => new RejectedInput('wrong_type', `${JSON.stringify(key)} should be ${expected}, got ${JSON.stringify(v)}`);
+  switch (type) {
+    case undefined:
+      if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'string') return v;
+      throw bad('a number, boolean or string');
+    case 'float': {
+      const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
+      if (Number.isNaN(n)) throw bad('a number');
+      return n;
+    }
+    case 'integer':
+      if (typeof v === 'number' && Number.isInteger(v)) return BigInt(v);
+      if (typeof v === 'string' && /^-?\d+$/.test(v)) return BigInt(v);
+      throw bad('an integer');
+    case 'boolean':
+      if (typeof v === 'boolean') return v;
+      if (v === 'true' || v === 'false') return v === 'true';
+      throw bad('a boolean');
+    case 'string':
+      return String(v);
+  }
+}

@@ -1,0 +1,21 @@
+import type { Logger } from 'pino';
+import type { Component } from '../core/component.js';
+import type { Point } from '../core/point.js';
+import type { DeadLetters } from '../deadletters/dead-letters.js';
+
+/** What the pipeline gives a source. */
+export interface SourceContext {
+  /**
+   * Hands points to the pipeline. Resolves once they are durable in the buffer (or refused by a
+   * processor and dead-lettered): only then may the source acknowledge its input (spec rule 1).
+   * Rejects when the pipeline cannot take them (stopping, buffer full under drop_newest): the
+   * source must then not acknowledge, so the publisher or broker sends again.
+   */
+  ingest(points: Point[], source: string): Promise<void>;
+  deadLetters: DeadLetters;
+  log: Logger;
+}
+
+export interface Source extends Component {
+  readonly kind: 'source';
+}

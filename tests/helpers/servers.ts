@@ -1,0 +1,150 @@
+/**
+ * Real servers for integration tests, each on free loopback ports with a throwaway folder:
+ * influxd (InfluxDB 1.x), mosquitto (external MQTT broker), victoria-metrics (a real server for the
+ * InfluxDB v2 write protocol). A missing binary fails with a message that says how to install it.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startInfluxd, type Influxd } from '../../src/servers/influxd.js';
+import { findBinary, freePort, launch, waitFor, type Managed } from '../../src/servers/process.js';
+import { createConnection } from 'node:net';
+
+export function tempDir(prefix: string): { path: string; remove(): void } {
+  const path = mkdtempSync(join(tmpdir(), `plantgate-${prefix}-`));
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+function need(bin: string, pkg: string): string {
+  const p = findBinary(bin);
+  if (!p) throw new Error(`${bin} is not installed; integration tests need it: apt-get install ${pkg} (.ci/run does this)`);
+  return p;
+}
+
+export async function influxd(): Promise<Influxd & { query(q: string, db?: string): Promise<InfluxSeries[]>; remove(): void }> {
+  need('influxd', 'influxdb');
+  const dir = tempDir('influxd');
+  const s = await startInfluxd({ dataDir: dir.path });
+  return {
+    ...s,
+    async stop() {
+      await s.stop();
+    },
+    remove: dir.remove,
+    async query(q: string, db = 'factory') {
+      const r = await fetch(`${s.url}/query?${new URLSearchParams({ db, q, epoch: 'ms' })}`);
+      const j = (await r.json()) as { results: { series?: InfluxSeries[]; error?: string }[] };
+      if (j.results[0]?.error) throw new Error(j.results[0].error);
+      return j.results[0]?.series ?? [];
+    },
+  };
+}
+
+export interface InfluxSeries {
+  name: string;
+  tags?: Record<string, string>;
+  columns: string[];
+  values: unknown[][];
+}
+
+/** Rows of a series as objects keyed by column. */
+export function rows(s: InfluxSeries[]): Record<string, unknown>[] {
+  return s.flatMap((x) => x.values.map((v) => ({ ...x.tags, ...Object.fromEntries(x.columns.map((c, i) => [c, v[i]])) })));
+}
+
+export async function mosquitto(): Promise<{ url: string; port: number; stop(): Promise<void>; restart(): Promise<void>; remove(): void }> {
+  const bin = need('mosquitto', 'mosquitto');
+  const dir = tempDir('mosquitto');
+  const port = await freePort();
+  const conf = join(dir.path, 'mosquitto.conf');
+  mkdirSync(join(dir.path, 'data'));
+  writeFileSync(
+    conf,
+    [
+      `listener ${port} 127.0.0.1`,
+      'allow_anonymous true',
+      'persistence true',
+      `persistence_location ${join(dir.path, 'data')}/`,
+      'max_queued_messages 1000000',
+      'max_inflight_messages 100',
+      'log_dest stderr',
+      'log_type error',
+      '',
+    ].join('\n'),
+  );
+  let m: Managed;
+  const start = async () => {
+    m = launch(bin, ['-c', conf]);
+    await waitFor(`mosquitto on port ${port}`, () => tcpOpen(port), 15_000, m);
+  };
+  await start();
+  return {
+    url: `mqtt://127.0.0.1:${port}`,
+    port,
+    stop: () => m.stop(),
+    async restart() {
+      await m.stop();
+      await start();
+    },
+    remove: dir.remove,
+  };
+}
+
+export async function victoriaMetrics(): Promise<{ url: string; stop(): Promise<void>; remove(): void; exportSeries(match: string): Promise<VmSeries[]> }> {
+  const bin = need('victoria-metrics', 'victoria-metrics');
+  const dir = tempDir('vm');
+  const port = await freePort();
+  const m = launch(bin, [
+    `-httpListenAddr=127.0.0.1:${port}`,
+    `-storageDataPath=${dir.path}`,
+    '-retentionPeriod=100y',
+    '-loggerLevel=ERROR',
+    '-search.disableCache',
+    '-search.latencyOffset=0s',
+    '-selfScrapeInterval=0',
+  ]);
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor(`victoria-metrics on ${url}`, async () => (await fetch(`${url}/health`)).ok, 30_000, m);
+  return {
+    url,
+    stop: () => m.stop(),
+    remove: dir.remove,
+    async exportSeries(match: string) {
+      await fetch(`${url}/internal/force_flush`).catch(() => undefined);
+      const r = await fetch(`${url}/api/v1/export?${new URLSearchParams({ 'match[]': match, start: '0' })}`);
+      const text = await r.text();
+      return text
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as VmSeries);
+    },
+  };
+}
+
+export interface VmSeries {
+  metric: Record<string, string>;
+  values: number[];
+  timestamps: number[];
+}
+
+export function tcpOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createConnection({ port, host: '127.0.0.1' });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+export async function eventually<T>(what: string, fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  while (Date.now() < deadline) {
+    last = await fn().catch(() => undefined as T);
+    if (last !== undefined && ok(last)) return last;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`${what}: not reached within ${timeoutMs} ms; last value ${JSON.stringify(last)?.slice(0, 500)}`);
+}

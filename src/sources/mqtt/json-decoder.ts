@@ -128,6 +128,8 @@ function convert(v: unknown, type: 'float' | 'integer' | 'boolean' | 'string' | 
       if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'string') return v;
       throw bad('a number, boolean or string');
     case 'float': {
+      // "NaN" and "Infinity" pass through so the guard refuses them with the precise reason
+      if (typeof v === 'string' && /^[+-]?(NaN|Infinity)$/.test(v.trim())) return Number(v);
       const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
       if (Number.isNaN(n)) throw bad('a number');
       return n;

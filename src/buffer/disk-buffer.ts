@@ -286,15 +286,17 @@ export class DiskBuffer extends BaseComponent {
     return this.counters.received;
   }
 
-  /** Resolves when committedLines() reaches `atLeast` (default: any new commit), after timeoutMs, or on stop. */
-  waitForData(timeoutMs: number, atLeast = this.counters.received + 1): Promise<void> {
-    if (this.stopped || this.counters.received >= atLeast) return Promise.resolve();
+  /** Resolves when committedLines() reaches `atLeast` (default: any new commit), after timeoutMs, on stop or on `signal`. */
+  waitForData(timeoutMs: number, atLeast = this.counters.received + 1, signal?: AbortSignal): Promise<void> {
+    if (this.stopped || signal?.aborted || this.counters.received >= atLeast) return Promise.resolve();
     return new Promise((resolve) => {
       const waiter = { atLeast, done };
       const t = setTimeout(done, timeoutMs);
       const self = this;
+      signal?.addEventListener('abort', done, { once: true });
       function done() {
         clearTimeout(t);
+        signal?.removeEventListener('abort', done);
         self.waiters = self.waiters.filter((w) => w !== waiter);
         resolve();
       }

@@ -24,7 +24,12 @@ export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.en
 export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): PlantgateConfig {
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length) {
-    throw new ConfigError(doc.errors.map((e) => ({ file, path: '', message: `YAML: ${e.message.split('\n')[0]}${e.linePos ? ` (line ${e.linePos[0].line}, column ${e.linePos[0].col})` : ''}` })));
+    // the first errors are the cause; the rest are usually the parser losing its way after it
+    const problems: ConfigProblem[] = doc.errors.slice(0, 3).map((e) => ({ file, path: '', message: `YAML: ${e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}${e.linePos ? ` (line ${e.linePos[0].line}, column ${e.linePos[0].col})` : ''}` }));
+    if (/\{[^}\n]*:\s*\$\{/.test(text)) {
+      problems.push({ file, path: '', message: 'hint: inside { ... } a ${VAR} must be quoted, for example { url: "${INFLUX_URL}" }' });
+    }
+    throw new ConfigError(problems);
   }
   const problems: ConfigProblem[] = [];
   const raw = interpolate(doc.toJS() ?? {}, [], env, file, problems);

@@ -77,19 +77,24 @@ export class InfluxSink extends BaseComponent {
     };
   }
 
+  /** Waits for new data in the buffer, or until stop() is called. */
+  private waitForData(ms: number, atLeast?: number): Promise<void> {
+    return this.buffer.waitForData(ms, atLeast, this.abort.signal);
+  }
+
   private async run(): Promise<void> {
     const { batchSize, flushInterval } = this.config;
     while (this.running) {
       const batch = await this.buffer.read(this.name, batchSize);
       if (!batch) {
-        await this.buffer.waitForData(flushInterval);
+        await this.waitForData(flushInterval);
         continue;
       }
       // Wait for a fuller batch unless the oldest line has waited flushInterval already;
       // wake when enough new lines are committed to fill it, not on every commit.
       const remaining = flushInterval - (Date.now() - batch.firstAppendedAt);
       if (batch.lines < batchSize && remaining > 0) {
-        await this.buffer.waitForData(remaining, this.buffer.committedLines() + batchSize - batch.lines);
+        await this.waitForData(remaining, this.buffer.committedLines() + batchSize - batch.lines);
         continue;
       }
       const sent = await this.deliver(batch.body.split('\n'));

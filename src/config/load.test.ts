@@ -1,0 +1,100 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../core/errors.js';
+import { parseConfig } from './load.js';
+
+const GOOD = `
+http: { listen: 127.0.0.1:8080 }
+influx: { url: http://127.0.0.1:8086, api: v1, database: factory }
+mqtt:
+  broker: { listen: 127.0.0.1:1883 }
+  routes:
+    - topic: factory/{site}/{line}/{machine}/telemetry
+      measurement: cnc
+      format: json
+buffer: { dir: ./data/buffer }
+`;
+
+function problems(yaml: string, env: Record<string, string> = {}): string[] {
+  try {
+    parseConfig(yaml, 'plant.yaml', env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems.map((p) => `${p.path}: ${p.message}`);
+    throw err;
+  }
+  return [];
+}
+
+describe('configuration', () => {
+  it('accepts the documented example and fills defaults', () => {
+    const c = parseConfig(GOOD, 'plant.yaml', {});
+    expect(c.http.listen).toEqual({ host: '127.0.0.1', port: 8080 });
+    expect(c.influx).toMatchObject({ api: 'v1', database: 'factory', batchSize: 5000, flushInterval: 1000 });
+    expect(c.mqtt.broker?.listen.port).toBe(1883);
+    expect(c.buffer).toMatchObject({ whenFull: 'block', maxBytes: 1024 ** 3, fsync: true });
+    expect(c.deadLetters.file).toMatch(/data\/deadletters\.jsonl$/);
+  });
+
+  it('rejects an unknown key, naming it with its path', () => {
+    expect(problems(GOOD.replace('format: json', 'format: json\n      colour: red'))).toEqual(['mqtt.routes[0].colour: unknown key']);
+    expect(problems(`${GOOD}\nextra: 1\n`)).toEqual(['extra: unknown key']);
+  });
+
+  it('rejects a wrong type, naming the key and what was expected', () => {
+    const p = problems(GOOD.replace('database: factory', 'database: 42'));
+    expect(p).toHaveLength(1);
+    expect(p[0]).toMatch(/^influx\.database: expected string, received number/);
+  });
+
+  it('rejects a missing url', () => {
+    const p = problems(GOOD.replace('url: http://127.0.0.1:8086, ', ''));
+    expect(p).toHaveLength(1);
+    expect(p[0]).toMatch(/^influx\.url: /);
+  });
+
+  it('rejects a bad topic template with the reason', () => {
+    expect(problems(GOOD.replace('factory/{site}/{line}', 'factory/{site/{line}'))[0]).toMatch(/^mqtt\.routes\[0\]\.topic: bad topic template: level 2 "\{site" must be \{name\}/);
+    expect(problems(GOOD.replace('factory/{site}/{line}', 'factory/#/{line}'))[0]).toMatch(/"#" must be the last level/);
+    expect(problems(GOOD.replace('factory/{site}/{line}', 'factory/{site}/{site}'))[0]).toMatch(/placeholder \{site\} appears twice/);
+    expect(problems(GOOD.replace('factory/{site}/{line}', 'factory/x{site}/{line}'))[0]).toMatch(/must be \{name\}/);
+  });
+
+  it('lists every problem at once', () => {
+    const p = problems(GOOD.replace('database: factory', 'database: 42').replace('format: json', 'format: xml').replace('127.0.0.1:1883', 'nowhere'));
+    expect(p).toHaveLength(3);
+    expect(p.map((x) => x.split(':')[0])).toEqual(['influx.database', 'mqtt.broker.listen', 'mqtt.routes[0].format']);
+  });
+
+  it('interpolates ${VAR} and ${VAR:-default} in strings, and numbers from strings', () => {
+    const c = parseConfig(GOOD.replace('http://127.0.0.1:8086', '"${INFLUX_URL}"').replace('127.0.0.1:8080', '"${HTTP:-127.0.0.1:9090}"').replace('database: factory', 'database: factory, batchSize: "${BATCH}"'), 'f', {
+      INFLUX_URL: 'http://10.0.0.5:8086',
+      BATCH: '250',
+    });
+    expect(c.influx.url).toBe('http://10.0.0.5:8086');
+    expect(c.http.listen.port).toBe(9090);
+    expect(c.influx.batchSize).toBe(250);
+  });
+
+  it('names an unset variable that has no default', () => {
+    expect(problems(GOOD.replace('http://127.0.0.1:8086', '"${NOPE}"'))).toEqual(['influx.url: environment variable NOPE is not set (use ${NOPE:-default} for a default)']);
+  });
+
+  it('checks api v2 needs org, bucket and token', () => {
+    const p = problems(GOOD.replace('api: v1, database: factory', 'api: v2, org: plant'));
+    expect(p.sort()).toEqual(['influx.bucket: expected string, received undefined', 'influx.token: expected string, received undefined']);
+  });
+
+  it('reports YAML syntax errors with line and column', () => {
+    const p = problems('influx: { url: x\n');
+    expect(p[0]).toMatch(/YAML: .*line \d+, column \d+/);
+  });
+
+  it('hints that ${VAR} inside a flow mapping must be quoted', () => {
+    const p = problems(GOOD.replace('http://127.0.0.1:8086', '${INFLUX_URL}'), { INFLUX_URL: 'http://x:1' });
+    expect(p.length).toBeLessThanOrEqual(4);
+    expect(p[p.length - 1]).toMatch(/must be quoted/);
+  });
+
+  it('refuses a buffer segment larger than half the limit', () => {
+    expect(problems(GOOD.replace('dir: ./data/buffer', 'dir: ./b, maxBytes: 1MiB, segmentBytes: 1MiB'))[0]).toMatch(/^buffer\.segmentBytes: must be at most half of maxBytes/);
+  });
+});

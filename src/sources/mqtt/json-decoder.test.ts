@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { RejectedInput } from '../../core/errors.js';
+import { routeSchema } from './config.js';
+import { decodeJson } from './json-decoder.js';
+
+const route = (extra: Record<string, unknown> = {}) => routeSchema.parse({ topic: 'f/{m}', measurement: 'cnc', ...extra });
+const ctx = (extra: Record<string, unknown> = {}) => ({ route: route(extra), topicTags: { m: 'm1' }, receivedAt: 1_000, source: 'test' });
+const enc = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v));
+
+function reason(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof RejectedInput) return err.reason;
+    throw err;
+  }
+  throw new Error('not rejected');
+}
+
+describe('JSON payloads', () => {
+  it('numbers become floats, booleans booleans, strings string fields; ts is the time', () => {
+    const [p] = decodeJson(enc({ ts: 1700000000000, speed: 1200, on: true, mode: 'AUTO' }), ctx());
+    expect(p).toMatchObject({ measurement: 'cnc', tags: { m: 'm1' }, fields: { speed: 1200, on: true, mode: 'AUTO' }, time: 1700000000000, receivedAt: 1000, quality: 'good' });
+  });
+
+  it('takes an ISO 8601 timestamp, else the receive time', () => {
+    expect(decodeJson(enc({ timestamp: '2026-01-01T00:00:00.250Z', v: 1 }), ctx())[0]!.time).toBe(Date.UTC(2026, 0, 1, 0, 0, 0, 250));
+    expect(decodeJson(enc({ v: 1 }), ctx())[0]!.time).toBe(1000);
+  });
+
+  it('maps listed keys to tags and flattens nested objects with _', () => {
+    const [p] = decodeJson(enc({ program: 'O100', axis: { x: 1, y: [2, 3] } }), ctx({ tags: ['program'], staticTags: { plant: 'dalian' } }));
+    expect(p!.tags).toEqual({ plant: 'dalian', m: 'm1', program: 'O100' });
+    expect(p!.fields).toEqual({ axis_x: 1, axis_y_0: 2, axis_y_1: 3 });
+  });
+
+  it('applies an explicit field mapping with types', () => {
+    const [p] = decodeJson(enc({ a: 5, b: '7', c: 'true', d: 1, other: 9 }), ctx({ fields: { a: { name: 'count', type: 'integer' }, b: { type: 'float' }, c: { type: 'boolean' }, d: { type: 'string' } } }));
+    expect(p!.fields).toEqual({ count: 5n, b: 7, c: true, d: '1' });
+  });
+
+  it('a top-level array is a batch', () => {
+    expect(decodeJson(enc([{ v: 1 }, { v: 2 }]), ctx()).map((p) => p.fields.v)).toEqual([1, 2]);
+  });
+
+  it.each([
+    ['not json', 'invalid_json'],
+    ['"a string"', 'not_an_object'],
+    ['null', 'not_an_object'],
+    ['[]', 'no_fields'],
+    ['{}', 'no_fields'],
+    ['{"s": null}', 'no_fields'],
+    ['{"ts": "yesterday", "v": 1}', 'bad_timestamp'],
+    ['{"ts": 1.5, "v": 1}', 'bad_timestamp'],
+    [`${'{"a":'.repeat(20)}1${'}'.repeat(20)}`, 'too_deep'],
+  ])('refuses %s with %s', (payload, why) => {
+    expect(reason(() => decodeJson(enc(payload), ctx()))).toBe(why);
+  });
+
+  it('refuses invalid UTF-8 and too many fields', () => {
+    expect(reason(() => decodeJson(Buffer.from([0x7b, 0x22, 0xff, 0x22, 0x3a, 0x31, 0x7d]), ctx()))).toBe('invalid_utf8');
+    expect(reason(() => decodeJson(enc(Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`k${i}`, i]))), ctx({ maxFields: 10 })))).toBe('too_many_fields');
+  });
+
+  it('refuses a wrong type in an explicit mapping', () => {
+    expect(reason(() => decodeJson(enc({ a: 'x' }), ctx({ fields: { a: { type: 'integer' } } })))).toBe('wrong_type');
+  });
+});

@@ -25,7 +25,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length) {
     // the first errors are the cause; the rest are usually the parser losing its way after it
-    const problems: ConfigProblem[] = doc.errors.slice(0, 3).map((e) => ({ file, path: '', message: `YAML: ${e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}${e.linePos ? ` (line ${e.linePos[0].line}, column ${e.linePos[0].col})` : ''}` }));
+    const problems: ConfigProblem[] = doc.errors.slice(0, 3).map((e) => ({ file, path: '', message: `YAML: ${(e.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '')}${e.linePos ? ` (line ${e.linePos[0].line}, column ${e.linePos[0].col})` : ''}` }));
     if (/\{[^}\n]*:\s*\$\{/.test(text)) {
       problems.push({ file, path: '', message: 'hint: inside { ... } a ${VAR} must be quoted, for example { url: "${INFLUX_URL}" }' });
     }

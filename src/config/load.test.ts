@@ -98,3 +98,13 @@ describe('configuration', () => {
     expect(problems(GOOD.replace('dir: ./data/buffer', 'dir: ./b, maxBytes: 1MiB, segmentBytes: 1MiB'))[0]).toMatch(/^buffer\.segmentBytes: must be at most half of maxBytes/);
   });
 });
+
+describe('shipped configuration files', () => {
+  const dir = new URL('../../config/', import.meta.url);
+  for (const name of ['example.yaml', 'demo.yaml', 'docker.yaml']) {
+    it(`config/${name} is valid`, async () => {
+      const { loadConfigFile } = await import('./load.js');
+      expect(() => loadConfigFile(new URL(name, dir).pathname, { INFLUX_URL: 'http://127.0.0.1:8086', INFLUX_TOKEN: 't', PLANTGATE_DATA: '/tmp/pg' })).not.toThrow();
+    });
+  }
+});

@@ -6,9 +6,10 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { RejectedInput } from '../core/errors.js';
 import type { FieldValue, Point } from '../core/point.js';
+import { testdata } from '../../tests/helpers/testdata.js';
 import { checkPoint, encodeFields, encodeLine, encodeSeriesKey } from './encode.js';
 
-const VECTORS = new URL('../../../shared/testdata/line-protocol/encode-vectors.js-safe.json', import.meta.url);
+const VECTORS = testdata('line-protocol', 'encode-vectors.js-safe.json');
 
 interface Vector {
   input: {

@@ -5,6 +5,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { ComponentStatus } from '../core/component.js';
+import { listen } from '../core/net.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import type { HttpConfig } from './config.js';
 
@@ -18,15 +19,7 @@ export class StatusServer {
   async start(): Promise<void> {
     const server = createServer((req, res) => this.handle(req, res));
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.config.listen.port, this.config.listen.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    const addr = server.address();
-    this.port = typeof addr === 'object' && addr ? addr.port : this.config.listen.port;
+    this.port = await listen(server, this.config.listen.host, this.config.listen.port);
   }
 
   async stop(): Promise<void> {

@@ -8,22 +8,20 @@
  * commit latency; several clients with MQTT 5 shared subscriptions spread the load.
  */
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { BaseComponent } from '../../core/component.js';
-import type { Source, SourceContext } from '../source.js';
+import type { SourceContext } from '../source.js';
+import { MqttSource } from './mqtt-source.js';
 import type { ClientConfig } from './config.js';
 import type { TopicRouter } from './router.js';
 
-export class BrokerClient extends BaseComponent implements Source {
-  readonly kind = 'source' as const;
+export class BrokerClient extends MqttSource {
   readonly type = 'mqtt-client';
   private client?: MqttClient;
   private connects = 0;
   private disconnects = 0;
-  private unrouted = 0;
   private connected = false;
 
-  constructor(name: string, private readonly config: ClientConfig, private readonly router: TopicRouter, private readonly ctx: SourceContext) {
-    super(name);
+  constructor(name: string, private readonly config: ClientConfig, router: TopicRouter, ctx: SourceContext) {
+    super(name, router, ctx);
   }
 
   protected async doStart(): Promise<void> {
@@ -44,7 +42,7 @@ export class BrokerClient extends BaseComponent implements Source {
     const client = mqtt.connect(c.url, opts);
     this.client = client;
     client.handleMessage = (packet, callback) => {
-      this.onMessage(packet.topic, packet.payload as Buffer).then(
+      this.deliver(packet.topic, packet.payload as Buffer).then(
         () => callback(),
         (err: unknown) => {
           // Not durable: do not acknowledge. Dropping the connection makes the broker redeliver.
@@ -87,22 +85,6 @@ export class BrokerClient extends BaseComponent implements Source {
     if (client) await client.endAsync(false).catch(() => client.end(true));
   }
 
-  private async onMessage(topic: string, payload: Buffer): Promise<void> {
-    const res = this.router.route(topic, payload, this.name, this.ctx.deadLetters);
-    if (res.kind === 'unrouted') {
-      this.unrouted++;
-      return;
-    }
-    if (res.kind === 'rejected') {
-      this.drop(res.reason);
-      return;
-    }
-    this.counters.received += res.points.length;
-    this.lastValueAt = Date.now();
-    await this.ctx.ingest(res.points, this.name);
-    this.counters.written += res.points.length;
-  }
-
   protected override details(): Record<string, unknown> {
     return {
       url: this.config.url,
@@ -110,7 +92,7 @@ export class BrokerClient extends BaseComponent implements Source {
       connected: this.connected,
       connects: this.connects,
       disconnects: this.disconnects,
-      unroutedMessages: this.unrouted,
+      ...this.routingDetails(),
     };
   }
 }

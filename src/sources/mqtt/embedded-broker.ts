@@ -10,8 +10,9 @@
  */
 import { createServer, type Server } from 'node:net';
 import { Aedes, type Client, type PublishPacket } from 'aedes';
-import { BaseComponent } from '../../core/component.js';
-import type { Source, SourceContext } from '../source.js';
+import { listen } from '../../core/net.js';
+import type { SourceContext } from '../source.js';
+import { MqttSource } from './mqtt-source.js';
 import type { BrokerConfig } from './config.js';
 import type { TopicRouter } from './router.js';
 
@@ -23,19 +24,16 @@ interface DeviceInfo {
   lastMessageAt?: number;
 }
 
-export class EmbeddedBroker extends BaseComponent implements Source {
-  readonly kind = 'source' as const;
+export class EmbeddedBroker extends MqttSource {
   readonly type = 'mqtt-broker';
   private aedes?: Aedes;
   private server?: Server;
   private readonly devices = new Map<string, DeviceInfo>();
-  private unrouted = 0;
-  private failingTopics = new Map<string, { reason: string; count: number; at: number }>();
   /** Port actually bound (differs from config when it asks for port 0). */
   port = 0;
 
-  constructor(name: string, private readonly config: BrokerConfig, private readonly router: TopicRouter, private readonly ctx: SourceContext) {
-    super(name);
+  constructor(name: string, private readonly config: BrokerConfig, router: TopicRouter, ctx: SourceContext) {
+    super(name, router, ctx);
   }
 
   protected async doStart(): Promise<void> {
@@ -60,16 +58,8 @@ export class EmbeddedBroker extends BaseComponent implements Source {
 
     const server = createServer(aedes.handle);
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.config.listen.port, this.config.listen.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    this.port = await listen(server, this.config.listen.host, this.config.listen.port);
     server.on('error', (err) => this.recordError(err));
-    const addr = server.address();
-    this.port = typeof addr === 'object' && addr ? addr.port : this.config.listen.port;
     this.ctx.log.info({ component: this.name, host: this.config.listen.host, port: this.port }, 'embedded MQTT broker listening');
   }
 
@@ -92,27 +82,12 @@ export class EmbeddedBroker extends BaseComponent implements Source {
   }
 
   private async onPublish(client: Client, packet: PublishPacket): Promise<void> {
-    const payload = packet.payload as Buffer;
-    const res = this.router.route(packet.topic, payload, this.name, this.ctx.deadLetters, this.config.maxPayloadBytes);
     const dev = this.devices.get(client.id);
     if (dev) {
       dev.messages++;
       dev.lastMessageAt = Date.now();
     }
-    if (res.kind === 'unrouted') {
-      this.unrouted++;
-      return;
-    }
-    if (res.kind === 'rejected') {
-      this.drop(res.reason);
-      this.failingTopics.set(packet.topic, { reason: res.reason, count: (this.failingTopics.get(packet.topic)?.count ?? 0) + 1, at: Date.now() });
-      if (this.failingTopics.size > 100) this.failingTopics.delete(this.failingTopics.keys().next().value!);
-      return;
-    }
-    this.counters.received += res.points.length;
-    this.lastValueAt = Date.now();
-    await this.ctx.ingest(res.points, this.name);
-    this.counters.written += res.points.length;
+    await this.deliver(packet.topic, packet.payload as Buffer, this.config.maxPayloadBytes);
   }
 
   protected override details(): Record<string, unknown> {
@@ -120,8 +95,7 @@ export class EmbeddedBroker extends BaseComponent implements Source {
       listen: `${this.config.listen.host}:${this.port}`,
       connectedDevices: this.devices.size,
       devices: [...this.devices.values()].slice(0, 200),
-      unroutedMessages: this.unrouted,
-      failingTopics: [...this.failingTopics].map(([topic, v]) => ({ topic, ...v })).slice(-20),
+      ...this.routingDetails(),
     };
   }
 }

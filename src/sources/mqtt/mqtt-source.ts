@@ -1,0 +1,46 @@
+/**
+ * What the embedded broker and the external-broker client share: a message goes through the
+ * router, rejected payloads are counted per topic, routed points are ingested (resolving only when
+ * durable, spec rule 1).
+ */
+import { BaseComponent } from '../../core/component.js';
+import type { Source, SourceContext } from '../source.js';
+import type { TopicRouter } from './router.js';
+
+export abstract class MqttSource extends BaseComponent implements Source {
+  readonly kind = 'source' as const;
+  protected unrouted = 0;
+  protected readonly failingTopics = new Map<string, { reason: string; count: number; at: number }>();
+
+  constructor(name: string, protected readonly router: TopicRouter, protected readonly ctx: SourceContext) {
+    super(name);
+  }
+
+  /** Routes, decodes and ingests one message; resolves once its points are durable. */
+  protected async deliver(topic: string, payload: Buffer, maxPayloadBytes?: number): Promise<void> {
+    const res = this.router.route(topic, payload, this.name, this.ctx.deadLetters, maxPayloadBytes);
+    if (res.kind === 'unrouted') {
+      this.unrouted++;
+      return;
+    }
+    if (res.kind === 'rejected') {
+      this.drop(res.reason);
+      const prev = this.failingTopics.get(topic);
+      this.failingTopics.delete(topic); // re-insert so the map stays in recency order
+      this.failingTopics.set(topic, { reason: res.reason, count: (prev?.count ?? 0) + 1, at: Date.now() });
+      if (this.failingTopics.size > 100) this.failingTopics.delete(this.failingTopics.keys().next().value!);
+      return;
+    }
+    this.counters.received += res.points.length;
+    this.lastValueAt = Date.now();
+    await this.ctx.ingest(res.points, this.name);
+    this.counters.written += res.points.length;
+  }
+
+  protected routingDetails(): Record<string, unknown> {
+    return {
+      unroutedMessages: this.unrouted,
+      failingTopics: [...this.failingTopics].slice(-20).map(([topic, v]) => ({ topic, ...v })),
+    };
+  }
+}

@@ -44,6 +44,24 @@ describe('disk buffer', () => {
     await b.stop(); // safe twice
   });
 
+  it('knows exactly how many lines each consumer has not had accepted', async () => {
+    const b = open(newDir(), { maxBytes: 8192, segmentBytes: 256 }, ['a', 'b']);
+    await b.start();
+    for (let i = 0; i < 10; i++) await b.append(lines(i * 3, 3));
+    expect(b.unreadLines('a')).toBe(30);
+    let batch = (await b.read('a', 7))!;
+    b.ack('a', batch.end, batch.lines);
+    expect(b.unreadLines('a')).toBe(30 - batch.lines);
+    batch = (await b.read('a', 7))!;
+    b.ack('a', batch.end, batch.lines);
+    expect(b.unreadLines('a')).toBe(30 - 2 * batch.lines);
+    expect(b.depth().lines).toBe(30); // b has read nothing
+    await drain(b, 'a');
+    await drain(b, 'b');
+    expect(b.depth().lines).toBe(0);
+    await b.stop();
+  });
+
   it('replays what was not acknowledged after a restart, and not what was', async () => {
     const dir = newDir();
     let b = open(dir);
@@ -101,6 +119,27 @@ describe('disk buffer', () => {
     await b.stop();
   });
 
+  it('skips a corrupt record in the middle and keeps the records after it', async () => {
+    const dir = newDir();
+    let b = open(dir);
+    await b.start();
+    await b.append(lines(0, 5));
+    await b.append(lines(5, 5));
+    await b.append(lines(10, 5));
+    await b.stop();
+    const seg = join(dir, readdirSync(dir).find((f) => f.endsWith('.seg'))!);
+    const buf = readFileSync(seg);
+    buf[30]! ^= 0x01; // inside the first record's payload
+    writeFileSync(seg, buf);
+    b = open(dir);
+    await b.start();
+    expect(b.depth().lines).toBe(10);
+    expect(await drain(b)).toEqual(lines(5, 10));
+    expect(b.status().counters.dropped.corrupt_record).toBe(1);
+    expect((b.status().details!.recovered as { corruptRecords: number }).corruptRecords).toBe(1);
+    await b.stop();
+  });
+
   it('reports a missing segment and goes on with the rest', async () => {
     const dir = newDir();
     let b = open(dir, { maxBytes: 4096, segmentBytes: 256 });
@@ -115,7 +154,11 @@ describe('disk buffer', () => {
     const got = await drain(b);
     expect(got.length).toBeGreaterThan(0);
     expect(got.length).toBeLessThan(60);
-    expect((b.status().details!.recovered as { missingSegments: number }).missingSegments).toBe(1);
+    const recovered = b.status().details!.recovered as { missingSegments: number; linesLost: number };
+    expect(recovered.missingSegments).toBe(1);
+    // the manifest knew how many lines the missing segment held: exactly those are reported lost
+    expect(got.length + recovered.linesLost).toBe(60);
+    expect(b.status().counters.dropped.segment_missing).toBe(recovered.linesLost);
     expect(b.status().lastError?.message).toMatch(/missing/);
     await b.stop();
   });

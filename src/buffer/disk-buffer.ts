@@ -14,8 +14,10 @@
  *     whenFull=drop_oldest, when it is dropped on purpose and its records counted as dropped).
  *  3. A cursor moves only on `ack()`, i.e. after the sink's write was accepted. A crash between
  *     the write and the cursor update replays the batch: at least once, never less.
- *  4. On open, every record is checked; a torn or corrupt tail of the last segment is cut off,
- *     a corrupt record inside an older segment ends that segment early. Both are counted.
+ *  4. On open, every record is checked. A corrupt record whose successor is intact is skipped
+ *     (one record lost); otherwise the segment is cut at the first bad record (a torn tail after a
+ *     crash: that record was never acknowledged). A missing segment is detected from
+ *     `segments.json`, which records each closed segment's line count. Every loss is counted.
  *  5. Memory is bounded: records are read in chunks of at most `maxBytes` per `read()` and
  *     pending appends are bounded by the sources' own flow control.
  */
@@ -53,6 +55,8 @@ interface Segment {
   records: number;
   lines: number;
   firstAppendedAt?: number;
+  /** Offsets of records that failed their checksum but whose successor is intact: skipped on read. */
+  corrupt?: Set<number>;
 }
 
 interface PendingAppend {
@@ -80,7 +84,11 @@ export class DiskBuffer extends BaseComponent {
   private waiters: { atLeast: number; done: () => void }[] = [];
   private roomWaiters: (() => void)[] = [];
   private readHandles = new Map<number, FileHandle>();
-  private recovered = { tornBytes: 0, corruptSegments: 0, missingSegments: 0 };
+  private recovered = { tornBytes: 0, corruptRecords: 0, corruptSegments: 0, missingSegments: 0, linesLost: 0 };
+  /** Per consumer: lines inside its cursor's segment before the cursor (kept so depth is exact and cheap). */
+  private linesBefore = new Map<string, { segment: number; offset: number; lines: number }>();
+  /** Line counts of closed segments (persisted in segments.json) so a missing one can be counted. */
+  private manifest = new Map<number, number>();
   private stopped = false;
 
   constructor(name: string, private readonly config: BufferConfig, private readonly consumers: string[]) {
@@ -108,19 +116,43 @@ export class DiskBuffer extends BaseComponent {
     for (const w of this.roomWaiters.splice(0)) w();
   }
 
-  /** Number of lines not yet accepted by the slowest consumer, and bytes on disk. */
+  /** Lines the slowest consumer has not had accepted yet, bytes on disk, and the oldest append time. */
   depth(): { lines: number; bytes: number; oldestAppendedAt?: number } {
-    let lines = 0;
     let bytes = 0;
-    const min = this.minCursor();
-    for (const s of this.segments) {
-      bytes += s.size;
-      if (!min || s.id >= min.segment) lines += s.lines;
+    for (const s of this.segments) bytes += s.size;
+    let lines = 0;
+    let slowest: string | undefined;
+    for (const name of this.consumers) {
+      const n = this.unreadLines(name);
+      if (n >= lines) {
+        lines = n;
+        slowest = name;
+      }
     }
-    // lines already consumed inside the slowest consumer's current segment are not subtracted:
-    // a per-record index would cost memory; the figure is an upper bound, as the status says.
-    const first = this.segments.find((s) => !min || s.id >= min.segment);
+    const c = slowest ? this.cursorOf(slowest) : undefined;
+    const first = this.segments.find((s) => !c || s.id >= c.segment);
     return { lines, bytes, oldestAppendedAt: lines > 0 ? first?.firstAppendedAt : undefined };
+  }
+
+  /** Exact number of committed lines after `consumer`'s cursor. */
+  unreadLines(consumer: string): number {
+    const c = this.cursorOf(consumer);
+    let n = 0;
+    for (const s of this.segments) {
+      if (s.id > c.segment) n += s.lines;
+      else if (s.id === c.segment) n += s.lines - this.linesBeforeCursor(consumer, s);
+    }
+    return Math.max(0, n);
+  }
+
+  private linesBeforeCursor(consumer: string, seg: Segment): number {
+    const c = this.cursorOf(consumer);
+    let lb = this.linesBefore.get(consumer);
+    if (!lb || lb.segment !== c.segment || lb.offset !== c.offset) {
+      lb = { segment: c.segment, offset: c.offset, lines: countLines(seg, c.offset) };
+      this.linesBefore.set(consumer, lb);
+    }
+    return lb.lines;
   }
 
   protected override details(): Record<string, unknown> {
@@ -131,6 +163,7 @@ export class DiskBuffer extends BaseComponent {
       bytesOnDisk: d.bytes,
       maxBytes: this.config.maxBytes,
       linesQueued: d.lines,
+      oldestAppendedAt: d.oldestAppendedAt,
       oldestAgeMs: d.oldestAppendedAt ? Date.now() - d.oldestAppendedAt : 0,
       whenFull: this.config.whenFull,
       recovered: { ...this.recovered },
@@ -242,6 +275,11 @@ export class DiskBuffer extends BaseComponent {
       let off = 0;
       while (off + HEADER <= bytesRead && lines < maxLines) {
         const len = buf.readUInt32LE(off);
+        if (seg.corrupt?.has(pos.offset + off)) {
+          if (off + HEADER + len > bytesRead) break;
+          off += HEADER + len; // counted when found at start
+          continue;
+        }
         if (off + HEADER + len > bytesRead) {
           if (off === 0 && parts.length === 0) {
             // a record larger than maxBytes: read it whole
@@ -306,6 +344,13 @@ export class DiskBuffer extends BaseComponent {
 
   /** Marks everything up to `end` as accepted downstream for this consumer. */
   ack(consumer: string, end: Position, lines: number): void {
+    const prev = this.cursorOf(consumer);
+    const lb = this.linesBefore.get(consumer);
+    if (lb && lb.segment === prev.segment && lb.offset === prev.offset && end.segment === prev.segment) {
+      this.linesBefore.set(consumer, { ...end, lines: lb.lines + lines });
+    } else {
+      this.linesBefore.delete(consumer); // recomputed from the segment on next use
+    }
     this.cursors.set(consumer, end);
     this.counters.written += lines;
     this.saveCursors();
@@ -375,6 +420,7 @@ export class DiskBuffer extends BaseComponent {
       this.recordError(err);
     }
     this.segments = this.segments.filter((s) => s !== seg);
+    if (this.manifest.delete(seg.id)) this.saveManifest();
   }
 
   private async readHandle(seg: Segment): Promise<FileHandle> {
@@ -421,26 +467,53 @@ export class DiskBuffer extends BaseComponent {
   private roll(): void {
     if (!this.active) return;
     closeSync(this.active.fd);
+    this.manifest.set(this.active.seg.id, this.active.seg.lines);
+    this.saveManifest();
     this.newSegment(this.active.seg.id + 1);
   }
 
-  /** Invariant 4: check every record, cut a torn tail, count what was lost. */
+  private saveManifest(): void {
+    atomicWrite(join(this.config.dir, 'segments.json'), JSON.stringify(Object.fromEntries(this.manifest)));
+  }
+
+  /** Invariant 4: check every record, skip or cut what is corrupt, count what was lost. */
   private recover(): void {
     const ids = readdirSync(this.config.dir)
       .filter((f) => /^\d{20}\.seg$/.test(f))
       .map((f) => Number(f.slice(0, 20)))
       .sort((a, b) => a - b);
+    this.manifest = this.loadManifest();
     this.segments = [];
-    for (let i = 0; i < ids.length; i++) {
-      const id = ids[i]!;
-      if (i > 0 && id !== ids[i - 1]! + 1) {
-        this.recovered.missingSegments += id - ids[i - 1]! - 1;
+    const present = new Set(ids);
+    const known = new Set(this.manifest.keys());
+    // Segments listed as closed but gone: their lines are lost. Segments that were fully consumed
+    // are removed from the manifest when deleted, so anything left here was not yet written.
+    for (const [id, lines] of this.manifest) {
+      if (present.has(id)) continue;
+      this.recovered.missingSegments++;
+      this.recovered.linesLost += lines;
+      this.drop('segment_missing', lines);
+      this.recordError(new Error(`buffer segment ${id} is missing; its ${lines} line(s) are lost`));
+      this.manifest.delete(id);
+    }
+    for (let i = 1; i < ids.length; i++) {
+      for (let gap = ids[i - 1]! + 1; gap < ids[i]!; gap++) {
+        if (known.has(gap)) continue;
+        // a gap the manifest does not know (manifest lost as well): count the segment, lines unknown
+        this.recovered.missingSegments++;
         this.drop('segment_missing', 0);
-        this.recordError(new Error(`buffer segments ${ids[i - 1]! + 1}..${id - 1} are missing; their records are lost`));
+        this.recordError(new Error(`buffer segment ${gap} is missing; its line count is unknown`));
       }
+    }
+    for (const id of ids) {
       const path = this.segPath(id);
       const seg = scanSegment(id, path);
       const fileSize = statSync(path).size;
+      if (seg.corrupt?.size) {
+        this.recovered.corruptRecords += seg.corrupt.size;
+        this.drop('corrupt_record', seg.corrupt.size);
+        this.recordError(new Error(`buffer segment ${id}: ${seg.corrupt.size} record(s) failed their checksum and are skipped`));
+      }
       if (seg.size < fileSize) {
         const lost = fileSize - seg.size;
         this.recovered.tornBytes += lost;
@@ -453,6 +526,18 @@ export class DiskBuffer extends BaseComponent {
         closeSync(fd);
       }
       this.segments.push(seg);
+    }
+    this.saveManifest();
+  }
+
+  private loadManifest(): Map<number, number> {
+    const file = join(this.config.dir, 'segments.json');
+    if (!existsSync(file)) return new Map();
+    try {
+      return new Map(Object.entries(JSON.parse(readText(file)) as Record<string, number>).map(([k, v]) => [Number(k), Number(v)]));
+    } catch (err) {
+      this.recordError(new Error(`segments.json unreadable (${(err as Error).message}); missing segments cannot be counted exactly`));
+      return new Map();
     }
   }
 
@@ -480,13 +565,17 @@ export class DiskBuffer extends BaseComponent {
   }
 
   private saveCursors(): void {
-    const file = this.cursorFile();
-    const tmp = `${file}.tmp`;
-    const fd = openSync(tmp, 'w');
-    writeSync(fd, JSON.stringify(Object.fromEntries(this.cursors)));
-    closeSync(fd);
-    renameSync(tmp, file);
+    atomicWrite(this.cursorFile(), JSON.stringify(Object.fromEntries(this.cursors)));
   }
+}
+
+/** Write-then-rename, so a crash leaves the old or the new file, never half of one. */
+function atomicWrite(file: string, text: string): void {
+  const tmp = `${file}.tmp`;
+  const fd = openSync(tmp, 'w');
+  writeSync(fd, text);
+  closeSync(fd);
+  renameSync(tmp, file);
 }
 
 function writeAll(fd: number, buf: Buffer, position: number): void {
@@ -516,28 +605,68 @@ function fsyncDir(dir: string): void {
   }
 }
 
-/** Valid prefix of a segment: stops at the first record that is short or fails its checksum. */
+/** Records of a segment that read back intact (see invariant 4). */
 export function scanSegment(id: number, path: string): Segment {
   const seg: Segment = { id, path, size: 0, records: 0, lines: 0 };
   const fd = openSync(path, 'r');
   try {
     const fileSize = statSync(path).size;
-    const header = Buffer.alloc(HEADER);
     let off = 0;
     while (off + HEADER <= fileSize) {
-      readSync(fd, header, 0, HEADER, off);
-      const len = header.readUInt32LE(0);
-      if (len > MAX_RECORD || off + HEADER + len > fileSize) break;
-      const payload = Buffer.allocUnsafe(len);
-      readSync(fd, payload, 0, len, off + HEADER);
-      if (crc32(payload, crc32(header.subarray(8, HEADER))) !== header.readUInt32LE(4)) break;
-      if (seg.firstAppendedAt === undefined) seg.firstAppendedAt = header.readDoubleLE(12);
+      const rec = readRecord(fd, off, fileSize);
+      if (rec === 'bad') {
+        const len = readHeaderLength(fd, off);
+        const next = off + HEADER + len;
+        // only the checksum failed and the next record is intact: skip just this one
+        if (len <= MAX_RECORD && next + HEADER <= fileSize && readRecord(fd, next, fileSize) !== 'bad') {
+          (seg.corrupt ??= new Set()).add(off);
+          off = next;
+          continue;
+        }
+        break;
+      }
+      if (seg.firstAppendedAt === undefined) seg.firstAppendedAt = rec.appendedAt;
       seg.records++;
-      seg.lines += header.readUInt32LE(8);
-      off += HEADER + len;
+      seg.lines += rec.lines;
+      off += HEADER + rec.len;
     }
     seg.size = off;
     return seg;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function readHeaderLength(fd: number, off: number): number {
+  const h = Buffer.alloc(4);
+  readSync(fd, h, 0, 4, off);
+  return h.readUInt32LE(0);
+}
+
+function readRecord(fd: number, off: number, fileSize: number): 'bad' | { len: number; lines: number; appendedAt: number } {
+  const header = Buffer.alloc(HEADER);
+  if (readSync(fd, header, 0, HEADER, off) < HEADER) return 'bad';
+  const len = header.readUInt32LE(0);
+  if (len > MAX_RECORD || off + HEADER + len > fileSize) return 'bad';
+  const payload = Buffer.allocUnsafe(len);
+  readSync(fd, payload, 0, len, off + HEADER);
+  if (crc32(payload, crc32(header.subarray(8, HEADER))) !== header.readUInt32LE(4)) return 'bad';
+  return { len, lines: header.readUInt32LE(8), appendedAt: header.readDoubleLE(12) };
+}
+
+/** Lines in the records of `seg` that start before `offset` (headers only, skipping corrupt ones). */
+function countLines(seg: Segment, offset: number): number {
+  if (offset === 0) return 0;
+  const fd = openSync(seg.path, 'r');
+  try {
+    const h = Buffer.alloc(HEADER);
+    let off = 0;
+    let n = 0;
+    while (off < offset && readSync(fd, h, 0, HEADER, off) === HEADER) {
+      if (!seg.corrupt?.has(off)) n += h.readUInt32LE(8);
+      off += HEADER + h.readUInt32LE(0);
+    }
+    return n;
   } finally {
     closeSync(fd);
   }

@@ -6,7 +6,7 @@
  * stop order is the reverse (intake stops first, then what was taken in is flushed).
  */
 import type { Logger } from 'pino';
-import type { DiskBuffer } from '../buffer/disk-buffer.js';
+import { BufferFullError, type DiskBuffer } from '../buffer/disk-buffer.js';
 import type { Component, ComponentStatus } from '../core/component.js';
 import type { Point } from '../core/point.js';
 import type { DeadLetters } from '../deadletters/dead-letters.js';
@@ -60,7 +60,14 @@ export class Pipeline {
     }
     const lines = new Array<string>(ps.length);
     for (let i = 0; i < ps.length; i++) lines[i] = encodeLine(ps[i]!);
-    await this.buffer.append(lines);
+    try {
+      await this.buffer.append(lines);
+    } catch (err) {
+      // whenFull: drop_newest dropped these on purpose and counted them; the source acknowledges,
+      // otherwise the publisher would resend them forever into a full buffer.
+      if (err instanceof BufferFullError) return;
+      throw err;
+    }
   }
 
   components(): Component[] {

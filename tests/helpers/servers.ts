@@ -21,14 +21,18 @@ function need(bin: string, pkg: string): string {
   return p;
 }
 
-export async function influxd(): Promise<Influxd & { query(q: string, db?: string): Promise<InfluxSeries[]>; remove(): void }> {
+export async function influxd(opts: { port?: number } = {}): Promise<Influxd & { query(q: string, db?: string): Promise<InfluxSeries[]>; remove(): void; restart(): Promise<void> }> {
   need('influxd', 'influxdb');
   const dir = tempDir('influxd');
-  const s = await startInfluxd({ dataDir: dir.path });
+  let s = await startInfluxd({ dataDir: dir.path, port: opts.port });
   return {
     ...s,
     async stop() {
       await s.stop();
+    },
+    /** Starts it again on the same port and data after stop(). */
+    async restart() {
+      s = await startInfluxd({ dataDir: dir.path, port: s.port });
     },
     remove: dir.remove,
     async query(q: string, db = 'factory') {

@@ -1,0 +1,48 @@
+/**
+ * The gateway as its own process (`plantgate run`), for tests that kill it or measure its memory.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { freePort, launch, waitFor, type Managed } from '../../src/servers/process.js';
+
+const BIN = join(import.meta.dirname, '..', '..', 'bin', 'plantgate.js');
+
+export interface GatewayProcess {
+  httpUrl: string;
+  pid(): number | undefined;
+  /** Current resident set size in bytes, from /proc. */
+  rss(): number;
+  start(): Promise<void>;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  output(): string;
+}
+
+export async function gatewayProcess(dir: string, yaml: (httpPort: number) => string): Promise<GatewayProcess> {
+  const httpPort = await freePort();
+  const file = join(dir, 'gateway.yaml');
+  writeFileSync(file, yaml(httpPort));
+  const httpUrl = `http://127.0.0.1:${httpPort}`;
+  let m: Managed | undefined;
+  return {
+    httpUrl,
+    pid: () => m?.proc.pid,
+    rss() {
+      const pid = m?.proc.pid;
+      if (!pid) return 0;
+      try {
+        const kb = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+        return kb ? Number(kb) * 1024 : 0;
+      } catch {
+        return 0;
+      }
+    },
+    async start() {
+      m = launch(process.execPath, [BIN, 'run', '--config', file], { ...process.env, PLANTGATE_LOG: 'warn' });
+      await waitFor('gateway ready', async () => (await fetch(`${httpUrl}/readyz`)).ok, 30_000, m);
+    },
+    async kill(signal: NodeJS.Signals = 'SIGKILL') {
+      await m?.stop(signal);
+    },
+    output: () => m?.output() ?? '',
+  };
+}

@@ -14,6 +14,11 @@ import { encodeLine } from '../lineprotocol/encode.js';
 import type { Processor } from '../processors/processor.js';
 import type { Source, SourceContext } from '../sources/source.js';
 
+/** A sink that can be told to write what is buffered now rather than wait for fuller batches. */
+export interface Drainable {
+  drain(): void;
+}
+
 /** Live observers of accepted points (indicators, live rates). Must be cheap and never throw. */
 export type Tap = (points: readonly Point[]) => void;
 
@@ -96,6 +101,7 @@ export class Pipeline {
     this.started = false;
     for (const s of [...this.sources].reverse()) await s.stop().catch((err) => this.log.error({ err, component: s.name }, 'stop failed'));
     for (const p of this.processors) await p.stop();
+    for (const s of this.sinks) (s as Partial<Drainable>).drain?.();
     const deadline = Date.now() + drainMs;
     while (Date.now() < deadline && this.sinks.some((s) => s.status().state !== 'stopped' && !this.buffer.caughtUp(s.name))) {
       await new Promise((r) => setTimeout(r, 20));

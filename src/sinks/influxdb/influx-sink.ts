@@ -31,6 +31,9 @@ export class InfluxSink extends BaseComponent {
   private loop?: Promise<void>;
   private running = false;
   private abort = new AbortController();
+  /** Aborted to cut short a wait for a fuller batch (stop, or drain before stop). */
+  private wake = new AbortController();
+  private draining = false;
   private writes = 0;
   private retries = 0;
   private lastLatencyMs = 0;
@@ -54,7 +57,9 @@ export class InfluxSink extends BaseComponent {
       timeout: this.config.timeout,
     }).transport;
     this.running = true;
+    this.draining = false;
     this.abort = new AbortController();
+    this.wake = new AbortController();
     this.loop = this.run();
   }
 
@@ -62,7 +67,14 @@ export class InfluxSink extends BaseComponent {
   protected async doStop(): Promise<void> {
     this.running = false;
     this.abort.abort();
+    this.wake.abort();
     await this.loop;
+  }
+
+  /** Write what is buffered now, without waiting for fuller batches (graceful shutdown). */
+  drain(): void {
+    this.draining = true;
+    this.wake.abort();
   }
 
   protected override details(): Record<string, unknown> {
@@ -79,7 +91,8 @@ export class InfluxSink extends BaseComponent {
 
   /** Waits for new data in the buffer, or until stop() is called. */
   private waitForData(ms: number, atLeast?: number): Promise<void> {
-    return this.buffer.waitForData(ms, atLeast, this.abort.signal);
+    if (this.draining) return sleep(Math.min(ms, 20), this.abort.signal);
+    return this.buffer.waitForData(ms, atLeast, this.wake.signal);
   }
 
   private async run(): Promise<void> {
@@ -93,7 +106,7 @@ export class InfluxSink extends BaseComponent {
       // Wait for a fuller batch unless the oldest line has waited flushInterval already;
       // wake when enough new lines are committed to fill it, not on every commit.
       const remaining = flushInterval - (Date.now() - batch.firstAppendedAt);
-      if (batch.lines < batchSize && remaining > 0) {
+      if (batch.lines < batchSize && remaining > 0 && !this.draining) {
         await this.waitForData(remaining, this.buffer.committedLines() + batchSize - batch.lines);
         continue;
       }

@@ -14,12 +14,15 @@ import { BrokerClient } from './sources/mqtt/broker-client.js';
 import { EmbeddedBroker } from './sources/mqtt/embedded-broker.js';
 import { TopicRouter } from './sources/mqtt/router.js';
 import { StatusServer } from './status/server.js';
+import { IndicatorEngine } from './indicators/engine.js';
+import { loadRegistry, loadTargets } from './indicators/registry.js';
 
 export interface Gateway {
   config: PlantgateConfig;
   pipeline: Pipeline;
   http: StatusServer;
   broker?: EmbeddedBroker;
+  indicators?: IndicatorEngine;
   log: Logger;
   stop(): Promise<void>;
 }
@@ -47,7 +50,17 @@ export async function startGateway(config: PlantgateConfig, log: Logger = create
     pipeline.addSource(new BrokerClient(name, c, router, { ...pipeline.sourceContext(), log: log.child({ component: name }) }));
   }
 
-  const http = new StatusServer(config.http, pipeline);
+  let indicators: IndicatorEngine | undefined;
+  if (config.indicators) {
+    // master data is read once at start; a bad registry stops the start with its errors
+    const ic = config.indicators;
+    indicators = new IndicatorEngine('indicators', ic, loadRegistry(resolve(ic.registry)), loadTargets(resolve(ic.targets)), { ...pipeline.sourceContext(), log: log.child({ component: 'indicators' }) });
+    const engine = indicators;
+    pipeline.addTap((points) => engine.observe(points));
+    pipeline.addSource(engine);
+  }
+
+  const http = new StatusServer(config.http, pipeline, indicators ? { '/api/indicators': () => indicators.snapshot() } : {});
   await pipeline.start();
   try {
     await http.start();
@@ -62,6 +75,7 @@ export async function startGateway(config: PlantgateConfig, log: Logger = create
     pipeline,
     http,
     broker,
+    indicators,
     log,
     stop() {
       stopping ??= (async () => {

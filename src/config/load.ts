@@ -12,16 +12,25 @@ import { configSchema, type PlantgateConfig } from './schema.js';
 const VAR = /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}/g;
 
 export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): PlantgateConfig {
+  return loadYamlWith(configSchema, file, env);
+}
+
+export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): PlantgateConfig {
+  return parseYamlWith(configSchema, text, file, env);
+}
+
+/** Reads a YAML file and validates it with `schema`; the same errors as for the configuration. */
+export function loadYamlWith<S extends z.ZodType>(schema: S, file: string, env: NodeJS.ProcessEnv = process.env): z.output<S> {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
     throw new ConfigError([{ file, path: '', message: `cannot read the file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` }]);
   }
-  return parseConfig(text, file, env);
+  return parseYamlWith(schema, text, file, env);
 }
 
-export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): PlantgateConfig {
+export function parseYamlWith<S extends z.ZodType>(schema: S, text: string, file: string, env: NodeJS.ProcessEnv = process.env): z.output<S> {
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length) {
     // the first errors are the cause; the rest are usually the parser losing its way after it
@@ -34,7 +43,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   const problems: ConfigProblem[] = [];
   const raw = interpolate(doc.toJS() ?? {}, [], env, file, problems);
   if (problems.length) throw new ConfigError(problems);
-  const res = configSchema.safeParse(raw);
+  const res = schema.safeParse(raw);
   if (!res.success) throw new ConfigError(res.error.issues.flatMap((i) => toProblems(i, file)));
   return res.data;
 }

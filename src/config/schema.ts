@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { bufferSchema } from '../buffer/config.js';
 import { deadLettersSchema } from '../deadletters/config.js';
 import { guardSchema } from '../processors/guard/config.js';
+import { indicatorsSchema } from '../indicators/config.js';
 import { influxSchema } from '../sinks/influxdb/config.js';
 import { mqttSchema } from '../sources/mqtt/config.js';
 import { httpSchema } from '../status/config.js';
@@ -19,6 +20,8 @@ export const configSchema = z
     buffer: bufferSchema.default(bufferSchema.parse({ dir: './data/buffer' })),
     deadLetters: deadLettersSchema.default({ maxBytes: 64 * 1024 * 1024, keepLatest: 50 }),
     guard: guardSchema.default({ maxFuture: 3_600_000, maxAge: 0 }),
+    /** Measured indicators against the plan's targets; omit to disable. */
+    indicators: indicatorsSchema.optional(),
     log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).default({ level: 'info' }),
   })
   .transform((c) => ({

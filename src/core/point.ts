@@ -23,4 +23,14 @@ export interface Point {
   qualityCode?: string;
   /** Which source produced it (component name), for per-source counters and guards. */
   source: string;
+  /** Who sent it, as the source knows it: binds telemetry to equipment in the registry. */
+  origin?: Origin;
+}
+
+export interface Origin {
+  /** MQTT client id of the publisher (embedded broker only: external brokers do not tell). */
+  clientId?: string;
+  topic?: string;
+  /** OPC UA endpoint name. */
+  endpoint?: string;
 }

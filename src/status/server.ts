@@ -14,7 +14,8 @@ export class StatusServer {
   port = 0;
   private readonly startedAt = Date.now();
 
-  constructor(private readonly config: HttpConfig, private readonly pipeline: Pipeline) {}
+  /** `extra`: more read-only JSON endpoints (path -> body), e.g. /api/indicators. */
+  constructor(private readonly config: HttpConfig, private readonly pipeline: Pipeline, private readonly extra: Record<string, () => unknown> = {}) {}
 
   async start(): Promise<void> {
     const server = createServer((req, res) => this.handle(req, res));
@@ -56,8 +57,11 @@ export class StatusServer {
       }
       case '/api/status':
         return send(res, 200, this.status());
-      default:
+      default: {
+        const extra = this.extra[url.pathname];
+        if (extra) return send(res, 200, extra());
         return send(res, 404, { error: `no such endpoint: ${url.pathname}` });
+      }
     }
   }
 }

@@ -87,7 +87,7 @@ export class EmbeddedBroker extends MqttSource {
       dev.messages++;
       dev.lastMessageAt = Date.now();
     }
-    await this.deliver(packet.topic, packet.payload as Buffer, this.config.maxPayloadBytes);
+    await this.deliver(packet.topic, packet.payload as Buffer, this.config.maxPayloadBytes, client.id);
   }
 
   protected override details(): Record<string, unknown> {

@@ -17,6 +17,7 @@ export interface DecodeContext {
   topicTags: Record<string, string>;
   receivedAt: number;
   source: string;
+  origin?: Point['origin'];
 }
 
 export function decodeJson(payload: Uint8Array, ctx: DecodeContext): Point[] {
@@ -86,7 +87,9 @@ function decodeObject(doc: unknown, ctx: DecodeContext): Point {
     }
   }
   if (n === 0) throw new RejectedInput('no_fields', 'payload yields no field');
-  return { measurement: route.measurement, tags, fields, time, receivedAt: ctx.receivedAt, quality: 'good', source: ctx.source };
+  const p: Point = { measurement: route.measurement, tags, fields, time, receivedAt: ctx.receivedAt, quality: 'good', source: ctx.source };
+  if (ctx.origin) p.origin = ctx.origin;
+  return p;
 }
 
 function flatten(obj: Record<string, unknown> | unknown[], prefix: string, depth: number, maxDepth: number, out: Map<string, unknown>, maxFields: number): void {

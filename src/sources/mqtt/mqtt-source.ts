@@ -17,8 +17,8 @@ export abstract class MqttSource extends BaseComponent implements Source {
   }
 
   /** Routes, decodes and ingests one message; resolves once its points are durable. */
-  protected async deliver(topic: string, payload: Buffer, maxPayloadBytes?: number): Promise<void> {
-    const res = this.router.route(topic, payload, this.name, this.ctx.deadLetters, maxPayloadBytes);
+  protected async deliver(topic: string, payload: Buffer, maxPayloadBytes?: number, clientId?: string): Promise<void> {
+    const res = this.router.route(topic, payload, this.name, this.ctx.deadLetters, maxPayloadBytes, clientId);
     if (res.kind === 'unrouted') {
       this.unrouted++;
       return;

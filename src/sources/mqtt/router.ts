@@ -23,7 +23,7 @@ export class TopicRouter {
     return [...new Set(this.routes.map((r) => r.template.filter))];
   }
 
-  route(topic: string, payload: Uint8Array, source: string, deadLetters: DeadLetters, maxPayloadBytes = Infinity): RouteResult {
+  route(topic: string, payload: Uint8Array, source: string, deadLetters: DeadLetters, maxPayloadBytes = Infinity, clientId?: string): RouteResult {
     for (const { config, template } of this.routes) {
       const topicTags = template.match(topic);
       if (!topicTags) continue;
@@ -31,7 +31,8 @@ export class TopicRouter {
         if (payload.length > maxPayloadBytes) {
           throw new RejectedInput('payload_too_large', `payload of ${payload.length} bytes exceeds maxPayloadBytes ${maxPayloadBytes}`);
         }
-        return { kind: 'points', points: decodeJson(payload, { route: config, topicTags, receivedAt: Date.now(), source }) };
+        const origin = clientId === undefined ? { topic } : { topic, clientId };
+        return { kind: 'points', points: decodeJson(payload, { route: config, topicTags, receivedAt: Date.now(), source, origin }) };
       } catch (err) {
         if (!(err instanceof RejectedInput)) throw err;
         deadLetters.add({ source, reason: err.reason, message: err.message, topic, payload: payload.subarray(0, 4096) });

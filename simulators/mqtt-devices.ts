@@ -14,6 +14,8 @@ export interface DeviceFleetOptions {
   qos: 0 | 1 | 2;
   site?: string;
   lines?: number;
+  /** First machine number (machine ids are `cnc-NNN`). */
+  first?: number;
   username?: string;
   password?: string;
 }
@@ -49,7 +51,8 @@ export async function startDeviceFleet(o: DeviceFleetOptions): Promise<DeviceFle
   let stopped = false;
   const clients: MqttClient[] = [];
   const timers: NodeJS.Timeout[] = [];
-  for (let i = 0; i < o.devices; i++) {
+  for (let k = 0; k < o.devices; k++) {
+    const i = (o.first ?? 0) + k;
     const id = machineId(i);
     const client = mqtt.connect(o.url, { clientId: `sim-${site}-${id}`, username: o.username, password: o.password, reconnectPeriod: 1000 });
     client.on('error', () => undefined); // reconnects by itself; the gateway's status shows the outage
@@ -63,7 +66,7 @@ export async function startDeviceFleet(o: DeviceFleetOptions): Promise<DeviceFle
       });
     };
     // spread devices over the interval so the load is even
-    timers.push(setTimeout(() => timers.push(setInterval(tick, o.intervalMs)), Math.floor((o.intervalMs * i) / o.devices)));
+    timers.push(setTimeout(() => timers.push(setInterval(tick, o.intervalMs)), Math.floor((o.intervalMs * k) / o.devices)));
   }
   return {
     sent: () => sent,

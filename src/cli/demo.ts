@@ -12,12 +12,14 @@ import { startGateway } from '../gateway.js';
 import { INFLUXD_MISSING, startInfluxd, type Influxd } from '../servers/influxd.js';
 import { findBinary } from '../servers/process.js';
 import { startDeviceFleet } from '../../simulators/mqtt-devices.js';
+import { startRobotFleet } from '../../simulators/mqtt-robots.js';
 import { untilSignal } from './main.js';
 
 export async function runDemo(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, strict: true, options: { devices: { type: 'string', default: '20' }, interval: { type: 'string', default: '1000' } } });
+  const { values } = parseArgs({ args, strict: true, options: { interval: { type: 'string', default: '1000' } } });
   const dataDir = resolve(process.env.PLANTGATE_DATA ?? './data/demo');
   process.env.PLANTGATE_DATA = dataDir;
+  process.env.PLANTGATE_HOME ??= fileURLToPath(new URL('../..', import.meta.url));
   let influxd: Influxd | undefined;
   if (!process.env.INFLUX_URL) {
     if (!findBinary('influxd')) {
@@ -41,14 +43,25 @@ export async function runDemo(args: string[]): Promise<number> {
   }
   const gw = await startGateway(config);
   const mqttUrl = `mqtt://${config.mqtt.broker!.listen.host}:${gw.broker!.port}`;
-  const fleet = await startDeviceFleet({ url: mqttUrl, devices: Number(values.devices), intervalMs: Number(values.interval), qos: 1 });
+  // Machines and robots of three of the registry's enterprises (seeds/liaoning-demo-registry.yaml);
+  // the other enterprises stay unconnected, so the indicators are not trivially 100%.
+  const intervalMs = Number(values.interval);
+  const fleets = [
+    await startDeviceFleet({ url: mqttUrl, site: 'sy-machine-tool', devices: 8, intervalMs, qos: 1 }),
+    await startDeviceFleet({ url: mqttUrl, site: 'dl-marine', devices: 4, intervalMs, qos: 1 }),
+    await startDeviceFleet({ url: mqttUrl, site: 'dl-auto', devices: 2, intervalMs, qos: 1 }),
+    await startRobotFleet({ url: mqttUrl, site: 'sy-machine-tool', robots: 2, intervalMs }),
+    await startRobotFleet({ url: mqttUrl, site: 'dl-marine', robots: 3, intervalMs }),
+    await startRobotFleet({ url: mqttUrl, site: 'dl-auto', robots: 6, intervalMs }),
+  ];
   const http = `http://${config.http.listen.host}:${gw.http.port}`;
   process.stdout.write(
     [
       '',
       'plantgate demo is running:',
       `  status      ${http}/api/status   (health: ${http}/healthz, ${http}/readyz)`,
-      `  MQTT broker ${mqttUrl}   (${values.devices} simulated CNC machines publishing)`,
+      `  MQTT broker ${mqttUrl}   (14 simulated CNC machines and 11 robots of 3 enterprises publishing)`,
+      `  indicators  ${http}/api/indicators   (registry: seeds/liaoning-demo-registry.yaml, window 1 min)`,
       `  InfluxDB    ${process.env.INFLUX_URL}   database "factory"${influxd ? `, data in ${influxd.dataDir}` : ''}`,
       `  try: curl -s '${process.env.INFLUX_URL}/query?db=factory' --data-urlencode 'q=SELECT count(*) FROM cnc'`,
       'Ctrl-C stops everything.',
@@ -56,7 +69,7 @@ export async function runDemo(args: string[]): Promise<number> {
     ].join('\n'),
   );
   await untilSignal();
-  await fleet.stop();
+  await Promise.all(fleets.map((f) => f.stop()));
   await gw.stop();
   await influxd?.stop();
   return 0;

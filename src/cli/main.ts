@@ -3,12 +3,15 @@
  * node:util parseArgs, strict, so a mistyped option is an error rather than silently ignored.
  */
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfigFile } from '../config/load.js';
 import { ConfigError, formatProblem } from '../core/errors.js';
 import { startGateway } from '../gateway.js';
 import { runDemo } from './demo.js';
 import { startDeviceFleet } from '../../simulators/mqtt-devices.js';
+import { startRobotFleet } from '../../simulators/mqtt-robots.js';
+import { loadRegistry, loadTargets } from '../indicators/registry.js';
 
 const HELP = `plantgate: industrial telemetry gateway (MQTT JSON -> durable buffer -> InfluxDB)
 
@@ -17,7 +20,9 @@ Usage:
   plantgate check --config FILE      validate a configuration; lists every problem
   plantgate demo                     gateway + embedded broker + simulated machines + its own influxd
   plantgate sim devices [options]    simulated MQTT CNC machines publishing JSON telemetry
-      --url mqtt://127.0.0.1:1883  --devices 10  --interval 1000 (ms)  --qos 1  --site shenyang
+      --url mqtt://127.0.0.1:1883  --devices 10  --first 0  --interval 1000 (ms)  --qos 1  --site shenyang
+  plantgate sim robots [options]     simulated industrial robots (mode, stops, joint temperatures)
+      --url mqtt://127.0.0.1:1883  --robots 5  --first 0  --interval 1000 (ms)  --site dalian
   plantgate --help | --version
 
 Environment: PLANTGATE_HTTP (status listen address), PLANTGATE_DATA (data folder),
@@ -67,7 +72,12 @@ class UsageError extends Error {}
 function check(args: string[]): number {
   const file = configArg(args);
   try {
-    loadConfigFile(file);
+    const config = loadConfigFile(file);
+    if (config.indicators) {
+      // master data is part of what a start needs: check it too
+      loadRegistry(resolve(config.indicators.registry));
+      loadTargets(resolve(config.indicators.targets));
+    }
     process.stdout.write(`${file}: OK\n`);
     return 0;
   } catch (err) {
@@ -100,30 +110,36 @@ async function run(args: string[]): Promise<number> {
 
 async function sim(args: string[]): Promise<number> {
   const [kind, ...rest] = args;
-  if (kind !== 'devices') throw new UsageError(`unknown simulator ${JSON.stringify(kind ?? '')}; available: devices`);
+  if (kind !== 'devices' && kind !== 'robots') throw new UsageError(`unknown simulator ${JSON.stringify(kind ?? '')}; available: devices, robots`);
   const { values } = parseArgs({
     args: rest,
     strict: true,
     options: {
       url: { type: 'string', default: 'mqtt://127.0.0.1:1883' },
       devices: { type: 'string', default: '10' },
+      robots: { type: 'string', default: '5' },
+      first: { type: 'string', default: '0' },
       interval: { type: 'string', default: '1000' },
       qos: { type: 'string', default: '1' },
-      site: { type: 'string', default: 'shenyang' },
+      site: { type: 'string' },
     },
   });
-  const fleet = await startDeviceFleet({
-    url: values.url!,
-    devices: Number(values.devices),
-    intervalMs: Number(values.interval),
-    qos: Number(values.qos) as 0 | 1 | 2,
-    site: values.site,
-  });
-  process.stdout.write(`simulating ${values.devices} machines on ${values.url}; Ctrl-C to stop\n`);
+  const common = { url: values.url!, intervalMs: positive(values.interval!, '--interval'), first: Number(values.first), qos: Number(values.qos) as 0 | 1 };
+  const fleet =
+    kind === 'devices'
+      ? await startDeviceFleet({ ...common, devices: positive(values.devices!, '--devices'), site: values.site ?? 'shenyang' })
+      : await startRobotFleet({ ...common, robots: positive(values.robots!, '--robots'), site: values.site ?? 'dalian' });
+  process.stdout.write(`simulating ${kind === 'devices' ? values.devices : values.robots} ${kind} on ${values.url}; Ctrl-C to stop\n`);
   await untilSignal();
   await fleet.stop();
   process.stdout.write(`sent ${fleet.sent()} messages\n`);
   return 0;
+}
+
+function positive(v: string, name: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${name} must be a positive whole number, got ${JSON.stringify(v)}`);
+  return n;
 }
 
 export function untilSignal(): Promise<void> {

@@ -18,6 +18,9 @@ import { BrokerClient } from '../src/sources/mqtt/broker-client.js';
 import { EmbeddedBroker } from '../src/sources/mqtt/embedded-broker.js';
 import { TopicRouter } from '../src/sources/mqtt/router.js';
 import { tempDir } from './helpers/servers.js';
+import { indicatorsSchema } from '../src/indicators/config.js';
+import { IndicatorEngine } from '../src/indicators/engine.js';
+import { registrySchema, targetsSchema } from '../src/indicators/registry.js';
 
 function make(): Record<string, () => Component> {
   const dir = tempDir('life').path;
@@ -31,6 +34,14 @@ function make(): Record<string, () => Component> {
     'influxdb sink': () => new InfluxSink('sink', influxSchema.parse({ url: 'http://127.0.0.1:9', database: 'x' }), buffer(), dl),
     'embedded broker': () => new EmbeddedBroker('broker', brokerSchema.parse({ listen: '127.0.0.1:0' }), router, ctx),
     'mqtt client': () => new BrokerClient('client', clientSchema.parse({ url: 'mqtt://127.0.0.1:9', clientId: 'x' }), router, ctx),
+    'indicator engine': () =>
+      new IndicatorEngine(
+        'indicators',
+        indicatorsSchema.parse({ registry: 'r', targets: 't', publishInterval: 10 }),
+        registrySchema.parse({ region: { name: 'r' }, enterprises: [] }),
+        targetsSchema.parse({ source: 's', year: 2023, targets: { ncRateKeyProcesses: 0.7, robotsPer10k: 160, industrialInternetAccess: 0.56, keyLinksDigitalised: 0.43, rdDesignTools: 0.84, networkedCollaboration: 0.35 } }),
+        ctx,
+      ),
   };
 }
 

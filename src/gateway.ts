@@ -60,7 +60,7 @@ export async function startGateway(config: PlantgateConfig, log: Logger = create
     pipeline.addSource(engine);
   }
 
-  const http = new StatusServer(config.http, pipeline, indicators ? { '/api/indicators': () => indicators.snapshot() } : {});
+  const http = new StatusServer(config.http, pipeline, indicators);
   await pipeline.start();
   try {
     await http.start();

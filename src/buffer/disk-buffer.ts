@@ -130,8 +130,26 @@ export class DiskBuffer extends BaseComponent {
       }
     }
     const c = slowest ? this.cursorOf(slowest) : undefined;
-    const first = this.segments.find((s) => !c || s.id >= c.segment);
-    return { lines, bytes, oldestAppendedAt: lines > 0 ? first?.firstAppendedAt : undefined };
+    return { lines, bytes, oldestAppendedAt: lines > 0 && c ? this.appendedAtOf(c) : undefined };
+  }
+
+  /** Append time of the first unread record at or after `pos` (one header read). */
+  private appendedAtOf(pos: Position): number | undefined {
+    for (const seg of this.segments) {
+      if (seg.id < pos.segment) continue;
+      const off = seg.id === pos.segment ? pos.offset : 0;
+      if (off >= seg.size) continue;
+      if (off === 0) return seg.firstAppendedAt;
+      const h = Buffer.alloc(HEADER);
+      const fd = openSync(seg.path, 'r');
+      try {
+        readSync(fd, h, 0, HEADER, off);
+      } finally {
+        closeSync(fd);
+      }
+      return h.readDoubleLE(12);
+    }
+    return undefined;
   }
 
   /** Exact number of committed lines after `consumer`'s cursor. */

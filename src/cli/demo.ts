@@ -59,7 +59,7 @@ export async function runDemo(args: string[]): Promise<number> {
     [
       '',
       'plantgate demo is running:',
-      `  status      ${http}/api/status   (health: ${http}/healthz, ${http}/readyz)`,
+      `  dashboard   ${http}/   (JSON: ${http}/api/status, metrics: ${http}/metrics)`,
       `  MQTT broker ${mqttUrl}   (14 simulated CNC machines and 11 robots of 3 enterprises publishing)`,
       `  indicators  ${http}/api/indicators   (registry: seeds/liaoning-demo-registry.yaml, window 1 min)`,
       `  InfluxDB    ${process.env.INFLUX_URL}   database "factory"${influxd ? `, data in ${influxd.dataDir}` : ''}`,

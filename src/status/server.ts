@@ -1,67 +1,149 @@
 /**
- * The status HTTP server: `/healthz` (the process answers), `/readyz` (sources and sinks are
- * connected or buffering within limits), `/api/status` (every component's state and counters,
- * and the dead letters). Read-only: nothing here changes the gateway.
+ * The operators' HTTP server, read-only:
+ *   /                 the live dashboard (static files in ./web, uPlot from node_modules)
+ *   /api/status       every component's state and counters, live rates, dead letters, readiness
+ *   /api/events       the same, pushed once per second (server-sent events)
+ *   /api/indicators   indicator values (when indicators are configured)
+ *   /api/deadletters  the dead-letter file, as a download
+ *   /healthz          the process answers
+ *   /readyz           200 when sources are connected and sinks writing or buffering within
+ *                     limits; 503 with the reasons otherwise
+ *   /metrics          Prometheus text format
+ * Nothing here changes the gateway; any other method than GET/HEAD is refused.
  */
+import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { ComponentStatus } from '../core/component.js';
 import { listen } from '../core/net.js';
+import type { IndicatorEngine } from '../indicators/engine.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import type { HttpConfig } from './config.js';
+import { LiveFeed } from './live.js';
+import { renderMetrics } from './metrics.js';
+
+const WEB = join(dirname(fileURLToPath(import.meta.url)), 'web');
+const UPLOT = dirname(createRequire(import.meta.url).resolve('uplot/dist/uPlot.iife.min.js'));
+const ASSETS: Record<string, { file: string; type: string }> = {
+  '/': { file: join(WEB, 'index.html'), type: 'text/html; charset=utf-8' },
+  '/assets/app.js': { file: join(WEB, 'app.js'), type: 'text/javascript; charset=utf-8' },
+  '/assets/app.css': { file: join(WEB, 'app.css'), type: 'text/css; charset=utf-8' },
+  '/assets/uplot.js': { file: join(UPLOT, 'uPlot.iife.min.js'), type: 'text/javascript; charset=utf-8' },
+  '/assets/uplot.css': { file: join(UPLOT, 'uPlot.min.css'), type: 'text/css; charset=utf-8' },
+};
+/** Buffer fill above which the gateway reports not ready (it is about to push back or drop). */
+const BUFFER_READY_LIMIT = 0.9;
 
 export class StatusServer {
   private server?: Server;
   port = 0;
   private readonly startedAt = Date.now();
+  readonly live: LiveFeed;
 
-  /** `extra`: more read-only JSON endpoints (path -> body), e.g. /api/indicators. */
-  constructor(private readonly config: HttpConfig, private readonly pipeline: Pipeline, private readonly extra: Record<string, () => unknown> = {}) {}
+  constructor(
+    private readonly config: HttpConfig,
+    private readonly pipeline: Pipeline,
+    private readonly indicators?: IndicatorEngine,
+  ) {
+    this.live = new LiveFeed(() => this.status());
+  }
 
   async start(): Promise<void> {
     const server = createServer((req, res) => this.handle(req, res));
     this.server = server;
     this.port = await listen(server, this.config.listen.host, this.config.listen.port);
+    this.live.start();
   }
 
   async stop(): Promise<void> {
+    this.live.stop();
     const s = this.server;
     this.server = undefined;
-    if (s) await new Promise<void>((r) => { s.close(() => r()); s.closeAllConnections(); });
+    if (s)
+      await new Promise<void>((r) => {
+        s.close(() => r());
+        s.closeAllConnections();
+      });
   }
 
   /** Reasons the gateway is not ready; empty when it is. */
-  notReady(): string[] {
+  notReady(components = this.pipeline.components().map((c) => c.status())): string[] {
     const reasons: string[] = [];
-    for (const c of this.pipeline.components()) {
-      if (c.status().state === 'stopped' || c.status().state === 'starting') reasons.push(`${c.kind} ${c.name} is ${c.status().state}`);
+    for (const c of components) {
+      if (c.state === 'stopped' || c.state === 'starting' || c.state === 'stopping') reasons.push(`${c.kind} ${c.name} is ${c.state}`);
+      else if (c.kind === 'source' && c.state === 'reconnecting') reasons.push(`source ${c.name} is not connected${c.lastError ? `: ${c.lastError.message}` : ''}`);
+      else if (c.kind === 'sink' && c.details?.alert) reasons.push(`sink ${c.name} is paused: ${String(c.details.alert)}`);
+      else if (c.kind === 'buffer') {
+        const fill = Number(c.details?.bytesOnDisk ?? 0) / Number(c.details?.maxBytes ?? Infinity);
+        if (c.state === 'degraded' || fill > BUFFER_READY_LIMIT) reasons.push(`buffer ${c.name} is ${Math.round(fill * 100)}% full`);
+      }
     }
     return reasons;
   }
 
   status() {
     const { components, deadLetters } = this.pipeline.status();
-    return { startedAt: this.startedAt, now: Date.now(), ready: this.notReady().length === 0, components, deadLetters };
+    const reasons = this.notReady(components);
+    return {
+      startedAt: this.startedAt,
+      now: Date.now(),
+      ready: reasons.length === 0,
+      notReady: reasons,
+      components,
+      deadLetters,
+      rates: this.live?.latest()?.rates ?? {},
+      indicators: this.indicators ? { window: this.indicators.status().details?.window, values: this.indicators.compute().filter((v) => v.scope !== 'enterprise') } : undefined,
+    };
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://localhost');
     res.setHeader('x-content-type-options', 'nosniff');
+    res.setHeader('x-frame-options', 'DENY');
+    res.setHeader('referrer-policy', 'no-referrer');
     res.setHeader('cache-control', 'no-store');
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, { error: 'read-only endpoint' });
-    switch (url.pathname) {
-      case '/healthz':
-        return send(res, 200, { status: 'ok' });
-      case '/readyz': {
-        const reasons = this.notReady();
-        return send(res, reasons.length ? 503 : 200, reasons.length ? { status: 'not ready', reasons } : { status: 'ready' });
+    try {
+      const asset = ASSETS[url.pathname];
+      if (asset) {
+        res.setHeader('content-security-policy', "default-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'");
+        res.writeHead(200, { 'content-type': asset.type });
+        return void res.end(readFileSync(asset.file));
       }
-      case '/api/status':
-        return send(res, 200, this.status());
-      default: {
-        const extra = this.extra[url.pathname];
-        if (extra) return send(res, 200, extra());
-        return send(res, 404, { error: `no such endpoint: ${url.pathname}` });
+      switch (url.pathname) {
+        case '/healthz':
+          return send(res, 200, { status: 'ok' });
+        case '/readyz': {
+          const reasons = this.notReady();
+          return send(res, reasons.length ? 503 : 200, reasons.length ? { status: 'not ready', reasons } : { status: 'ready' });
+        }
+        case '/api/status':
+          return send(res, 200, this.status());
+        case '/api/events':
+          return this.live.subscribe(res);
+        case '/api/history':
+          return send(res, 200, this.live.series());
+        case '/api/indicators':
+          if (!this.indicators) return send(res, 404, { error: 'indicators are not configured (see README, "Indicators and the registry")' });
+          return send(res, 200, this.indicators.snapshot());
+        case '/api/deadletters': {
+          const file = this.pipeline.deadLetters.file;
+          res.writeHead(200, { 'content-type': 'application/x-ndjson', 'content-disposition': 'attachment; filename="deadletters.jsonl"' });
+          if (!existsSync(file) || statSync(file).size === 0) return void res.end();
+          return void createReadStream(file).pipe(res);
+        }
+        case '/metrics': {
+          const { components, deadLetters } = this.pipeline.status();
+          res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+          return void res.end(renderMetrics(components, deadLetters, this.indicators?.compute()));
+        }
+        default:
+          return send(res, 404, { error: `no such endpoint: ${url.pathname}` });
       }
+    } catch (err) {
+      return send(res, 500, { error: (err as Error).message });
     }
   }
 }

@@ -1,0 +1,96 @@
+/**
+ * The live feed behind the dashboard: samples the gateway once per `intervalMs` (not per message,
+ * so its cost does not grow with the message rate), derives per-component rates from counter
+ * differences, keeps a short history for the charts, and pushes each sample to every connected
+ * server-sent-events client.
+ */
+import type { ServerResponse } from 'node:http';
+import type { ComponentStatus } from '../core/component.js';
+
+export interface Sample {
+  at: number;
+  /** values/s per component (received for sources, written for sinks) */
+  rates: Record<string, number>;
+  /** values/s received by all sources */
+  ingestRate: number;
+  /** lines waiting in the buffer */
+  bufferLines: number;
+}
+
+export class LiveFeed {
+  private timer?: NodeJS.Timeout;
+  private prev?: { at: number; counts: Record<string, number> };
+  private readonly history: Sample[] = [];
+  private readonly clients = new Set<ServerResponse>();
+  private last?: Sample;
+
+  constructor(
+    private readonly snapshot: () => { components: ComponentStatus[] } & Record<string, unknown>,
+    private readonly intervalMs = 1000,
+    private readonly keep = 180,
+  ) {}
+
+  start(): void {
+    this.sample();
+    this.timer = setInterval(() => this.sample(), this.intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    for (const c of this.clients) c.end();
+    this.clients.clear();
+  }
+
+  latest(): Sample | undefined {
+    return this.last;
+  }
+
+  series(): Sample[] {
+    return [...this.history];
+  }
+
+  /** Adds an SSE client: it gets the history once, then every sample. */
+  subscribe(res: ServerResponse): void {
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-content-type-options': 'nosniff' });
+    res.write(`retry: 2000\n\n`);
+    res.write(`event: history\ndata: ${JSON.stringify(this.history)}\n\n`);
+    this.push(res);
+    this.clients.add(res);
+    res.on('close', () => this.clients.delete(res));
+  }
+
+  private push(res: ServerResponse): void {
+    if (!this.last) return;
+    res.write(`event: status\ndata: ${stringify({ ...this.snapshot(), sample: this.last })}\n\n`);
+  }
+
+  private sample(): void {
+    const snap = this.snapshot();
+    const at = Date.now();
+    const counts: Record<string, number> = {};
+    for (const c of snap.components) counts[c.name] = c.kind === 'sink' || c.kind === 'buffer' ? c.counters.written : c.counters.received;
+    const rates: Record<string, number> = {};
+    let ingestRate = 0;
+    for (const c of snap.components) {
+      const before = this.prev?.counts[c.name];
+      const r = before === undefined || !this.prev ? 0 : Math.max(0, ((counts[c.name]! - before) * 1000) / (at - this.prev.at));
+      rates[c.name] = Math.round(r * 10) / 10;
+      if (c.kind === 'source' && c.type !== 'indicator-engine') ingestRate += r;
+    }
+    const buffer = snap.components.find((c) => c.kind === 'buffer');
+    this.prev = { at, counts };
+    this.last = { at, rates, ingestRate: Math.round(ingestRate * 10) / 10, bufferLines: Number(buffer?.details?.linesQueued ?? 0) };
+    this.history.push(this.last);
+    if (this.history.length > this.keep) this.history.shift();
+    if (this.clients.size) {
+      const msg = `event: status\ndata: ${stringify({ ...snap, sample: this.last })}\n\n`;
+      for (const c of this.clients) c.write(msg);
+    }
+  }
+}
+
+function stringify(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x));
+}

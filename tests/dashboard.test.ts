@@ -1,0 +1,132 @@
+/**
+ * Issue 6, done-when: a real headless Chromium (Debian's, driven by playwright-core) on the live
+ * dashboard of a gateway with simulators: every source is shown, states change on screen when a
+ * simulator or broker goes away and comes back, rates move, indicators appear; a screenshot is
+ * saved under test-output/. Plus /api/status, /healthz, /readyz (with a 503 case) and /metrics
+ * read with a Prometheus text parser.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import parsePrometheusTextFormat from 'parse-prometheus-text-format';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startDeviceFleet, type DeviceFleet } from '../simulators/mqtt-devices.js';
+import { startRobotFleet, type RobotFleet } from '../simulators/mqtt-robots.js';
+import { testGateway } from './helpers/gateway.js';
+import { eventually, influxd, mosquitto } from './helpers/servers.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const SEEDS = join(import.meta.dirname, '..', 'seeds');
+
+describe('operators live view', () => {
+  let db: Awaited<ReturnType<typeof influxd>>;
+  let broker: Awaited<ReturnType<typeof mosquitto>>;
+  let gw: Awaited<ReturnType<typeof testGateway>>;
+  let machines: DeviceFleet;
+  let robots: RobotFleet;
+  let browser: Browser;
+  let page: Page;
+  let base: string;
+
+  beforeAll(async () => {
+    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (.ci/run does this)`);
+    db = await influxd();
+    broker = await mosquitto();
+    gw = await testGateway(`
+http: { listen: 127.0.0.1:0 }
+influx: { url: ${db.url}, database: dash, flushInterval: 200ms }
+mqtt:
+  broker: { listen: 127.0.0.1:0 }
+  clients:
+    - { name: plant-broker, url: "${broker.url}", clientId: dash-test, reconnectPeriod: 300ms }
+  routes:
+    - { topic: "factory/{site}/{line}/{machine}/telemetry", measurement: cnc }
+    - { topic: "factory/{site}/{cell}/{robot}/robot", measurement: robot }
+buffer: { dir: "\${DATA}/buffer" }
+indicators: { registry: ${SEEDS}/liaoning-demo-registry.yaml, targets: ${SEEDS}/liaoning-2023-targets.yaml, window: 3s, publishInterval: 1s }
+`);
+    base = `http://127.0.0.1:${gw.http.port}`;
+    const url = `mqtt://127.0.0.1:${gw.broker!.port}`;
+    machines = await startDeviceFleet({ url, site: 'sy-machine-tool', devices: 8, intervalMs: 200, qos: 1 });
+    robots = await startRobotFleet({ url, site: 'dl-auto', robots: 6, intervalMs: 200, disturbance: 0 });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    page = await browser.newPage({ viewport: { width: 1440, height: 1400 } });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await machines?.stop();
+    await robots?.stop();
+    await gw?.cleanup();
+    await broker?.stop();
+    broker?.remove();
+    await db?.stop();
+    db?.remove();
+  });
+
+  const cell = (source: string, col: number) => page.locator(`#sources tr[data-source="${source}"] td`).nth(col);
+
+  it('shows every source, live rates, state changes and the indicators in a real browser', async () => {
+    await page.goto(base);
+    await expect.poll(() => page.locator('#sources tbody tr').count(), { timeout: 10_000 }).toBe(3);
+    await expect.poll(() => page.locator('#sources tbody tr td:first-child').allTextContents()).toEqual(['mqtt-broker', 'plant-broker', 'indicators']);
+    await expect.poll(() => cell('plant-broker', 2).textContent(), { timeout: 10_000 }).toBe('running');
+    // rates move: 14 devices at 5 msg/s
+    await expect.poll(async () => Number((await cell('mqtt-broker', 4).textContent())!.replace(/,/g, '')), { timeout: 10_000 }).toBeGreaterThan(20);
+    await expect.poll(() => cell('mqtt-broker', 8).textContent(), { timeout: 10_000 }).toMatch(/14 device\(s\) connected/);
+    // indicators appear, against their targets
+    await expect.poll(() => page.locator('#indicators tr[data-indicator="nc_rate"][data-scope="region"] .value').textContent(), { timeout: 10_000 }).toMatch(/^\d+\.\d%$/);
+    await expect.poll(() => page.locator('#indicators tr[data-indicator="robot_density"][data-scope="region"] .value').textContent()).not.toBe('0.0');
+    await expect.poll(async () => (await (await fetch(`${base}/api/history`)).json() as unknown[]).length, { timeout: 15_000 }).toBeGreaterThan(8); // charts with some history
+    mkdirSync('test-output', { recursive: true });
+    await page.screenshot({ path: 'test-output/dashboard.png', fullPage: true });
+
+    // the simulated machines go away: the broker shows fewer devices, the rate falls
+    await machines.stop();
+    await expect.poll(() => cell('mqtt-broker', 8).textContent(), { timeout: 10_000 }).toMatch(/6 device\(s\) connected/);
+    // and come back
+    machines = await startDeviceFleet({ url: `mqtt://127.0.0.1:${gw.broker!.port}`, site: 'sy-machine-tool', devices: 8, intervalMs: 200, qos: 1 });
+    await expect.poll(() => cell('mqtt-broker', 8).textContent(), { timeout: 10_000 }).toMatch(/14 device\(s\) connected/);
+
+    // the plant broker goes away: its state changes on screen, then recovers
+    await broker.stop();
+    await expect.poll(() => cell('plant-broker', 2).textContent(), { timeout: 10_000 }).toBe('reconnecting');
+    await expect.poll(() => page.locator('#health').textContent()).toMatch(/not ready: source plant-broker is not connected/);
+    const r = await fetch(`${base}/readyz`);
+    expect(r.status).toBe(503);
+    expect(((await r.json()) as { reasons: string[] }).reasons.join()).toMatch(/plant-broker/);
+    await broker.restart();
+    await expect.poll(() => cell('plant-broker', 2).textContent(), { timeout: 15_000 }).toBe('running');
+    await expect.poll(() => page.locator('#health').textContent()).toBe('ready');
+    expect((await fetch(`${base}/readyz`)).status).toBe(200);
+  });
+
+  it('serves /healthz, /api/status and the dead-letter download', async () => {
+    expect(await (await fetch(`${base}/healthz`)).json()).toEqual({ status: 'ok' });
+    const st = (await (await fetch(`${base}/api/status`)).json()) as { components: { name: string; kind: string; counters: { received: number } }[]; rates: Record<string, number>; indicators: unknown };
+    expect(st.components.map((c) => c.kind).sort()).toEqual(['buffer', 'processor', 'sink', 'source', 'source', 'source']);
+    expect(st.components.find((c) => c.name === 'mqtt-broker')!.counters.received).toBeGreaterThan(0);
+    expect(st.indicators).toBeDefined();
+    const dl = await fetch(`${base}/api/deadletters`);
+    expect(dl.headers.get('content-disposition')).toMatch(/attachment/);
+    expect((await fetch(`${base}/api/status`, { method: 'POST' })).status).toBe(405);
+  });
+
+  it('exposes Prometheus metrics that a Prometheus text parser reads', async () => {
+    const res = await fetch(`${base}/metrics`);
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    const families = parsePrometheusTextFormat(await res.text()) as { name: string; type: string; metrics: { labels?: Record<string, string>; value: string }[] }[];
+    const fam = (n: string) => families.find((f) => f.name === n)!;
+    expect(families.every((f) => f.name.startsWith('plantgate_'))).toBe(true);
+    expect(fam('plantgate_received_total').type).toBe('COUNTER');
+    expect(Number(fam('plantgate_received_total').metrics.find((m) => m.labels!.component === 'mqtt-broker')!.value)).toBeGreaterThan(0);
+    expect(Number(fam('plantgate_written_total').metrics.find((m) => m.labels!.kind === 'sink')!.value)).toBeGreaterThan(0);
+    expect(fam('plantgate_buffer_lines').type).toBe('GAUGE');
+    expect(fam('plantgate_mqtt_reconnects_total').metrics[0]!.labels!.component).toBe('plant-broker');
+    expect(Number(fam('plantgate_mqtt_reconnects_total').metrics[0]!.value)).toBeGreaterThanOrEqual(1); // the restart above
+    expect(fam('plantgate_component_state').metrics.filter((m) => m.value === '1')).toHaveLength(6);
+    expect(fam('plantgate_indicator_value').metrics.some((m) => m.labels!.indicator === 'nc_rate' && m.labels!.scope === 'region')).toBe(true);
+  });
+});

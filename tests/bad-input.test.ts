@@ -8,21 +8,15 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import mqtt from 'mqtt';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { testGateway } from './helpers/gateway.js';
-import { eventually, influxd, rows, tempDir } from './helpers/servers.js';
+import { eventually, type InfluxdHandle, useInfluxd, rows, tempDir } from './helpers/servers.js';
 
 const run = promisify(execFile);
 
 describe('bad payloads', () => {
-  let db: Awaited<ReturnType<typeof influxd>>;
-  beforeAll(async () => {
-    db = await influxd();
-  });
-  afterAll(async () => {
-    await db?.stop();
-    db?.remove();
-  });
+  let db: InfluxdHandle;
+  useInfluxd((d) => (db = d));
 
   it('dead-letters each bad payload with its reason and keeps ingesting', async () => {
     const gw = await testGateway(`

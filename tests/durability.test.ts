@@ -11,11 +11,11 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import mqtt from 'mqtt';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../src/servers/process.js';
 import { testGateway } from './helpers/gateway.js';
 import { gatewayProcess } from './helpers/gateway-process.js';
-import { eventually, influxd, mosquitto, rows, tempDir } from './helpers/servers.js';
+import { eventually, influxd, type InfluxdHandle, useInfluxd, mosquitto, rows, tempDir } from './helpers/servers.js';
 
 const BASE = Date.UTC(2026, 2, 1);
 const figures: Record<string, unknown> = {};
@@ -39,14 +39,8 @@ async function pointsWritten(url: string): Promise<number> {
 }
 
 describe('durable delivery', () => {
-  let db: Awaited<ReturnType<typeof influxd>>;
-  beforeAll(async () => {
-    db = await influxd();
-  });
-  afterAll(async () => {
-    await db?.stop();
-    db?.remove();
-  });
+  let db: InfluxdHandle;
+  useInfluxd((d) => (db = d));
 
   it('loses nothing when the gateway is killed with SIGKILL 20+ times while 200,000 QoS 1 messages flow through mosquitto', async () => {
     const TOTAL = 200_000;

@@ -4,10 +4,10 @@
  * with the right tags, fields and source timestamps; and the same through the v2 write protocol
  * into victoria-metrics.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { testGateway } from './helpers/gateway.js';
 import { BASE_TS, message, publishFleet } from './helpers/publish.js';
-import { eventually, influxd, mosquitto, rows, victoriaMetrics } from './helpers/servers.js';
+import { eventually, type InfluxdHandle, useInfluxd, mosquitto, rows, victoriaMetrics } from './helpers/servers.js';
 
 const ROUTES = `
   routes:
@@ -18,14 +18,8 @@ const ROUTES = `
 `;
 
 describe('MQTT JSON to InfluxDB 1.x', () => {
-  let db: Awaited<ReturnType<typeof influxd>>;
-  beforeAll(async () => {
-    db = await influxd();
-  });
-  afterAll(async () => {
-    await db?.stop();
-    db?.remove();
-  });
+  let db: InfluxdHandle;
+  useInfluxd((d) => (db = d));
 
   it('stores 10,000 QoS 1 messages from 100 devices via the embedded broker', async () => {
     const gw = await testGateway(`

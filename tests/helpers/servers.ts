@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { startInfluxd, type Influxd } from '../../src/servers/influxd.js';
 import { findBinary, freePort, launch, waitFor, type Managed } from '../../src/servers/process.js';
 import { createConnection } from 'node:net';
+import { afterAll, beforeAll } from 'vitest';
 
 export function tempDir(prefix: string): { path: string; remove(): void } {
   const path = mkdtempSync(join(tmpdir(), `plantgate-${prefix}-`));
@@ -42,6 +43,21 @@ export async function influxd(opts: { port?: number } = {}): Promise<Influxd & {
       return j.results[0]?.series ?? [];
     },
   };
+}
+
+export type InfluxdHandle = Awaited<ReturnType<typeof influxd>>;
+
+/** One influxd for a describe block: started before its tests, stopped and removed after. */
+export function useInfluxd(set: (db: InfluxdHandle) => void): void {
+  let db: InfluxdHandle | undefined;
+  beforeAll(async () => {
+    db = await influxd();
+    set(db);
+  });
+  afterAll(async () => {
+    await db?.stop();
+    db?.remove();
+  });
 }
 
 export interface InfluxSeries {

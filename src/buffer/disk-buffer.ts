@@ -21,7 +21,7 @@
  *  5. Memory is bounded: records are read in chunks of at most `maxBytes` per `read()` and
  *     pending appends are bounded by the sources' own flow control.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readSync, renameSync, statSync, unlinkSync, writeSync, ftruncateSync, fdatasyncSync } from 'node:fs';
+import { closeSync, existsSync, readFileSync, fsyncSync, mkdirSync, openSync, readdirSync, readSync, renameSync, statSync, unlinkSync, writeSync, ftruncateSync, fdatasyncSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -552,7 +552,7 @@ export class DiskBuffer extends BaseComponent {
     const file = join(this.config.dir, 'segments.json');
     if (!existsSync(file)) return new Map();
     try {
-      return new Map(Object.entries(JSON.parse(readText(file)) as Record<string, number>).map(([k, v]) => [Number(k), Number(v)]));
+      return new Map(Object.entries(JSON.parse(readFileSync(file, 'utf8')) as Record<string, number>).map(([k, v]) => [Number(k), Number(v)]));
     } catch (err) {
       this.recordError(new Error(`segments.json unreadable (${(err as Error).message}); missing segments cannot be counted exactly`));
       return new Map();
@@ -567,7 +567,7 @@ export class DiskBuffer extends BaseComponent {
     const file = this.cursorFile();
     if (!existsSync(file)) return;
     try {
-      const data = JSON.parse(readText(file)) as Record<string, Position>;
+      const data = JSON.parse(readFileSync(file, 'utf8')) as Record<string, Position>;
       for (const [name, pos] of Object.entries(data)) {
         if (Number.isInteger(pos?.segment) && Number.isInteger(pos?.offset)) this.cursors.set(name, pos);
       }
@@ -599,18 +599,6 @@ function atomicWrite(file: string, text: string): void {
 function writeAll(fd: number, buf: Buffer, position: number): void {
   let off = 0;
   while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off, position + off);
-}
-
-function readText(file: string): string {
-  const fd = openSync(file, 'r');
-  try {
-    const size = statSync(file).size;
-    const buf = Buffer.alloc(size);
-    readSync(fd, buf, 0, size, 0);
-    return buf.toString('utf8');
-  } finally {
-    closeSync(fd);
-  }
 }
 
 function fsyncDir(dir: string): void {

@@ -269,17 +269,6 @@ export class IndicatorEngine extends BaseComponent implements Source {
     return out;
   }
 
-  /** Equipment and devices as the engine sees them now, for the operators. */
-  equipmentState(now = Date.now()) {
-    const since = now - this.config.window;
-    return this.registry.enterprises.flatMap((e) =>
-      e.equipment.map((q) => {
-        const s = this.seen.get(q.id);
-        return { id: q.id, enterprise: e.id, class: q.class, process: q.process, bound: !!q.source, reporting: this.reporting(q, since), active: q.class === 'robot' ? this.active(q, since) : undefined, lastValidAt: s?.lastValidAt || undefined, mode: s?.mode };
-      }),
-    );
-  }
-
   snapshot(now = Date.now()) {
     return {
       region: this.registry.region.name,

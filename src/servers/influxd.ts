@@ -4,15 +4,13 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { findBinary, freePort, launch, waitFor, type Managed } from './process.js';
+import { findBinary, freePort, launch, waitFor } from './process.js';
 
 export interface Influxd {
   url: string;
   port: number;
   dataDir: string;
   stop(): Promise<void>;
-  /** Stops and starts again on the same port and data (for outage tests). */
-  managed(): Managed;
 }
 
 export const INFLUXD_MISSING =
@@ -52,5 +50,5 @@ export async function startInfluxd(opts: { dataDir: string; port?: number }): Pr
   const m = launch(bin, ['run', '-config', conf]);
   const url = `http://127.0.0.1:${port}`;
   await waitFor(`influxd on ${url}`, async () => (await fetch(`${url}/ping`)).status === 204, 30_000, m);
-  return { url, port, dataDir, stop: () => m.stop(), managed: () => m };
+  return { url, port, dataDir, stop: () => m.stop() };
 }

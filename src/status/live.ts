@@ -63,7 +63,7 @@ export class LiveFeed {
 
   private push(res: ServerResponse): void {
     if (!this.last) return;
-    res.write(`event: status\ndata: ${stringify({ ...this.snapshot(), sample: this.last })}\n\n`);
+    res.write(`event: status\ndata: ${stringify({ ...this.snapshot(), rates: this.last.rates, sample: this.last })}\n\n`);
   }
 
   private sample(): void {
@@ -85,7 +85,8 @@ export class LiveFeed {
     this.history.push(this.last);
     if (this.history.length > this.keep) this.history.shift();
     if (this.clients.size) {
-      const msg = `event: status\ndata: ${stringify({ ...snap, sample: this.last })}\n\n`;
+      // the snapshot was taken before this sample: send this sample's rates with it
+      const msg = `event: status\ndata: ${stringify({ ...snap, rates: this.last.rates, sample: this.last })}\n\n`;
       for (const c of this.clients) c.write(msg);
     }
   }

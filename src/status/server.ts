@@ -154,4 +154,3 @@ function send(res: ServerResponse, code: number, body: unknown): void {
   res.end(text);
 }
 
-export type { ComponentStatus };

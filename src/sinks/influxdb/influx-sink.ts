@@ -168,7 +168,7 @@ export class InfluxSink extends BaseComponent {
     if (c.api === 'v1') {
       const q = new URLSearchParams({ db: c.database, precision: 'ms' });
       if (c.retentionPolicy) q.set('rp', c.retentionPolicy);
-      if (c.username !== undefined) headers.authorization = `Basic ${Buffer.from(`${c.username}:${c.password ?? ''}`).toString('base64')}`;
+      Object.assign(headers, this.basicAuth());
       path = `/write?${q}`;
     } else {
       path = `/api/v2/write?${new URLSearchParams({ org: c.org, bucket: c.bucket, precision: 'ms' })}`;
@@ -192,11 +192,17 @@ export class InfluxSink extends BaseComponent {
     this.writes++;
   }
 
+  /** v1 user/password as a Basic authorization header (v2 tokens are set on the transport). */
+  private basicAuth(): Record<string, string> {
+    const c = this.config;
+    if (c.api !== 'v1' || c.username === undefined) return {};
+    return { authorization: `Basic ${Buffer.from(`${c.username}:${c.password ?? ''}`).toString('base64')}` };
+  }
+
   private async createDatabase(): Promise<boolean> {
     if (this.config.api !== 'v1') return false;
     const c = this.config;
-    const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
-    if (c.username !== undefined) headers.authorization = `Basic ${Buffer.from(`${c.username}:${c.password ?? ''}`).toString('base64')}`;
+    const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded', ...this.basicAuth() };
     try {
       await this.transport.request('/query', `q=${encodeURIComponent(`CREATE DATABASE "${c.database.replace(/"/g, '\\"')}"`)}`, { method: 'POST', headers });
       return true;

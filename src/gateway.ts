@@ -13,6 +13,8 @@ import { InfluxSink } from './sinks/influxdb/influx-sink.js';
 import { BrokerClient } from './sources/mqtt/broker-client.js';
 import { EmbeddedBroker } from './sources/mqtt/embedded-broker.js';
 import { TopicRouter } from './sources/mqtt/router.js';
+import { OpcuaEndpointSource } from './sources/opcua/opcua-source.js';
+import { openCertificateManager } from './sources/opcua/pki.js';
 import { StatusServer } from './status/server.js';
 import { IndicatorEngine } from './indicators/engine.js';
 import { loadRegistry, loadTargets } from './indicators/registry.js';
@@ -50,6 +52,12 @@ export async function startGateway(config: PlantgateConfig, log: Logger = create
     pipeline.addSource(new BrokerClient(name, c, router, { ...pipeline.sourceContext(), log: log.child({ component: name }) }));
   }
 
+  // one certificate manager for all endpoints: one client identity, one trust list
+  const certificates = config.opcua.endpoints.length ? openCertificateManager(resolve(config.opcua.pkiDir)) : undefined;
+  for (const e of config.opcua.endpoints) {
+    pipeline.addSource(new OpcuaEndpointSource(e.name, e, { manager: certificates!, applicationName: config.opcua.applicationName }, { ...pipeline.sourceContext(), log: log.child({ component: e.name }) }));
+  }
+
   let indicators: IndicatorEngine | undefined;
   if (config.indicators) {
     // master data is read once at start; a bad registry stops the start with its errors
@@ -66,6 +74,7 @@ export async function startGateway(config: PlantgateConfig, log: Logger = create
     await http.start();
   } catch (err) {
     await pipeline.stop();
+    await certificates?.dispose();
     throw err;
   }
   log.info({ http: `${config.http.listen.host}:${http.port}`, sources: pipeline.sources.map((s) => s.name), sinks: sinkNames }, 'plantgate running');
@@ -81,6 +90,7 @@ export async function startGateway(config: PlantgateConfig, log: Logger = create
       stopping ??= (async () => {
         await http.stop();
         await pipeline.stop();
+        await certificates?.dispose();
       })();
       return stopping;
     },

@@ -21,6 +21,9 @@ import { tempDir } from './helpers/servers.js';
 import { indicatorsSchema } from '../src/indicators/config.js';
 import { IndicatorEngine } from '../src/indicators/engine.js';
 import { registrySchema, targetsSchema } from '../src/indicators/registry.js';
+import { endpointSchema } from '../src/sources/opcua/config.js';
+import { OpcuaEndpointSource } from '../src/sources/opcua/opcua-source.js';
+import { openCertificateManager } from '../src/sources/opcua/pki.js';
 
 function make(): Record<string, () => Component> {
   const dir = tempDir('life').path;
@@ -33,6 +36,8 @@ function make(): Record<string, () => Component> {
     guard: () => new Guard('guard', guardSchema.parse({})),
     'influxdb sink': () => new InfluxSink('sink', influxSchema.parse({ url: 'http://127.0.0.1:9', database: 'x' }), buffer(), dl),
     'embedded broker': () => new EmbeddedBroker('broker', brokerSchema.parse({ listen: '127.0.0.1:0' }), router, ctx),
+    'opcua endpoint': () =>
+      new OpcuaEndpointSource('opc', endpointSchema.parse({ name: 'opc', url: 'opc.tcp://127.0.0.1:9', nodes: [{ nodeId: 'i=2258', field: 't' }] }), { manager: openCertificateManager(`${dir}/pki`), applicationName: 'test' }, ctx),
     'mqtt client': () => new BrokerClient('client', clientSchema.parse({ url: 'mqtt://127.0.0.1:9', clientId: 'x' }), router, ctx),
     'indicator engine': () =>
       new IndicatorEngine(

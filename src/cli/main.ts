@@ -9,11 +9,13 @@ import { loadConfigFile } from '../config/load.js';
 import { ConfigError, formatProblem } from '../core/errors.js';
 import { startGateway } from '../gateway.js';
 import { runDemo } from './demo.js';
+import { browse, pki, simOpcua } from './opcua.js';
+import { UsageError } from './usage.js';
 import { startDeviceFleet } from '../../simulators/mqtt-devices.js';
 import { startRobotFleet } from '../../simulators/mqtt-robots.js';
 import { loadRegistry, loadTargets } from '../indicators/registry.js';
 
-const HELP = `plantgate: industrial telemetry gateway (MQTT JSON -> durable buffer -> InfluxDB)
+const HELP = `plantgate: industrial telemetry gateway (OPC UA, MQTT JSON -> durable buffer -> InfluxDB)
 
 Usage:
   plantgate run --config FILE        run the gateway
@@ -23,6 +25,17 @@ Usage:
       --url mqtt://127.0.0.1:1883  --devices 10  --first 0  --interval 1000 (ms)  --qos 1  --site shenyang
   plantgate sim robots [options]     simulated industrial robots (mode, stops, joint temperatures)
       --url mqtt://127.0.0.1:1883  --robots 5  --first 0  --interval 1000 (ms)  --site dalian
+  plantgate sim cnc [options]        OPC UA servers of CNC machines (OPC 40502 CNC companion specification)
+      --port 4840  --servers 1  --machines 2 (per server)  --security none|secure|both  --pki data/sim-pki
+      --interval 1000  --time-scale 1  --user name:password  --restart-every 60s  --freeze-every 30s
+      --bad-node cnc-01/CncSpindleList/S1/ActSpeed
+  plantgate sim plc [options]        OPC UA servers of PLCs (conveyor, press, tank; every scalar type, arrays)
+      --port 4850  --servers 1  --machines 2  --security both  --pki data/sim-pki  --interval 1000
+  plantgate browse opc.tcp://HOST:PORT [--node ID] [--depth 6] [--security-mode SignAndEncrypt
+      --security-policy Basic256Sha256] [--user NAME --password-env VAR] [--pki DIR | --config FILE]
+                                     print the address space with nsu= node ids, data types, access
+  plantgate pki list [--pki DIR | --config FILE]              trusted and rejected server certificates
+  plantgate pki trust THUMBPRINT|FILE [--pki DIR | --config FILE]   trust a server certificate
   plantgate --help | --version
 
 Environment: PLANTGATE_HTTP (status listen address), PLANTGATE_DATA (data folder),
@@ -50,6 +63,10 @@ export async function main(argv: string[]): Promise<number> {
       return runDemo(rest);
     case 'sim':
       return sim(rest);
+    case 'browse':
+      return browse(rest);
+    case 'pki':
+      return pki(rest);
     default:
       process.stderr.write(`plantgate: unknown command ${JSON.stringify(cmd)}\n\n${HELP}`);
       return 2;
@@ -67,7 +84,6 @@ function configArg(args: string[]): string {
   return values.config;
 }
 
-class UsageError extends Error {}
 
 function check(args: string[]): number {
   const file = configArg(args);
@@ -110,7 +126,8 @@ async function run(args: string[]): Promise<number> {
 
 async function sim(args: string[]): Promise<number> {
   const [kind, ...rest] = args;
-  if (kind !== 'devices' && kind !== 'robots') throw new UsageError(`unknown simulator ${JSON.stringify(kind ?? '')}; available: devices, robots`);
+  if (kind === 'cnc' || kind === 'plc') return simOpcua(kind, rest, untilSignal);
+  if (kind !== 'devices' && kind !== 'robots') throw new UsageError(`unknown simulator ${JSON.stringify(kind ?? '')}; available: devices, robots, cnc, plc`);
   const { values } = parseArgs({
     args: rest,
     strict: true,

@@ -10,6 +10,7 @@ import { guardSchema } from '../processors/guard/config.js';
 import { indicatorsSchema } from '../indicators/config.js';
 import { influxSchema } from '../sinks/influxdb/config.js';
 import { mqttSchema } from '../sources/mqtt/config.js';
+import { opcuaSchema } from '../sources/opcua/config.js';
 import { httpSchema } from '../status/config.js';
 
 export const configSchema = z
@@ -17,6 +18,8 @@ export const configSchema = z
     http: httpSchema.default({ listen: { host: '127.0.0.1', port: 8080 } }),
     influx: influxSchema,
     mqtt: mqttSchema.default({ clients: [], routes: [] }),
+    /** OPC UA servers to subscribe to. */
+    opcua: opcuaSchema.default({ applicationName: 'plantgate', endpoints: [] }),
     buffer: bufferSchema.default(bufferSchema.parse({ dir: './data/buffer' })),
     deadLetters: deadLettersSchema.default({ maxBytes: 64 * 1024 * 1024, keepLatest: 50 }),
     guard: guardSchema.default({ maxFuture: 3_600_000, maxAge: 0 }),
@@ -27,12 +30,13 @@ export const configSchema = z
   .transform((c) => ({
     ...c,
     deadLetters: { ...c.deadLetters, file: c.deadLetters.file ?? join(dirname(c.buffer.dir), 'deadletters.jsonl') },
+    opcua: { ...c.opcua, pkiDir: c.opcua.pkiDir ?? join(dirname(c.buffer.dir), 'pki') },
   }))
   .superRefine((c, ctx) => {
     if (c.mqtt.routes.length === 0 && (c.mqtt.broker || c.mqtt.clients.length)) {
       ctx.addIssue({ code: 'custom', path: ['mqtt', 'routes'], message: 'at least one route is needed to turn MQTT messages into points' });
     }
-    const names = new Set<string>();
+    const names = new Set<string>(c.opcua.endpoints.map((e) => e.name));
     c.mqtt.clients.forEach((cl, i) => {
       const name = cl.name ?? cl.clientId;
       if (names.has(name)) ctx.addIssue({ code: 'custom', path: ['mqtt', 'clients', i, 'name'], message: `duplicate client name ${JSON.stringify(name)}` });

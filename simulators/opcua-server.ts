@@ -1,0 +1,191 @@
+/**
+ * A real node-opcua server hosting simulated equipment, with the fault injection the gateway's
+ * tests need: restart on the same port, freezing values, bad-quality nodes and node removal.
+ *
+ * The equipment models (CNC machines, PLCs) keep their state in plain objects; the address space
+ * is rebuilt from them on every (re)start, like a controller coming back after a power cycle.
+ * The server certificate lives in `pkiDir`, so a restart keeps the identity the gateway trusted.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  type AddressSpace,
+  type BaseNode,
+  MessageSecurityMode,
+  type Namespace,
+  NodeClass,
+  OPCUACertificateManager,
+  OPCUAServer,
+  SecurityPolicy,
+  StatusCode,
+  StatusCodes,
+  type UAVariable,
+  Variant,
+} from 'node-opcua';
+
+export type SimSecurity = 'none' | 'secure' | 'both';
+
+export interface SimServerOptions {
+  port: number;
+  /** Loopback only unless asked otherwise. */
+  host?: string;
+  security?: SimSecurity;
+  /** Server certificate and the client certificates it has seen. */
+  pkiDir: string;
+  nodesets: string[];
+  /** Namespace URI of the simulated equipment. */
+  namespaceUri: string;
+  /** `user:password` pairs accepted besides anonymous (anonymous stays allowed). */
+  users?: Array<{ username: string; password: string }>;
+  /** Value update period. */
+  intervalMs?: number;
+}
+
+/** Something that puts nodes into an address space and moves their values. */
+export interface SimModel {
+  readonly name: string;
+  build(addressSpace: AddressSpace, ns: Namespace): void;
+  /** Updates values; `now` is epoch ms; `held(path)` variables are held by a fault and left alone. */
+  tick(now: number, held: (path: string) => boolean): void;
+  /** The model's variables by path below its root, for fault injection and tests. */
+  variables(): Map<string, UAVariable>;
+}
+
+export class SimServer {
+  private server?: OPCUAServer;
+  private timer?: NodeJS.Timeout;
+  private frozen = false;
+  /** Paths held at a bad status code until cleared: `machine/path` -> status. */
+  private readonly bad = new Map<string, StatusCode>();
+  private readonly removed = new Set<string>();
+  starts = 0;
+
+  constructor(readonly options: SimServerOptions, readonly models: SimModel[]) {}
+
+  get url(): string {
+    return `opc.tcp://${this.options.host ?? '127.0.0.1'}:${this.options.port}`;
+  }
+
+  get certificateFile(): string {
+    return join(this.options.pkiDir, 'own', 'certs', 'certificate.pem');
+  }
+
+  get running(): boolean {
+    return this.server !== undefined;
+  }
+
+  async start(): Promise<void> {
+    if (this.server) return;
+    const o = this.options;
+    mkdirSync(o.pkiDir, { recursive: true });
+    const security = o.security ?? 'both';
+    const serverCertificateManager = new OPCUACertificateManager({ rootFolder: o.pkiDir, automaticallyAcceptUnknownCertificate: true });
+    const server = new OPCUAServer({
+      port: o.port,
+      host: o.host ?? '127.0.0.1',
+      hostname: o.host ?? '127.0.0.1',
+      nodeset_filename: o.nodesets,
+      serverCertificateManager,
+      certificateFile: this.certificateFile,
+      privateKeyFile: join(o.pkiDir, 'own', 'private', 'private_key.pem'),
+      securityModes: security === 'none' ? [MessageSecurityMode.None] : security === 'secure' ? [MessageSecurityMode.Sign, MessageSecurityMode.SignAndEncrypt] : [MessageSecurityMode.None, MessageSecurityMode.Sign, MessageSecurityMode.SignAndEncrypt],
+      securityPolicies: security === 'none' ? [SecurityPolicy.None] : security === 'secure' ? [SecurityPolicy.Basic256Sha256, SecurityPolicy.Aes128_Sha256_RsaOaep, SecurityPolicy.Aes256_Sha256_RsaPss] : [SecurityPolicy.None, SecurityPolicy.Basic256Sha256, SecurityPolicy.Aes128_Sha256_RsaOaep, SecurityPolicy.Aes256_Sha256_RsaPss],
+      allowAnonymous: true,
+      userManager: {
+        isValidUser: (username: string, password: string) => (o.users ?? []).some((u) => u.username === username && u.password === password),
+      },
+      buildInfo: { productName: 'plantgate simulator', manufacturerName: 'plantgate', softwareVersion: '1.0.0' },
+      serverInfo: { applicationUri: `urn:plantgate:sim:${o.port}`, productUri: 'urn:plantgate:sim' },
+      maxConnectionsPerEndpoint: 100,
+    });
+    await server.initialize();
+    const addressSpace = server.engine.addressSpace!;
+    const ns = addressSpace.registerNamespace(o.namespaceUri);
+    for (const m of this.models) m.build(addressSpace, ns);
+    // faults survive a restart: a removed node stays removed, a bad one stays bad
+    for (const key of this.removed) this.deleteNow(key);
+    await server.start();
+    this.server = server;
+    this.starts++;
+    this.tick();
+    this.timer = setInterval(() => this.tick(), o.intervalMs ?? 1000);
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    const server = this.server;
+    this.server = undefined;
+    if (server) {
+      await server.shutdown(0);
+      await server.serverCertificateManager.dispose().catch(() => undefined);
+    }
+  }
+
+  /** Stops the server and starts it again on the same port after `downMs`: a controller reboot. */
+  async restart(downMs = 0): Promise<void> {
+    await this.stop();
+    if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
+    await this.start();
+  }
+
+  /** Values stop changing (a hung controller that still answers). */
+  freeze(on: boolean): void {
+    this.frozen = on;
+  }
+
+  /** Holds one variable at a bad status (BadSensorFailure by default) until cleared with `null`. */
+  setBad(model: string, path: string, status: StatusCode | null = StatusCodes.BadSensorFailure): void {
+    const key = `${model}/${path}`;
+    if (status) this.bad.set(key, status);
+    else this.bad.delete(key);
+    this.tick();
+  }
+
+  /** Deletes a variable from the address space while clients may be subscribed to it. */
+  removeNode(model: string, path: string): void {
+    const key = `${model}/${path}`;
+    this.removed.add(key);
+    this.deleteNow(key);
+  }
+
+  /** Puts removed nodes back (at the next restart, as a controller would after a program change). */
+  restoreNodes(): void {
+    this.removed.clear();
+  }
+
+  private deleteNow(key: string): void {
+    const [model, ...rest] = key.split('/');
+    const v = this.models.find((m) => m.name === model)?.variables().get(rest.join('/'));
+    if (v && this.server) this.server.engine.addressSpace!.deleteNode(v);
+  }
+
+  private tick(): void {
+    if (!this.server) return;
+    const now = Date.now();
+    if (!this.frozen) for (const m of this.models) m.tick(now, (path) => this.bad.has(`${m.name}/${path}`));
+    for (const [key, status] of this.bad) {
+      const [model, ...rest] = key.split('/');
+      const v = this.models.find((m) => m.name === model)?.variables().get(rest.join('/'));
+      if (v) v.setValueFromSource(new Variant({ dataType: v.dataTypeObj.basicDataType, value: null }), status, new Date(now));
+    }
+  }
+}
+
+/** Variables below a node, keyed by their browse-name path joined with `/` (properties left out). */
+export function collectVariables(root: BaseNode, addressSpace: AddressSpace): Map<string, UAVariable> {
+  const out = new Map<string, UAVariable>();
+  const hasProperty = addressSpace.findReferenceType('HasProperty')!;
+  const walk = (node: BaseNode, prefix: string) => {
+    for (const ref of node.findReferencesEx('HierarchicalReferences' as never)) {
+      if (ref.referenceType.toString() === hasProperty.nodeId.toString()) continue;
+      const child = addressSpace.findNode(ref.nodeId);
+      if (!child) continue;
+      const path = prefix ? `${prefix}/${child.browseName.name}` : child.browseName.name!;
+      if (child.nodeClass === NodeClass.Variable) out.set(path, child as UAVariable);
+      walk(child, path);
+    }
+  };
+  walk(root, '');
+  return out;
+}

@@ -1,0 +1,92 @@
+/**
+ * The OPC UA PKI folder (node-opcua-pki layout):
+ *   own/certs/client_certificate.pem, own/private/private_key.pem  - plantgate's identity, made on first start
+ *   trusted/certs/   server certificates we accept
+ *   rejected/        server certificates seen and refused; `plantgate pki trust` moves them to trusted
+ *   issuers/         CA certificates and CRLs
+ * Trust is explicit: an unknown server certificate is refused and lands in rejected/. The running
+ * gateway watches the folders, so a trust given by command takes effect at the next reconnect.
+ */
+import { readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { OPCUACertificateManager } from 'node-opcua';
+import { exploreCertificate, makeSHA1Thumbprint, readCertificate } from 'node-opcua-crypto';
+
+export function openCertificateManager(dir: string): OPCUACertificateManager {
+  return new OPCUACertificateManager({ rootFolder: resolve(dir), automaticallyAcceptUnknownCertificate: false });
+}
+
+export interface CertificateEntry {
+  store: 'trusted' | 'rejected';
+  file: string;
+  thumbprint: string;
+  subject: string;
+  applicationUri?: string;
+  notAfter: string;
+}
+
+function describe(store: CertificateEntry['store'], file: string): CertificateEntry | undefined {
+  try {
+    const der = readCertificate(file);
+    const info = exploreCertificate(der);
+    const subject = Object.entries(info.tbsCertificate.subject ?? {})
+      .map(([k, v]) => `${k}=${String(v)}`)
+      .join(', ');
+    return {
+      store,
+      file,
+      thumbprint: makeSHA1Thumbprint(der).toString('hex'),
+      subject,
+      applicationUri: info.tbsCertificate.extensions?.subjectAltName?.uniformResourceIdentifier?.[0],
+      notAfter: info.tbsCertificate.validity.notAfter.toISOString(),
+    };
+  } catch {
+    return undefined; // not a certificate (a stray file in the folder)
+  }
+}
+
+export function listCertificates(dir: string): CertificateEntry[] {
+  const out: CertificateEntry[] = [];
+  const stores: Array<[CertificateEntry['store'], string]> = [
+    ['trusted', join(dir, 'trusted', 'certs')],
+    ['rejected', join(dir, 'rejected')],
+  ];
+  for (const [store, folder] of stores) {
+    let names: string[] = [];
+    try {
+      names = readdirSync(folder).filter((n) => /\.(pem|der)$/i.test(n));
+    } catch {
+      continue;
+    }
+    for (const n of names.sort()) {
+      const e = describe(store, join(folder, n));
+      if (e) out.push(e);
+    }
+  }
+  return out;
+}
+
+/**
+ * Trusts a certificate given by thumbprint (or a unique prefix of at least 8 hex digits) among the
+ * rejected ones, or by a certificate file anywhere. Returns what was trusted.
+ */
+export async function trustCertificate(dir: string, selector: string): Promise<CertificateEntry> {
+  let entry: CertificateEntry | undefined;
+  if (/^[0-9a-f]{8,40}$/i.test(selector)) {
+    const matches = listCertificates(dir).filter((c) => c.store === 'rejected' && c.thumbprint.startsWith(selector.toLowerCase()));
+    if (matches.length === 0) throw new Error(`no rejected certificate has a thumbprint starting with ${selector} (see plantgate pki list)`);
+    if (matches.length > 1) throw new Error(`${matches.length} rejected certificates start with ${selector}; give more digits`);
+    entry = matches[0];
+  } else {
+    entry = describe('rejected', resolve(selector));
+    if (!entry) throw new Error(`${selector} is neither a thumbprint nor a readable certificate file`);
+  }
+  const cm = openCertificateManager(dir);
+  try {
+    await cm.initialize();
+    await cm.trustCertificate(readCertificate(entry!.file));
+  } finally {
+    await cm.dispose();
+  }
+  return { ...entry!, store: 'trusted' };
+}

@@ -1,0 +1,341 @@
+/**
+ * Issue 3, done-when, against real node-opcua servers (simulators built on the CNC companion
+ * specification) and a real influxd:
+ *  - 20 machines, > 50 monitored values each, with security None and SignAndEncrypt/Basic256Sha256:
+ *    fields, types, tags, timestamps and quality stored correctly;
+ *  - ten server restarts and ten network cuts: data resumes each time without restarting the
+ *    gateway, and the status counts every outage;
+ *  - an unknown node, a node turning bad and a node removed while subscribed leave the others
+ *    flowing and are reported with their status codes.
+ * The certificate trust test and `plantgate browse` are in opcua-pki.test.ts.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AttributeIds, OPCUAClient, StatusCodes } from 'node-opcua';
+import { cncFleet, CNC_NAMESPACE, type CncMachine } from '../simulators/opcua-cnc.js';
+import type { SimServer } from '../simulators/opcua-server.js';
+import { freePort } from '../src/servers/process.js';
+import type { OpcuaEndpointSource } from '../src/sources/opcua/opcua-source.js';
+import { trustCertificate } from '../src/sources/opcua/pki.js';
+import { testGateway } from './helpers/gateway.js';
+import { eventually, influxd, rows, tempDir, type InfluxdHandle } from './helpers/servers.js';
+import { TcpProxy } from './helpers/tcp-proxy.js';
+
+const NSU = `nsu=${CNC_NAMESPACE}`;
+
+async function ports(n: number): Promise<number> {
+  // consecutive free ports: the fleet uses basePort + s
+  for (;;) {
+    const base = await freePort();
+    const { createServer } = await import('node:net');
+    const ok = await Promise.all(
+      Array.from({ length: n }, (_v, i) => new Promise<boolean>((r) => {
+        const s = createServer();
+        s.once('error', () => r(false));
+        s.listen(base + i, '127.0.0.1', () => s.close(() => r(true)));
+      })),
+    );
+    if (ok.every(Boolean)) return base;
+  }
+}
+
+function source(gw: { pipeline: { sources: unknown[] } }, name: string): OpcuaEndpointSource {
+  return gw.pipeline.sources.find((s) => (s as { name: string }).name === name) as OpcuaEndpointSource;
+}
+
+describe('OPC UA: 20 CNC machines into influxd', () => {
+  let db: InfluxdHandle;
+  let fleet: SimServer[];
+  const pki = tempDir('opcua-pki');
+  const gateways: Array<Awaited<ReturnType<typeof testGateway>>> = [];
+  const SERVERS = 5;
+  const PER_SERVER = 4;
+
+  beforeAll(async () => {
+    db = await influxd();
+    const base = await ports(SERVERS);
+    fleet = cncFleet({ servers: SERVERS, machinesPerServer: PER_SERVER, basePort: base, pkiDir: `${pki.path}/sim`, security: 'both', intervalMs: 500, timeScale: 20 });
+    await Promise.all(fleet.map((s) => s.start()));
+    // the secure gateway trusts the simulators' certificates up front, as an operator would
+    for (const s of fleet) await trustCertificate(`${pki.path}/gw-secure`, s.certificateFile);
+    for (const [db_, security, pkiDir] of [
+      ['cnc_plain', 'securityMode: None, securityPolicy: None', `${pki.path}/gw-plain`],
+      ['cnc_secure', 'securityMode: SignAndEncrypt, securityPolicy: Basic256Sha256', `${pki.path}/gw-secure`],
+    ] as const) {
+      const endpoints = fleet
+        .map((s, i) => {
+          const browse = s.models.map((m) => `{ root: "${NSU};s=${m.name}", tags: { machine: ${m.name} }, samplingInterval: 250 }`).join(', ');
+          return `    - { name: plc-${i}, url: ${s.url}, ${security}, measurement: cnc, tags: { site: shenyang }, publishingInterval: 250, browse: [${browse}] }`;
+        })
+        .join('\n');
+      gateways.push(
+        await testGateway(`
+http: { listen: 127.0.0.1:0 }
+influx: { url: ${db.url}, database: ${db_}, flushInterval: 200ms }
+buffer: { dir: "\${DATA}/buffer" }
+opcua:
+  pkiDir: ${pkiDir}
+  endpoints:
+${endpoints}
+`),
+      );
+    }
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const g of gateways) await g.cleanup();
+    for (const s of fleet ?? []) await s.stop();
+    db?.stop();
+    db?.remove();
+    pki.remove();
+  }, 60_000);
+
+  for (const [i, database] of [[0, 'cnc_plain'], [1, 'cnc_secure']] as const) {
+    it(`stores every machine's values with fields, types, tags and quality (${database})`, async () => {
+      const gw = gateways[i]!;
+      await eventually(
+        `20 machines with >= 50 fields in ${database}`,
+        async () => {
+          const counts = new Map<string, number>();
+          for (const s of fleet) {
+            for (const m of s.models) {
+              const r = rows(await db.query(`SELECT * FROM cnc WHERE machine='${m.name}'`, database).catch(() => []));
+              const fields = new Set<string>();
+              for (const row of r) for (const [k, v] of Object.entries(row)) if (v !== null && !['time', 'machine', 'site', 'quality'].includes(k)) fields.add(k);
+              counts.set(m.name, fields.size);
+            }
+          }
+          return counts;
+        },
+        (c) => c.size === 20 && [...c.values()].every((n) => n >= 50),
+        90_000,
+      );
+      // types follow the OPC UA data types, never the values
+      const keys = rows(await db.query('SHOW FIELD KEYS FROM cnc', database));
+      const type = (f: string) => keys.find((k) => k.fieldKey === f)?.fieldType;
+      expect(type('CncAxisList.X.PosDirect.ActPos')).toBe('float');
+      expect(type('CncSpindleList.S1.ActSpeed')).toBe('float');
+      expect(type('Production.PartCount')).toBe('integer');
+      expect(type('Production.EnergyTotal')).toBe('integer');
+      expect(type('Production.AlarmActive')).toBe('boolean');
+      expect(type('CncChannelList.Channel_1.ActProgramName')).toBe('string');
+      expect(type('CncChannelList.Channel_1.ActProgramStatus')).toBe('integer');
+      // the structure CncPositionDataType is written member by member
+      expect(type('CncAxisList.X.PosDirect.actPos')).toBe('float');
+      const tags = rows(await db.query('SHOW TAG VALUES FROM cnc WITH KEY IN ("quality", "site")', database));
+      expect(tags).toEqual(expect.arrayContaining([{ key: 'quality', value: 'good' }, { key: 'site', value: 'shenyang' }]));
+      for (const e of gw.pipeline.sources) expect((e as OpcuaEndpointSource).status().state).toBe('running');
+    }, 120_000);
+  }
+
+  it('keeps source timestamps and values exactly as the server has them', async () => {
+    // hold the machines still, then compare the server's own value and timestamp with the stored one
+    fleet.forEach((s) => s.freeze(true));
+    try {
+      await new Promise((r) => setTimeout(r, 1500));
+      const client = OPCUAClient.create({ endpointMustExist: false, connectionStrategy: { maxRetry: 0 } });
+      await client.connect(fleet[0]!.url);
+      const session = await client.createSession();
+      const nodeId = `${NSU};s=cnc-01.Production.SpindleHours`;
+      const ns = (await session.readNamespaceArray()).indexOf(CNC_NAMESPACE);
+      const dv = await session.read({ nodeId: `ns=${ns};s=cnc-01.Production.SpindleHours`, attributeId: AttributeIds.Value });
+      await session.close();
+      await client.disconnect();
+      expect(dv.statusCode).toBe(StatusCodes.Good);
+      const want = { time: dv.sourceTimestamp!.toISOString(), value: dv.value.value as number };
+      const got = await eventually(
+        `stored ${nodeId}`,
+        async () => rows(await db.query(`SELECT last("Production.SpindleHours") FROM cnc WHERE machine='cnc-01'`, 'cnc_plain'))[0],
+        (r) => r?.time === want.time,
+        20_000,
+      );
+      expect(got!.last).toBe(want.value);
+    } finally {
+      fleet.forEach((s) => s.freeze(false));
+    }
+  }, 60_000);
+});
+
+describe('OPC UA: outages heal without restarting the gateway', () => {
+  let db: InfluxdHandle;
+  let sim: SimServer;
+  let proxy: TcpProxy;
+  let gw: Awaited<ReturnType<typeof testGateway>>;
+  const pki = tempDir('opcua-heal');
+
+  beforeAll(async () => {
+    db = await influxd();
+    [sim] = cncFleet({ servers: 1, machinesPerServer: 1, basePort: await ports(1), pkiDir: pki.path, security: 'none', intervalMs: 200, timeScale: 20 });
+    await sim.start();
+    proxy = new TcpProxy(sim.options.port);
+    await proxy.start();
+    gw = await testGateway(`
+http: { listen: 127.0.0.1:0 }
+influx: { url: ${db.url}, database: heal, flushInterval: 200ms }
+buffer: { dir: "\${DATA}/buffer" }
+opcua:
+  pkiDir: ${pki.path}/gw
+  endpoints:
+    - name: restart
+      url: ${sim.url}
+      measurement: cnc
+      publishingInterval: 200
+      samplingInterval: 100
+      reconnect: { initialDelay: 200ms, maxDelay: 2s }
+      nodes:
+        - { nodeId: "${NSU};s=cnc-01.Production.SpindleHours", field: spindle_hours }
+        - { nodeId: "${NSU};s=cnc-01.S1-ActLoad", field: spindle_load }
+    - name: cut
+      url: opc.tcp://127.0.0.1:${proxy.port}
+      measurement: cnc_cut
+      publishingInterval: 200
+      samplingInterval: 100
+      reconnect: { initialDelay: 200ms, maxDelay: 2s }
+      nodes:
+        - { nodeId: "${NSU};s=cnc-01.Production.SpindleHours", field: spindle_hours }
+`);
+  }, 60_000);
+
+  afterAll(async () => {
+    await gw?.cleanup();
+    await proxy?.stop();
+    await sim?.stop();
+    db?.stop();
+    db?.remove();
+    pki.remove();
+  }, 60_000);
+
+  async function resumed(name: string, since: number): Promise<number> {
+    const s = source(gw, name);
+    await eventually(`${name} values after the outage`, async () => s.status().lastValueAt ?? 0, (t) => t > since, 30_000);
+    return Date.now() - since;
+  }
+
+  it('resumes after each of ten server restarts on the same port', async () => {
+    const s = source(gw, 'restart');
+    await resumed('restart', Date.now());
+    const gaps: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      await sim.stop();
+      await new Promise((r) => setTimeout(r, 300));
+      await sim.start();
+      const back = Date.now();
+      gaps.push(await resumed('restart', back));
+    }
+    const d = s.status().details as { outages: number; connects: number; recentOutages: Array<{ reason: string; durationMs?: number }> };
+    expect(d.outages).toBe(10);
+    expect(d.connects).toBe(11);
+    expect(d.recentOutages).toHaveLength(10);
+    for (const o of d.recentOutages) expect(o.durationMs).toBeGreaterThan(0);
+    // "within a few seconds of the server being back"
+    for (const g of gaps) expect(g).toBeLessThan(8000);
+    console.info(`restart: data back after ${gaps.map((g) => (g / 1000).toFixed(1)).join(', ')} s`);
+    const stored = rows(await db.query(`SELECT count(spindle_hours) FROM cnc WHERE time > now() - 1m`, 'heal'));
+    expect(Number(stored[0]?.count)).toBeGreaterThan(10);
+  }, 240_000);
+
+  it('resumes after each of ten network cuts while the server stays up', async () => {
+    const s = source(gw, 'cut');
+    await resumed('cut', Date.now());
+    const before = (s.status().details as { outages: number }).outages;
+    const gaps: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      proxy.cut(500);
+      const cutAt = Date.now();
+      await eventually('cut noticed', async () => (s.status().details as { outages: number }).outages, (n) => n === before + i + 1, 30_000);
+      gaps.push(await resumed('cut', Math.max(cutAt + 500, Date.now())));
+    }
+    expect((s.status().details as { outages: number }).outages).toBe(before + 10);
+    for (const g of gaps) expect(g).toBeLessThan(8000);
+    console.info(`cut: data back after ${gaps.map((g) => (g / 1000).toFixed(1)).join(', ')} s`);
+  }, 240_000);
+});
+
+describe('OPC UA: one bad node does not silence the others', () => {
+  let db: InfluxdHandle;
+  let sim: SimServer;
+  let gw: Awaited<ReturnType<typeof testGateway>>;
+  const pki = tempDir('opcua-iso');
+
+  beforeAll(async () => {
+    db = await influxd();
+    [sim] = cncFleet({ servers: 1, machinesPerServer: 1, basePort: await ports(1), pkiDir: pki.path, security: 'none', intervalMs: 200, timeScale: 20 });
+    await sim.start();
+    gw = await testGateway(`
+http: { listen: 127.0.0.1:0 }
+influx: { url: ${db.url}, database: iso, flushInterval: 200ms }
+buffer: { dir: "\${DATA}/buffer" }
+opcua:
+  pkiDir: ${pki.path}/gw
+  endpoints:
+    - name: iso
+      url: ${sim.url}
+      measurement: cnc
+      publishingInterval: 200
+      samplingInterval: 100
+      namespaces: { sim: "${CNC_NAMESPACE}" }
+      retryFailedNodes: 1s
+      nodes:
+        - { nodeId: "${NSU};s=cnc-01.Production.SpindleHours", field: healthy }
+        - { nodeId: "${NSU};s=does-not-exist", field: missing }
+        - { nodeId: "${NSU};s=cnc-01.S1-ActLoad", field: turns_bad }
+        - { nodeId: "${NSU};s=cnc-01.S1-ActPower", field: removed }
+        - { browsePath: "/sim:cnc-01/sim:Production/sim:PartCount", field: parts }
+        - { browsePath: "/sim:cnc-01/sim:NoSuchFolder/sim:X", field: bad_path }
+`);
+  }, 60_000);
+
+  afterAll(async () => {
+    await gw?.cleanup();
+    await sim?.stop();
+    db?.stop();
+    db?.remove();
+    pki.remove();
+  }, 60_000);
+
+  const nodes = () => source(gw, 'iso').nodeStates();
+  const node = (field: string) => nodes().find((n) => n.field === field)!;
+  async function healthyFlows(): Promise<void> {
+    const before = node('healthy').values;
+    await eventually('healthy node still flowing', async () => node('healthy').values, (n) => n > before + 3, 10_000);
+  }
+
+  it('reports an unknown node and a bad browse path, and the rest flows', async () => {
+    await eventually('values', async () => node('healthy')?.values ?? 0, (n) => n > 3, 20_000);
+    expect(node('missing')).toMatchObject({ status: 'failed', statusCode: 'BadNodeIdUnknown' });
+    expect(node('bad_path')).toMatchObject({ status: 'failed' });
+    expect(node('bad_path').statusCode).toMatch(/BadNoMatch/);
+    expect(node('parts').values).toBeGreaterThan(0);
+    const st = source(gw, 'iso').status();
+    expect(st.state).toBe('degraded');
+    const failing = (st.details as { failingNodes: Array<{ field: string; statusCode: string }> }).failingNodes;
+    expect(failing.map((f) => f.field).sort()).toEqual(['bad_path', 'missing']);
+  }, 60_000);
+
+  it('marks a node that turns bad, writes its status, and keeps the others flowing', async () => {
+    sim.setBad('cnc-01', 'CncSpindleList/S1/ActLoad', StatusCodes.BadSensorFailure);
+    await eventually('bad status seen', async () => node('turns_bad'), (n) => n.status === 'bad', 10_000);
+    expect(node('turns_bad').statusCode).toBe('BadSensorFailure');
+    await healthyFlows();
+    const r = await eventually(
+      'bad quality stored',
+      async () => rows(await db.query(`SELECT "turns_bad.status" FROM cnc WHERE quality='bad'`, 'iso')),
+      (x) => x.length > 0,
+      10_000,
+    );
+    expect(r[0]!['turns_bad.status']).toBe('BadSensorFailure');
+    sim.setBad('cnc-01', 'CncSpindleList/S1/ActLoad', null);
+    await eventually('good again', async () => node('turns_bad').status, (s) => s === 'ok', 10_000);
+  }, 60_000);
+
+  it('reports a node removed while subscribed, keeps the others flowing, and picks it up when it returns', async () => {
+    sim.removeNode('cnc-01', 'CncSpindleList/S1/ActPower');
+    await eventually('removal seen', async () => node('removed'), (n) => n.status === 'removed' || n.status === 'failed', 10_000);
+    expect(['BadNodeIdInvalid', 'BadNodeIdUnknown']).toContain(node('removed').statusCode);
+    await healthyFlows();
+    // the node comes back after a controller restart; the periodic retry re-creates its item
+    sim.restoreNodes();
+    await sim.restart();
+    await eventually('removed node back', async () => node('removed').status, (s) => s === 'ok', 30_000);
+    await healthyFlows();
+  }, 90_000);
+});

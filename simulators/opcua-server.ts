@@ -163,7 +163,7 @@ export class SimServer {
   private tick(): void {
     if (!this.server) return;
     const now = Date.now();
-    if (!this.frozen) for (const m of this.models) m.tick(now, (path) => this.bad.has(`${m.name}/${path}`));
+    if (!this.frozen) for (const m of this.models) m.tick(now, (path) => this.bad.has(`${m.name}/${path}`) || this.removed.has(`${m.name}/${path}`));
     for (const [key, status] of this.bad) {
       const [model, ...rest] = key.split('/');
       const v = this.models.find((m) => m.name === model)?.variables().get(rest.join('/'));

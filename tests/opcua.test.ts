@@ -164,7 +164,7 @@ describe('OPC UA: outages heal without restarting the gateway', () => {
 
   beforeAll(async () => {
     db = await influxd();
-    [sim] = cncFleet({ servers: 1, machinesPerServer: 1, basePort: await ports(1), pkiDir: pki.path, security: 'none', intervalMs: 200, timeScale: 20 });
+    sim = cncFleet({ servers: 1, machinesPerServer: 1, basePort: await ports(1), pkiDir: pki.path, security: 'none', intervalMs: 200, timeScale: 20 })[0]!;
     await sim.start();
     proxy = new TcpProxy(sim.options.port);
     await proxy.start();
@@ -192,6 +192,7 @@ opcua:
       reconnect: { initialDelay: 200ms, maxDelay: 2s }
       nodes:
         - { nodeId: "${NSU};s=cnc-01.Production.SpindleHours", field: spindle_hours }
+        - { nodeId: "${NSU};s=cnc-01.S1-ActLoad", field: spindle_load }
 `);
   }, 60_000);
 
@@ -244,7 +245,10 @@ opcua:
       await eventually('cut noticed', async () => (s.status().details as { outages: number }).outages, (n) => n === before + i + 1, 30_000);
       gaps.push(await resumed('cut', Math.max(cutAt + 500, Date.now())));
     }
-    expect((s.status().details as { outages: number }).outages).toBe(before + 10);
+    const d = s.status().details as { outages: number; orphanSessionsClosed: number };
+    expect(d.outages).toBe(before + 10);
+    // the sessions the cuts left on the server were closed, not left to pile up
+    expect(d.orphanSessionsClosed).toBe(10);
     for (const g of gaps) expect(g).toBeLessThan(8000);
     console.info(`cut: data back after ${gaps.map((g) => (g / 1000).toFixed(1)).join(', ')} s`);
   }, 240_000);
@@ -258,7 +262,7 @@ describe('OPC UA: one bad node does not silence the others', () => {
 
   beforeAll(async () => {
     db = await influxd();
-    [sim] = cncFleet({ servers: 1, machinesPerServer: 1, basePort: await ports(1), pkiDir: pki.path, security: 'none', intervalMs: 200, timeScale: 20 });
+    sim = cncFleet({ servers: 1, machinesPerServer: 1, basePort: await ports(1), pkiDir: pki.path, security: 'none', intervalMs: 200, timeScale: 20 })[0]!;
     await sim.start();
     gw = await testGateway(`
 http: { listen: 127.0.0.1:0 }
@@ -272,15 +276,15 @@ opcua:
       measurement: cnc
       publishingInterval: 200
       samplingInterval: 100
-      namespaces: { sim: "${CNC_NAMESPACE}" }
+      namespaces: { sim: "${CNC_NAMESPACE}", machinery: "http://opcfoundation.org/UA/Machinery/" }
       retryFailedNodes: 1s
       nodes:
         - { nodeId: "${NSU};s=cnc-01.Production.SpindleHours", field: healthy }
         - { nodeId: "${NSU};s=does-not-exist", field: missing }
         - { nodeId: "${NSU};s=cnc-01.S1-ActLoad", field: turns_bad }
         - { nodeId: "${NSU};s=cnc-01.S1-ActPower", field: removed }
-        - { browsePath: "/sim:cnc-01/sim:Production/sim:PartCount", field: parts }
-        - { browsePath: "/sim:cnc-01/sim:NoSuchFolder/sim:X", field: bad_path }
+        - { browsePath: "/machinery:Machines/sim:cnc-01/sim:Production/sim:PartCount", field: parts }
+        - { browsePath: "/machinery:Machines/sim:cnc-01/sim:NoSuchFolder/sim:X", field: bad_path }
 `);
   }, 60_000);
 
@@ -332,7 +336,7 @@ opcua:
     await eventually('removal seen', async () => node('removed'), (n) => n.status === 'removed' || n.status === 'failed', 10_000);
     expect(['BadNodeIdInvalid', 'BadNodeIdUnknown']).toContain(node('removed').statusCode);
     await healthyFlows();
-    // the node comes back after a controller restart; the periodic retry re-creates its item
+    // the node comes back with a controller restart; the new connection subscribes it again
     sim.restoreNodes();
     await sim.restart();
     await eventually('removed node back', async () => node('removed').status, (s) => s === 'ok', 30_000);

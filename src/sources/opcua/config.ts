@@ -102,7 +102,8 @@ export const endpointSchema = z
     noDataTimeout: duration.default(0),
     /** Nodes that failed (unknown, access denied) are tried again this often while connected. */
     retryFailedNodes: duration.default(60_000),
-    sessionTimeout: duration.default(60_000),
+    /** Also how long the server keeps a session left behind by a network cut. */
+    sessionTimeout: duration.default(30_000),
     nodes: z.array(nodeSchema).default([]),
     browse: z.array(browseSchema).default([]),
   })

@@ -108,6 +108,9 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
   private lastDataAt = 0;
   private revised?: { publishingInterval: number; maxKeepAliveCount: number };
   private inflight = 0;
+  /** The session of a connection that was lost; closed from the next connection (see below). */
+  private orphan?: { session: ClientSession; client: OPCUAClient };
+  private orphansClosed = 0;
 
   constructor(
     name: string,
@@ -133,6 +136,9 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
     this.abort.abort();
     await this.loop;
     this.loop = undefined;
+    const o = this.orphan;
+    this.orphan = undefined; // the server expires it by its session timeout
+    if (o) await withTimeout(o.client.disconnect(), 2000, '').catch(() => undefined);
   }
 
   protected override setState(state: Parameters<BaseComponent['setState']>[0]): void {
@@ -195,7 +201,8 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
       transportTimeout: 10_000,
     });
     let end!: (reason: string) => void;
-    const ended = new Promise<string>((r) => (end = r));
+    let endReason = '';
+    const ended = new Promise<string>((r) => (end = r)).then((r) => (endReason = r));
     const onAbort = () => end('stopped');
     signal.addEventListener('abort', onAbort);
     client.on('connection_lost', () => end('connection lost'));
@@ -206,6 +213,7 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
     let retryTimer: NodeJS.Timeout | undefined;
     try {
       await withTimeout(client.connect(c.url), 20_000, `connect to ${c.url} timed out`);
+      await this.closeOrphan(client);
       session = await withTimeout(client.createSession(await this.identity()), 20_000, 'create session timed out');
       session.on('keepalive_failure', () => end('session keep-alive failed'));
       session.on('session_closed', () => end('session closed by server'));
@@ -260,9 +268,37 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
       clearInterval(retryTimer);
       this.byHandle = [];
       for (const it of this.items) it.handle = undefined;
-      // a dead connection may not answer: never wait long for a polite goodbye
-      if (session) await withTimeout(session.close(true), 2000, '').catch(() => undefined);
-      await withTimeout(client.disconnect(), 2000, '').catch(() => undefined);
+      if (session && /^connection (lost|closed)/.test(endReason) && !signal.aborted) {
+        // The server still holds this session (until its timeout) and may refuse new ones with
+        // BadTooManySessions after a few network cuts: close it from the next connection. The old
+        // client is left undisconnected until then, because disconnecting marks its sessions
+        // closed and node-opcua then refuses to reactivate them.
+        this.orphan = { session, client };
+      } else {
+        // a dead connection may not answer: never wait long for a polite goodbye
+        if (session) await withTimeout(session.close(true), 2000, '').catch(() => undefined);
+        await withTimeout(client.disconnect(), 2000, '').catch(() => undefined);
+      }
+    }
+  }
+
+  /**
+   * A session left behind by a lost connection is moved onto the new channel (ActivateSession is
+   * allowed on another channel by the same client) and closed with its subscription. After a
+   * server restart it no longer exists and the attempt fails quietly.
+   */
+  private async closeOrphan(client: OPCUAClient): Promise<void> {
+    const o = this.orphan;
+    this.orphan = undefined;
+    if (!o) return;
+    try {
+      await withTimeout(client.reactivateSession(o.session), 5000, 'reactivate timed out');
+      await withTimeout(o.session.close(true), 3000, 'close timed out');
+      this.orphansClosed++;
+    } catch {
+      /* the server has already dropped it (restarted, or the session timed out) */
+    } finally {
+      await withTimeout(o.client.disconnect(), 2000, '').catch(() => undefined);
     }
   }
 
@@ -532,6 +568,7 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
         .slice(0, 50)
         .map((i) => ({ node: i.nodeText, field: i.field, status: i.status, statusCode: i.statusCode, since: i.since })),
       pendingIngest: this.inflight,
+      orphanSessionsClosed: this.orphansClosed,
     };
   }
 

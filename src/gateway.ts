@@ -15,6 +15,7 @@ import { EmbeddedBroker } from './sources/mqtt/embedded-broker.js';
 import { TopicRouter } from './sources/mqtt/router.js';
 import { OpcuaEndpointSource } from './sources/opcua/opcua-source.js';
 import { openCertificateManager } from './sources/opcua/pki.js';
+import { routeOpcuaLogs } from './sources/opcua/logging.js';
 import { StatusServer } from './status/server.js';
 import { IndicatorEngine } from './indicators/engine.js';
 import { loadRegistry, loadTargets } from './indicators/registry.js';
@@ -52,6 +53,7 @@ export async function startGateway(config: PlantgateConfig, log: Logger = create
     pipeline.addSource(new BrokerClient(name, c, router, { ...pipeline.sourceContext(), log: log.child({ component: name }) }));
   }
 
+  if (config.opcua.endpoints.length) routeOpcuaLogs(log);
   // one certificate manager for all endpoints: one client identity, one trust list
   const certificates = config.opcua.endpoints.length ? openCertificateManager(resolve(config.opcua.pkiDir)) : undefined;
   for (const e of config.opcua.endpoints) {

@@ -141,7 +141,7 @@ ${endpoints}
       await session.close();
       await client.disconnect();
       expect(dv.statusCode).toBe(StatusCodes.Good);
-      const want = { time: dv.sourceTimestamp!.toISOString(), value: dv.value.value as number };
+      const want = { time: dv.sourceTimestamp!.getTime(), value: dv.value.value as number };
       const got = await eventually(
         `stored ${nodeId}`,
         async () => rows(await db.query(`SELECT last("Production.SpindleHours") FROM cnc WHERE machine='cnc-01'`, 'cnc_plain'))[0],

@@ -13,6 +13,8 @@ import { INFLUXD_MISSING, startInfluxd, type Influxd } from '../servers/influxd.
 import { findBinary } from '../servers/process.js';
 import { startDeviceFleet } from '../../simulators/mqtt-devices.js';
 import { startRobotFleet } from '../../simulators/mqtt-robots.js';
+import { cncFleet } from '../../simulators/opcua-cnc.js';
+import { plcFleet } from '../../simulators/opcua-plc.js';
 import { untilSignal } from './main.js';
 
 export async function runDemo(args: string[]): Promise<number> {
@@ -20,6 +22,8 @@ export async function runDemo(args: string[]): Promise<number> {
   const dataDir = resolve(process.env.PLANTGATE_DATA ?? './data/demo');
   process.env.PLANTGATE_DATA = dataDir;
   process.env.PLANTGATE_HOME ??= fileURLToPath(new URL('../..', import.meta.url));
+  process.env.PLANTGATE_OPCUA_PORT ??= '4840';
+  process.env.PLANTGATE_OPCUA_PLC_PORT = String(Number(process.env.PLANTGATE_OPCUA_PORT) + 1);
   let influxd: Influxd | undefined;
   if (!process.env.INFLUX_URL) {
     if (!findBinary('influxd')) {
@@ -41,6 +45,14 @@ export async function runDemo(args: string[]): Promise<number> {
     }
     throw err;
   }
+  // OPC UA: two CNC machines and a heat-treatment PLC of the Anshan enterprise, on real servers
+  // (started first, so the gateway's first connection finds them)
+  const opcuaPort = Number(process.env.PLANTGATE_OPCUA_PORT);
+  const opcua = [
+    ...cncFleet({ servers: 1, machinesPerServer: 2, basePort: opcuaPort, pkiDir: join(dataDir, 'sim-pki'), security: 'both' }),
+    ...plcFleet({ servers: 1, plcsPerServer: 1, basePort: opcuaPort + 1, pkiDir: join(dataDir, 'sim-pki'), security: 'both' }),
+  ];
+  for (const s of opcua) await s.start();
   const gw = await startGateway(config);
   const mqttUrl = `mqtt://${config.mqtt.broker!.listen.host}:${gw.broker!.port}`;
   // Machines and robots of three of the registry's enterprises (seeds/liaoning-demo-registry.yaml);
@@ -61,6 +73,7 @@ export async function runDemo(args: string[]): Promise<number> {
       'plantgate demo is running:',
       `  dashboard   ${http}/   (JSON: ${http}/api/status, metrics: ${http}/metrics)`,
       `  MQTT broker ${mqttUrl}   (14 simulated CNC machines and 11 robots of 3 enterprises publishing)`,
+      `  OPC UA      ${opcua.map((s) => s.url).join(', ')}   (2 CNC machines, 1 PLC; try: npx plantgate browse ${opcua[0]!.url})`,
       `  indicators  ${http}/api/indicators   (registry: seeds/liaoning-demo-registry.yaml, window 1 min)`,
       `  InfluxDB    ${process.env.INFLUX_URL}   database "factory"${influxd ? `, data in ${influxd.dataDir}` : ''}`,
       `  try: curl -s '${process.env.INFLUX_URL}/query?db=factory' --data-urlencode 'q=SELECT count(*) FROM cnc'`,
@@ -71,6 +84,7 @@ export async function runDemo(args: string[]): Promise<number> {
   await untilSignal();
   await Promise.all(fleets.map((f) => f.stop()));
   await gw.stop();
+  for (const s of opcua) await s.stop();
   await influxd?.stop();
   return 0;
 }

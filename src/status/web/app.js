@@ -54,14 +54,18 @@
       const d = c.details || {};
       const detail = c.type === 'mqtt-broker' ? `${esc(d.listen)} · ${d.connectedDevices} device(s) connected`
         : c.type === 'mqtt-client' ? `${esc(d.url)} · ${d.connected ? 'connected' : 'disconnected'} · ${d.connects} connect(s)`
+        : c.type === 'opcua' ? `${esc(d.url)} · ${esc(d.security)} · ${d.connected ? 'connected' : 'disconnected'} · ${d.nodes?.ok ?? 0}/${d.nodes?.total ?? 0} nodes good · ${d.outages} outage(s)`
         : c.type === 'indicator-engine' ? `${d.equipmentReporting}/${d.equipment} registered devices reporting · ${d.unregisteredDevices} unregistered`
         : '';
       return `<tr data-source="${esc(c.name)}"><td>${esc(c.name)}</td><td>${esc(c.type)}</td><td>${state(c.state)}</td><td>${fmtAge(now - c.since)} ago</td>` +
         `<td class="num rate">${fmtNum(rates[c.name])}</td><td class="num">${c.lastValueAt ? fmtAge(now - c.lastValueAt) + ' ago' : '–'}</td>` +
         `<td class="num">${fmtNum(c.counters.received)}</td><td class="num">${fmtNum(sum(c.counters.dropped))}</td><td>${detail}${c.lastError ? `<br><small class="problems">${esc(c.lastError.message)}</small>` : ''}</td></tr>`;
     }).join('');
-    const failing = sources.flatMap((c) => (c.details?.failingTopics || []).map((f) => `${esc(c.name)}: <code>${esc(f.topic)}</code> ${esc(f.reason)} ×${f.count}`));
-    $('#problems').innerHTML = failing.length ? `<h3>Failing topics</h3><ul class="problems">${failing.slice(0, 10).map((f) => `<li>${f}</li>`).join('')}</ul>` : '';
+    const failing = sources.flatMap((c) => [
+      ...(c.details?.failingTopics || []).map((f) => `${esc(c.name)}: <code>${esc(f.topic)}</code> ${esc(f.reason)} ×${f.count}`),
+      ...(c.details?.failingNodes || []).map((f) => `${esc(c.name)}: <code>${esc(f.node)}</code> (${esc(f.field)}) ${esc(f.status)} ${esc(f.statusCode)}`),
+    ]);
+    $('#problems').innerHTML = failing.length ? `<h3>Failing topics and nodes</h3><ul class="problems">${failing.slice(0, 10).map((f) => `<li>${f}</li>`).join('')}</ul>` : '';
 
     $('#sinks tbody').innerHTML = st.components.filter((c) => c.kind === 'sink').map((c) => {
       const d = c.details || {};

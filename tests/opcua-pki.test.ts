@@ -1,0 +1,87 @@
+/**
+ * Issue 3, done-when: an untrusted server certificate is refused until trusted with
+ * `plantgate pki trust`, and `plantgate browse` lists a simulator's CNC structure with namespace
+ * URIs. Both commands run as real processes, the way an operator runs them.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cncFleet, CNC_NAMESPACE } from '../simulators/opcua-cnc.js';
+import type { SimServer } from '../simulators/opcua-server.js';
+import { freePort } from '../src/servers/process.js';
+import type { OpcuaEndpointSource } from '../src/sources/opcua/opcua-source.js';
+import { listCertificates } from '../src/sources/opcua/pki.js';
+import { testGateway } from './helpers/gateway.js';
+import { eventually, tempDir } from './helpers/servers.js';
+
+const run = promisify(execFile);
+const plantgate = (...args: string[]) => run(process.execPath, ['bin/plantgate.js', ...args], { timeout: 60_000 });
+
+describe('OPC UA certificate trust and browse', () => {
+  let sim: SimServer;
+  let gw: Awaited<ReturnType<typeof testGateway>>;
+  const dir = tempDir('opcua-trust');
+  const pki = `${dir.path}/gw-pki`;
+
+  beforeAll(async () => {
+    sim = cncFleet({ servers: 1, machinesPerServer: 1, basePort: await freePort(), pkiDir: `${dir.path}/sim`, security: 'secure', intervalMs: 250, timeScale: 20 })[0]!;
+    await sim.start();
+    gw = await testGateway(`
+http: { listen: 127.0.0.1:0 }
+influx: { url: http://127.0.0.1:9, database: none }
+buffer: { dir: "\${DATA}/buffer" }
+opcua:
+  pkiDir: ${pki}
+  endpoints:
+    - name: secure
+      url: ${sim.url}
+      securityMode: SignAndEncrypt
+      securityPolicy: Basic256Sha256
+      reconnect: { initialDelay: 200ms, maxDelay: 1s }
+      nodes: [{ nodeId: "nsu=${CNC_NAMESPACE};s=cnc-01.S1-ActLoad", field: load }]
+`);
+  }, 60_000);
+
+  afterAll(async () => {
+    await gw?.cleanup();
+    await sim?.stop();
+    dir.remove();
+  }, 30_000);
+
+  it('refuses an unknown server certificate, records it, and connects once trusted by command', async () => {
+    const source = gw.pipeline.sources.find((s) => s.name === 'secure') as OpcuaEndpointSource;
+    // plantgate made its own client certificate on first start
+    expect(existsSync(`${pki}/own/certs/client_certificate.pem`)).toBe(true);
+    const rejected = await eventually('server certificate in rejected/', async () => listCertificates(pki).filter((c) => c.store === 'rejected'), (r) => r.length === 1, 20_000);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(source.status().state).toBe('reconnecting');
+    expect(source.status().counters.received).toBe(0);
+    expect(source.status().lastError?.message).toMatch(/certificate/i);
+
+    const listed = await plantgate('pki', 'list', '--pki', pki);
+    expect(listed.stdout).toContain(`rejected  ${rejected[0]!.thumbprint}`);
+    const trusted = await plantgate('pki', 'trust', rejected[0]!.thumbprint.slice(0, 12), '--pki', pki);
+    expect(trusted.stdout).toContain(`trusted ${rejected[0]!.thumbprint}`);
+    expect(listCertificates(pki).map((c) => c.store)).toEqual(['trusted']);
+
+    // the running gateway picks the trust up at its next attempt, no restart
+    await eventually('values over SignAndEncrypt', async () => source.status().counters.received, (n) => n > 3, 30_000);
+    expect(source.status().state).toBe('running');
+  }, 90_000);
+
+  it('plantgate pki trust explains a thumbprint it does not know', async () => {
+    const err = await plantgate('pki', 'trust', 'deadbeefdeadbeef', '--pki', pki).catch((e: { stderr: string; code: number }) => e);
+    expect((err as { code: number }).code).toBe(1);
+    expect((err as { stderr: string }).stderr).toContain('no rejected certificate has a thumbprint starting with deadbeefdeadbeef');
+  }, 60_000);
+
+  it('plantgate browse lists the CNC structure with namespace URIs, data types and access levels', async () => {
+    const { stdout } = await plantgate('browse', sim.url, '--node', `nsu=${CNC_NAMESPACE};s=cnc-01`, '--depth', '4', '--security-mode', 'SignAndEncrypt', '--security-policy', 'Basic256Sha256', '--pki', pki);
+    expect(stdout).toContain('http://opcfoundation.org/UA/CNC');
+    expect(stdout).toContain(`nsu=${CNC_NAMESPACE};s=cnc-01`);
+    for (const name of ['CncAxisList', 'CncSpindleList', 'CncChannelList', 'ActProgramName', 'PartCount']) expect(stdout).toContain(name);
+    expect(stdout).toMatch(/ActLoad\s+\[Variable\]\s+nsu=urn:plantgate:sim:cnc;s=cnc-01\.S1-ActLoad\s+Double\s+read/);
+    expect(stdout).toMatch(/ActProgramStatus\s+\[Variable\].*CncChannelProgramStatus/);
+  }, 60_000);
+});

@@ -11,7 +11,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AttributeIds, OPCUAClient, StatusCodes } from 'node-opcua';
-import { cncFleet, CNC_NAMESPACE, type CncMachine } from '../simulators/opcua-cnc.js';
+import { cncFleet, CNC_NAMESPACE } from '../simulators/opcua-cnc.js';
+import { plcFleet, PLC_NAMESPACE, PLC_TAG_COUNT } from '../simulators/opcua-plc.js';
 import type { SimServer } from '../simulators/opcua-server.js';
 import { freePort } from '../src/servers/process.js';
 import type { OpcuaEndpointSource } from '../src/sources/opcua/opcua-source.js';
@@ -342,4 +343,63 @@ opcua:
     await eventually('removed node back', async () => node('removed').status, (s) => s === 'ok', 30_000);
     await healthyFlows();
   }, 90_000);
+});
+
+describe('OPC UA: PLC data types, polled', () => {
+  let db: InfluxdHandle;
+  let sim: SimServer;
+  let gw: Awaited<ReturnType<typeof testGateway>>;
+  const pki = tempDir('opcua-plc');
+
+  beforeAll(async () => {
+    db = await influxd();
+    sim = plcFleet({ servers: 1, plcsPerServer: 1, basePort: await ports(1), pkiDir: pki.path, security: 'none', intervalMs: 200 })[0]!;
+    await sim.start();
+    gw = await testGateway(`
+http: { listen: 127.0.0.1:0 }
+influx: { url: ${db.url}, database: plc, flushInterval: 200ms }
+buffer: { dir: "\${DATA}/buffer" }
+opcua:
+  pkiDir: ${pki.path}/gw
+  endpoints:
+    - { name: plc, url: "${sim.url}", mode: poll, pollInterval: 300ms, measurement: plc, tags: { plc: PLC_01 }, browse: [{ root: "nsu=${PLC_NAMESPACE};s=PLC_01" }] }
+`);
+  }, 60_000);
+
+  afterAll(async () => {
+    await gw?.cleanup();
+    await sim?.stop();
+    db?.stop();
+    db?.remove();
+    pki.remove();
+  }, 60_000);
+
+  it('writes every scalar type and arrays with the type their OPC UA data type says', async () => {
+    const keys = await eventually(
+      'plc fields',
+      async () => rows(await db.query('SHOW FIELD KEYS FROM plc', 'plc').catch(() => [])),
+      (k) => k.length >= PLC_TAG_COUNT + 7 + 15, // arrays of 8 and 16 become 24 fields
+      30_000,
+    );
+    const type = Object.fromEntries(keys.map((k) => [k.fieldKey, k.fieldType]));
+    expect(type).toMatchObject({
+      'Conveyor.Running': 'boolean',
+      'Conveyor.Speed': 'float', // Float
+      'Tank.Level': 'float', // Double
+      'Diagnostics.CpuLoad': 'integer', // Byte
+      'Diagnostics.Temperature': 'integer', // SByte
+      'Press.State': 'integer', // Int16
+      'Tank.PumpSpeed': 'integer', // UInt16
+      'Press.Stroke': 'integer', // Int32
+      'Conveyor.ItemCount': 'integer', // UInt32
+      'Energy.ActiveEnergy': 'integer', // Int64
+      'Press.StrokeCount': 'integer', // UInt64
+      'Diagnostics.Firmware': 'string',
+      'Diagnostics.StartTime': 'integer', // DateTime as epoch ms
+      'Diagnostics.AnalogInputs[7]': 'float',
+      'Diagnostics.DigitalInputs[15]': 'boolean',
+    });
+    const [row] = rows(await db.query(`SELECT last("Diagnostics.StartTime") FROM plc`, 'plc'));
+    expect(row!.last).toBe((sim.models[0] as unknown as { startedAt: Date }).startedAt.getTime());
+  }, 60_000);
 });

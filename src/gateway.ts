@@ -13,9 +13,6 @@ import { InfluxSink } from './sinks/influxdb/influx-sink.js';
 import { BrokerClient } from './sources/mqtt/broker-client.js';
 import { EmbeddedBroker } from './sources/mqtt/embedded-broker.js';
 import { TopicRouter } from './sources/mqtt/router.js';
-import { OpcuaEndpointSource } from './sources/opcua/opcua-source.js';
-import { openCertificateManager } from './sources/opcua/pki.js';
-import { routeOpcuaLogs } from './sources/opcua/logging.js';
 import { StatusServer } from './status/server.js';
 import { IndicatorEngine } from './indicators/engine.js';
 import { loadRegistry, loadTargets } from './indicators/registry.js';
@@ -53,11 +50,22 @@ export async function startGateway(config: PlantgateConfig, log: Logger = create
     pipeline.addSource(new BrokerClient(name, c, router, { ...pipeline.sourceContext(), log: log.child({ component: name }) }));
   }
 
-  if (config.opcua.endpoints.length) routeOpcuaLogs(log);
-  // one certificate manager for all endpoints: one client identity, one trust list
-  const certificates = config.opcua.endpoints.length ? openCertificateManager(resolve(config.opcua.pkiDir)) : undefined;
-  for (const e of config.opcua.endpoints) {
-    pipeline.addSource(new OpcuaEndpointSource(e.name, e, { manager: certificates!, applicationName: config.opcua.applicationName }, { ...pipeline.sourceContext(), log: log.child({ component: e.name }) }));
+  // node-opcua is loaded only when an endpoint is configured: it is large, and on import it runs
+  // a self-test that generates an RSA key, which MQTT-only gateways and `plantgate check` skip
+  let certificates: { dispose(): Promise<void> } | undefined;
+  if (config.opcua.endpoints.length) {
+    const [{ OpcuaEndpointSource }, { openCertificateManager }, { routeOpcuaLogs }] = await Promise.all([
+      import('./sources/opcua/opcua-source.js'),
+      import('./sources/opcua/pki.js'),
+      import('./sources/opcua/logging.js'),
+    ]);
+    routeOpcuaLogs(log);
+    // one certificate manager for all endpoints: one client identity, one trust list
+    const manager = openCertificateManager(resolve(config.opcua.pkiDir!));
+    certificates = manager;
+    for (const e of config.opcua.endpoints) {
+      pipeline.addSource(new OpcuaEndpointSource(e.name, e, { manager, applicationName: config.opcua.applicationName }, { ...pipeline.sourceContext(), log: log.child({ component: e.name }) }));
+    }
   }
 
   let indicators: IndicatorEngine | undefined;

@@ -8,8 +8,6 @@ import { parseArgs } from 'node:util';
 import { loadConfigFile } from '../config/load.js';
 import { ConfigError, formatProblem } from '../core/errors.js';
 import { startGateway } from '../gateway.js';
-import { runDemo } from './demo.js';
-import { browse, pki, simOpcua } from './opcua.js';
 import { UsageError } from './usage.js';
 import { startDeviceFleet } from '../../simulators/mqtt-devices.js';
 import { startRobotFleet } from '../../simulators/mqtt-robots.js';
@@ -60,13 +58,13 @@ export async function main(argv: string[]): Promise<number> {
     case 'run':
       return run(rest);
     case 'demo':
-      return runDemo(rest);
+      return (await import('./demo.js')).runDemo(rest);
     case 'sim':
       return sim(rest);
     case 'browse':
-      return browse(rest);
+      return (await import('./opcua.js')).browse(rest);
     case 'pki':
-      return pki(rest);
+      return (await import('./opcua.js')).pki(rest);
     default:
       process.stderr.write(`plantgate: unknown command ${JSON.stringify(cmd)}\n\n${HELP}`);
       return 2;
@@ -126,7 +124,7 @@ async function run(args: string[]): Promise<number> {
 
 async function sim(args: string[]): Promise<number> {
   const [kind, ...rest] = args;
-  if (kind === 'cnc' || kind === 'plc') return simOpcua(kind, rest, untilSignal);
+  if (kind === 'cnc' || kind === 'plc') return (await import('./opcua.js')).simOpcua(kind, rest, untilSignal);
   if (kind !== 'devices' && kind !== 'robots') throw new UsageError(`unknown simulator ${JSON.stringify(kind ?? '')}; available: devices, robots, cnc, plc`);
   const { values } = parseArgs({
     args: rest,

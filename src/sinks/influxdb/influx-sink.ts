@@ -15,6 +15,7 @@
  * Batches are written in buffer order and a batch is retried before the next is read, so writes
  * of one series stay in order.
  */
+import { backoff, sleep } from '../../core/retry.js';
 import { HttpError, InfluxDB } from '@influxdata/influxdb-client';
 import { BaseComponent } from '../../core/component.js';
 import { SinkWriteError } from '../../core/errors.js';
@@ -242,21 +243,3 @@ function parseRetryAfter(v: string | string[] | undefined): number | undefined {
   return Number.isNaN(t) ? undefined : Math.max(0, t - Date.now());
 }
 
-/** Full-jitter exponential backoff. */
-export function backoff(attempt: number, min: number, max: number): number {
-  const ceiling = Math.min(max, min * 2 ** Math.min(attempt, 30));
-  return min / 2 + Math.random() * (ceiling - min / 2);
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
-}

@@ -46,6 +46,7 @@ import { readFileSync } from 'node:fs';
 import { type ClientSessionRawSubscriptionService } from 'node-opcua-client';
 import { readCertificate } from 'node-opcua-crypto';
 import { BaseComponent } from '../../core/component.js';
+import { backoff, sleep } from '../../core/retry.js';
 import type { FieldValue, Point, Quality } from '../../core/point.js';
 import type { Source, SourceContext } from '../source.js';
 import { discoverVariables, nsuString, resolveTarget } from './browse.js';
@@ -129,7 +130,7 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
     this.loop = this.supervise(firstDone);
     // Start waits for the first attempt (at most 15 s) so the state it leaves is meaningful; an
     // unreachable server is a state (`reconnecting`), not a start failure.
-    await Promise.race([first, delay(15_000, this.abort.signal)]);
+    await Promise.race([first, sleep(15_000, this.abort.signal)]);
   }
 
   protected async doStop(): Promise<void> {
@@ -175,11 +176,9 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
         this.attempts = 1;
       }
       this.setState('reconnecting');
-      const c = this.config.reconnect;
-      const cap = Math.min(c.maxDelay, c.initialDelay * 2 ** Math.min(this.attempts - 1, 20));
-      const wait = Math.max(c.initialDelay / 2, Math.random() * cap);
+      const wait = backoff(this.attempts - 1, this.config.reconnect.initialDelay, this.config.reconnect.maxDelay);
       this.nextRetryAt = Date.now() + wait;
-      await delay(wait, signal);
+      await sleep(wait, signal);
       this.nextRetryAt = undefined;
     }
   }
@@ -455,7 +454,7 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
           end(`read failed: ${(err as Error).message}`);
           return;
         }
-        await delay(this.config.pollInterval, signal);
+        await sleep(this.config.pollInterval, signal);
       }
     })();
   }
@@ -576,19 +575,6 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
   nodeStates(): Array<{ node: string; field: string; status: NodeStatus; statusCode: string; values: number; measurement: string; tags: Record<string, string> }> {
     return this.items.map((i) => ({ node: i.nodeText, field: i.field, status: i.status, statusCode: i.statusCode, values: i.values, measurement: i.measurement, tags: i.tags }));
   }
-}
-
-function delay(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done);
-  });
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {

@@ -51,6 +51,7 @@ import type { FieldValue, Point, Quality } from '../../core/point.js';
 import type { Source, SourceContext } from '../source.js';
 import { discoverVariables, nsuString, resolveTarget } from './browse.js';
 import { type EndpointConfig, type Monitoring, monitoringFor } from './config.js';
+import { ensureClientCertificate } from './pki.js';
 import { convertVariant, qualityOf } from './values.js';
 
 type NodeStatus = 'pending' | 'ok' | 'bad' | 'failed' | 'removed';
@@ -124,7 +125,7 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
 
   protected async doStart(): Promise<void> {
     this.abort = new AbortController();
-    await this.certificates.manager.initialize();
+    await ensureClientCertificate(this.certificates.manager, this.certificates.applicationName);
     let firstDone!: () => void;
     const first = new Promise<void>((r) => (firstDone = r));
     this.loop = this.supervise(firstDone);

@@ -9,11 +9,31 @@
  */
 import { readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { OPCUACertificateManager } from 'node-opcua';
+import { OPCUACertificateManager, OPCUAClient } from 'node-opcua';
 import { exploreCertificate, makeSHA1Thumbprint, readCertificate } from 'node-opcua-crypto';
 
 export function openCertificateManager(dir: string): OPCUACertificateManager {
   return new OPCUACertificateManager({ rootFolder: resolve(dir), automaticallyAcceptUnknownCertificate: false });
+}
+
+const ready = new WeakMap<OPCUACertificateManager, Promise<void>>();
+
+/**
+ * Initialises the PKI folder and makes plantgate's client certificate once, before any endpoint
+ * connects: left to each client, twenty endpoints would race for the same file lock on first start
+ * (seen: 30 s before the last one connected).
+ */
+export function ensureClientCertificate(manager: OPCUACertificateManager, applicationName: string): Promise<void> {
+  let p = ready.get(manager);
+  if (!p) {
+    p = (async () => {
+      await manager.initialize();
+      await OPCUAClient.create({ applicationName, clientCertificateManager: manager }).createDefaultCertificate();
+    })();
+    ready.set(manager, p);
+    p.catch(() => ready.delete(manager));
+  }
+  return p;
 }
 
 export interface CertificateEntry {

@@ -67,7 +67,7 @@ export async function browse(args: string[]): Promise<number> {
     const root = await resolveTarget(session, values.node!, namespaces);
     out.push('', `${nsuString(root, namespaces)}`);
     for (const l of await browseTree(session, root, depth, namespaces)) {
-      const name = l.ref.browseName.namespaceIndex ? `${l.ref.browseName.name}` : `${l.ref.browseName.name}`;
+      const name = l.ref.browseName.name ?? '?';
       const ns = namespaces[l.ref.browseName.namespaceIndex] ?? '';
       const extra = l.nodeClass === 'Variable' ? `  ${l.dataType}  ${l.access}  = ${l.value ?? ''}` : '';
       out.push(`${'  '.repeat(l.depth + 1)}${name}  [${l.nodeClass}]  ${l.nodeId}${extra}${l.depth === 0 && ns ? `  (${ns})` : ''}`);

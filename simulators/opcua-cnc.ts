@@ -56,10 +56,6 @@ export class CncMachine implements SimModel {
     return this.vars;
   }
 
-  get state(): Phase {
-    return this.phase;
-  }
-
   build(addressSpace: AddressSpace, ns: Namespace): void {
     const nsCnc = addressSpace.getNamespaceIndex(CNC_URI);
     const nsMachinery = addressSpace.getNamespaceIndex(MACHINERY_URI);

@@ -58,7 +58,6 @@ export class SimServer {
   /** Paths held at a bad status code until cleared: `machine/path` -> status. */
   private readonly bad = new Map<string, StatusCode>();
   private readonly removed = new Set<string>();
-  starts = 0;
 
   constructor(readonly options: SimServerOptions, readonly models: SimModel[]) {}
 
@@ -68,10 +67,6 @@ export class SimServer {
 
   get certificateFile(): string {
     return join(this.options.pkiDir, 'own', 'certs', 'certificate.pem');
-  }
-
-  get running(): boolean {
-    return this.server !== undefined;
   }
 
   async start(): Promise<void> {
@@ -106,7 +101,6 @@ export class SimServer {
     for (const key of this.removed) this.deleteNow(key);
     await server.start();
     this.server = server;
-    this.starts++;
     this.tick();
     this.timer = setInterval(() => this.tick(), o.intervalMs ?? 1000);
   }
@@ -154,9 +148,14 @@ export class SimServer {
     this.removed.clear();
   }
 
-  private deleteNow(key: string): void {
+  /** The variable a fault key (`model/path`) names, in the current address space. */
+  private variableAt(key: string): UAVariable | undefined {
     const [model, ...rest] = key.split('/');
-    const v = this.models.find((m) => m.name === model)?.variables().get(rest.join('/'));
+    return this.models.find((m) => m.name === model)?.variables().get(rest.join('/'));
+  }
+
+  private deleteNow(key: string): void {
+    const v = this.variableAt(key);
     if (v && this.server) this.server.engine.addressSpace!.deleteNode(v);
   }
 
@@ -165,8 +164,7 @@ export class SimServer {
     const now = Date.now();
     if (!this.frozen) for (const m of this.models) m.tick(now, (path) => this.bad.has(`${m.name}/${path}`) || this.removed.has(`${m.name}/${path}`));
     for (const [key, status] of this.bad) {
-      const [model, ...rest] = key.split('/');
-      const v = this.models.find((m) => m.name === model)?.variables().get(rest.join('/'));
+      const v = this.variableAt(key);
       if (v) v.setValueFromSource(new Variant({ dataType: v.dataTypeObj.basicDataType, value: null }), status, new Date(now));
     }
   }

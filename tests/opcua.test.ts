@@ -18,7 +18,7 @@ import { freePort } from '../src/servers/process.js';
 import type { OpcuaEndpointSource } from '../src/sources/opcua/opcua-source.js';
 import { trustCertificate } from '../src/sources/opcua/pki.js';
 import { testGateway } from './helpers/gateway.js';
-import { eventually, influxd, rows, tempDir, type InfluxdHandle } from './helpers/servers.js';
+import { eventually, rows, tempDir, useInfluxd, type InfluxdHandle } from './helpers/servers.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
 
 const NSU = `nsu=${CNC_NAMESPACE}`;
@@ -45,6 +45,7 @@ function source(gw: { pipeline: { sources: unknown[] } }, name: string): OpcuaEn
 
 describe('OPC UA: 20 CNC machines into influxd', () => {
   let db: InfluxdHandle;
+  useInfluxd((d) => (db = d));
   let fleet: SimServer[];
   const pki = tempDir('opcua-pki');
   const gateways: Array<Awaited<ReturnType<typeof testGateway>>> = [];
@@ -52,7 +53,6 @@ describe('OPC UA: 20 CNC machines into influxd', () => {
   const PER_SERVER = 4;
 
   beforeAll(async () => {
-    db = await influxd();
     const base = await ports(SERVERS);
     fleet = cncFleet({ servers: SERVERS, machinesPerServer: PER_SERVER, basePort: base, pkiDir: `${pki.path}/sim`, security: 'both', intervalMs: 500, timeScale: 20 });
     await Promise.all(fleet.map((s) => s.start()));
@@ -85,8 +85,6 @@ ${endpoints}
   afterAll(async () => {
     for (const g of gateways) await g.cleanup();
     for (const s of fleet ?? []) await s.stop();
-    db?.stop();
-    db?.remove();
     pki.remove();
   }, 60_000);
 
@@ -158,13 +156,13 @@ ${endpoints}
 
 describe('OPC UA: outages heal without restarting the gateway', () => {
   let db: InfluxdHandle;
+  useInfluxd((d) => (db = d));
   let sim: SimServer;
   let proxy: TcpProxy;
   let gw: Awaited<ReturnType<typeof testGateway>>;
   const pki = tempDir('opcua-heal');
 
   beforeAll(async () => {
-    db = await influxd();
     sim = cncFleet({ servers: 1, machinesPerServer: 1, basePort: await ports(1), pkiDir: pki.path, security: 'none', intervalMs: 200, timeScale: 20 })[0]!;
     await sim.start();
     proxy = new TcpProxy(sim.options.port);
@@ -201,8 +199,6 @@ opcua:
     await gw?.cleanup();
     await proxy?.stop();
     await sim?.stop();
-    db?.stop();
-    db?.remove();
     pki.remove();
   }, 60_000);
 
@@ -257,12 +253,12 @@ opcua:
 
 describe('OPC UA: one bad node does not silence the others', () => {
   let db: InfluxdHandle;
+  useInfluxd((d) => (db = d));
   let sim: SimServer;
   let gw: Awaited<ReturnType<typeof testGateway>>;
   const pki = tempDir('opcua-iso');
 
   beforeAll(async () => {
-    db = await influxd();
     sim = cncFleet({ servers: 1, machinesPerServer: 1, basePort: await ports(1), pkiDir: pki.path, security: 'none', intervalMs: 200, timeScale: 20 })[0]!;
     await sim.start();
     gw = await testGateway(`
@@ -292,8 +288,6 @@ opcua:
   afterAll(async () => {
     await gw?.cleanup();
     await sim?.stop();
-    db?.stop();
-    db?.remove();
     pki.remove();
   }, 60_000);
 
@@ -347,12 +341,12 @@ opcua:
 
 describe('OPC UA: PLC data types, polled', () => {
   let db: InfluxdHandle;
+  useInfluxd((d) => (db = d));
   let sim: SimServer;
   let gw: Awaited<ReturnType<typeof testGateway>>;
   const pki = tempDir('opcua-plc');
 
   beforeAll(async () => {
-    db = await influxd();
     sim = plcFleet({ servers: 1, plcsPerServer: 1, basePort: await ports(1), pkiDir: pki.path, security: 'none', intervalMs: 200 })[0]!;
     await sim.start();
     gw = await testGateway(`
@@ -369,8 +363,6 @@ opcua:
   afterAll(async () => {
     await gw?.cleanup();
     await sim?.stop();
-    db?.stop();
-    db?.remove();
     pki.remove();
   }, 60_000);
 

@@ -13,6 +13,7 @@ import { InfluxSink } from './sinks/influxdb/influx-sink.js';
 import { BrokerClient } from './sources/mqtt/broker-client.js';
 import { EmbeddedBroker } from './sources/mqtt/embedded-broker.js';
 import { TopicRouter } from './sources/mqtt/router.js';
+import { SparkplugHost } from './sources/sparkplug/host.js';
 import { StatusServer } from './status/server.js';
 import { IndicatorEngine } from './indicators/engine.js';
 import { loadRegistry, loadTargets } from './indicators/registry.js';
@@ -22,6 +23,7 @@ export interface Gateway {
   pipeline: Pipeline;
   http: StatusServer;
   broker?: EmbeddedBroker;
+  sparkplug?: SparkplugHost;
   indicators?: IndicatorEngine;
   log: Logger;
   stop(): Promise<void>;
@@ -40,14 +42,24 @@ export async function startGateway(config: PlantgateConfig, log: Logger = create
   const pipeline = new Pipeline(buffer, [new Guard('guard', config.guard)], [sink], deadLetters, log);
 
   const router = new TopicRouter(config.mqtt.routes);
+  // added before its transports: sources start in order, so its sessions are loaded before the
+  // first message arrives, and stop in reverse, so it persists after the last one
+  let sparkplug: SparkplugHost | undefined;
+  if (config.sparkplug) {
+    sparkplug = new SparkplugHost('sparkplug', { ...config.sparkplug, stateFile: resolve(config.sparkplug.stateFile!) }, { ...pipeline.sourceContext(), log: log.child({ component: 'sparkplug' }) });
+    pipeline.addSource(sparkplug);
+  }
   let broker: EmbeddedBroker | undefined;
   if (config.mqtt.broker) {
     broker = new EmbeddedBroker('mqtt-broker', config.mqtt.broker, router, { ...pipeline.sourceContext(), log: log.child({ component: 'mqtt-broker' }) });
+    if (sparkplug) broker.useSparkplug(sparkplug);
     pipeline.addSource(broker);
   }
   for (const c of config.mqtt.clients) {
     const name = c.name ?? `mqtt-client-${c.clientId}`;
-    pipeline.addSource(new BrokerClient(name, c, router, { ...pipeline.sourceContext(), log: log.child({ component: name }) }));
+    const client = new BrokerClient(name, c, router, { ...pipeline.sourceContext(), log: log.child({ component: name }) });
+    if (sparkplug) client.useSparkplug(sparkplug);
+    pipeline.addSource(client);
   }
 
   // node-opcua is loaded only when an endpoint is configured: it is large, and on import it runs
@@ -75,6 +87,7 @@ export async function startGateway(config: PlantgateConfig, log: Logger = create
     indicators = new IndicatorEngine('indicators', ic, loadRegistry(resolve(ic.registry)), loadTargets(resolve(ic.targets)), { ...pipeline.sourceContext(), log: log.child({ component: 'indicators' }) });
     const engine = indicators;
     pipeline.addTap((points) => engine.observe(points));
+    if (sparkplug) sparkplug.onPresence = (points) => engine.observe(points);
     pipeline.addSource(engine);
   }
 
@@ -94,6 +107,7 @@ export async function startGateway(config: PlantgateConfig, log: Logger = create
     pipeline,
     http,
     broker,
+    sparkplug,
     indicators,
     log,
     stop() {

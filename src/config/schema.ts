@@ -11,6 +11,7 @@ import { indicatorsSchema } from '../indicators/config.js';
 import { influxSchema } from '../sinks/influxdb/config.js';
 import { mqttSchema } from '../sources/mqtt/config.js';
 import { opcuaSchema } from '../sources/opcua/config.js';
+import { sparkplugSchema } from '../sources/sparkplug/config.js';
 import { httpSchema } from '../status/config.js';
 
 export const configSchema = z
@@ -20,6 +21,8 @@ export const configSchema = z
     mqtt: mqttSchema.default({ clients: [], routes: [] }),
     /** OPC UA servers to subscribe to. */
     opcua: opcuaSchema.default({ applicationName: 'plantgate', endpoints: [] }),
+    /** Sparkplug B host on the embedded broker and every MQTT client; omit to disable. */
+    sparkplug: sparkplugSchema.optional(),
     buffer: bufferSchema.default(bufferSchema.parse({ dir: './data/buffer' })),
     deadLetters: deadLettersSchema.default({ maxBytes: 64 * 1024 * 1024, keepLatest: 50 }),
     guard: guardSchema.default({ maxFuture: 3_600_000, maxAge: 0 }),
@@ -31,10 +34,14 @@ export const configSchema = z
     ...c,
     deadLetters: { ...c.deadLetters, file: c.deadLetters.file ?? join(dirname(c.buffer.dir), 'deadletters.jsonl') },
     opcua: { ...c.opcua, pkiDir: c.opcua.pkiDir ?? join(dirname(c.buffer.dir), 'pki') },
+    sparkplug: c.sparkplug && { ...c.sparkplug, stateFile: c.sparkplug.stateFile ?? join(dirname(c.buffer.dir), 'sparkplug-state.json') },
   }))
   .superRefine((c, ctx) => {
-    if (c.mqtt.routes.length === 0 && (c.mqtt.broker || c.mqtt.clients.length)) {
-      ctx.addIssue({ code: 'custom', path: ['mqtt', 'routes'], message: 'at least one route is needed to turn MQTT messages into points' });
+    if (c.mqtt.routes.length === 0 && !c.sparkplug && (c.mqtt.broker || c.mqtt.clients.length)) {
+      ctx.addIssue({ code: 'custom', path: ['mqtt', 'routes'], message: 'at least one route (or the sparkplug host) is needed to turn MQTT messages into points' });
+    }
+    if (c.sparkplug && !c.mqtt.broker && c.mqtt.clients.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['sparkplug'], message: 'the Sparkplug host needs the embedded broker (mqtt.broker) or at least one MQTT client (mqtt.clients)' });
     }
     const names = new Set<string>(c.opcua.endpoints.map((e) => e.name));
     c.mqtt.clients.forEach((cl, i) => {

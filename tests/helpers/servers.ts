@@ -22,7 +22,7 @@ function need(bin: string, pkg: string): string {
   return p;
 }
 
-export async function influxd(opts: { port?: number } = {}): Promise<Influxd & { query(q: string, db?: string): Promise<InfluxSeries[]>; remove(): void; restart(): Promise<void> }> {
+export async function influxd(opts: { port?: number } = {}): Promise<Influxd & { query(q: string, db?: string): Promise<InfluxSeries[]>; queryText(q: string, db?: string): Promise<Record<string, string>[]>; remove(): void; restart(): Promise<void> }> {
   need('influxd', 'influxdb');
   const dir = tempDir('influxd');
   let s = await startInfluxd({ dataDir: dir.path, port: opts.port });
@@ -36,6 +36,15 @@ export async function influxd(opts: { port?: number } = {}): Promise<Influxd & {
       s = await startInfluxd({ dataDir: dir.path, port: s.port });
     },
     remove: dir.remove,
+    /** Rows as exact text (CSV), for 64-bit integers JSON would round. */
+    async queryText(q: string, db = 'factory'): Promise<Record<string, string>[]> {
+      const r = await fetch(`${s.url}/query?${new URLSearchParams({ db, q, epoch: 'ms' })}`, { headers: { Accept: 'application/csv' } });
+      const [head, ...lines] = (await r.text()).trim().split('\n');
+      if (!head) return [];
+      const cols = head.split(',');
+      // CSV quoting is enough for our values (no commas in the compared strings)
+      return lines.map((l) => Object.fromEntries(l.split(',').map((v, i) => [cols[i]!, v.replace(/^"|"$/g, '')])));
+    },
     async query(q: string, db = 'factory') {
       const r = await fetch(`${s.url}/query?${new URLSearchParams({ db, q, epoch: 'ms' })}`);
       const j = (await r.json()) as { results: { series?: InfluxSeries[]; error?: string }[] };

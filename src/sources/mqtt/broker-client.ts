@@ -19,12 +19,16 @@ export class BrokerClient extends MqttSource {
   private connects = 0;
   private disconnects = 0;
   private connected = false;
+  /** Primary Sparkplug host: the timestamp of the will registered with the current connection. */
+  private stateTimestamp = 0;
+  private ending = false;
 
   constructor(name: string, private readonly config: ClientConfig, router: TopicRouter, ctx: SourceContext) {
     super(name, router, ctx);
   }
 
   protected async doStart(): Promise<void> {
+    this.ending = false;
     const c = this.config;
     const opts: IClientOptions = {
       clientId: c.clientId,
@@ -39,6 +43,12 @@ export class BrokerClient extends MqttSource {
     if (c.username !== undefined) opts.username = c.username;
     if (c.password !== undefined) opts.password = c.password;
     if (c.protocolVersion === 5 && !c.clean) opts.properties = { sessionExpiryInterval: 0xffffffff };
+    if (this.sparkplug?.mode === 'primary') {
+      // [tck-id-operational-behavior-host-application-connect-will*]: STATE offline, QoS 1, retained,
+      // with the timestamp the online STATE after this CONNECT will repeat
+      this.stateTimestamp = Date.now();
+      opts.will = this.sparkplug.stateMessage(false, this.stateTimestamp);
+    }
     const client = mqtt.connect(c.url, opts);
     this.client = client;
     client.handleMessage = (packet, callback) => {
@@ -62,6 +72,11 @@ export class BrokerClient extends MqttSource {
     client.on('close', () => {
       if (this.connected) this.disconnects++;
       this.connected = false;
+      if (this.sparkplug?.mode === 'primary' && client.options.will) {
+        // the next CONNECT carries a will with a new timestamp, and the next online STATE repeats it
+        this.stateTimestamp = Date.now();
+        client.options.will = { ...client.options.will, payload: this.sparkplug.stateMessage(false, this.stateTimestamp).payload };
+      }
       if (this.state === 'running') this.setState('reconnecting');
     });
     client.on('error', (err) => this.recordError(err));
@@ -70,17 +85,43 @@ export class BrokerClient extends MqttSource {
   }
 
   private subscribe(): void {
-    const subs = this.config.subscriptions ?? this.router.filters().map((topic) => ({ topic, qos: 1 as const }));
-    for (const s of subs) {
-      this.client?.subscribe(s.topic, { qos: s.qos }, (err, granted) => {
-        if (err) this.recordError(err);
-        else if (granted?.some((g) => g.qos === 128)) this.recordError(new Error(`broker refused subscription to ${s.topic}`));
-      });
+    const subs = [...(this.config.subscriptions ?? this.router.filters().map((topic) => ({ topic, qos: 1 as 0 | 1 | 2 })))];
+    if (this.sparkplug) {
+      const groups = this.sparkplug.config.groups;
+      for (const topic of groups.length ? [...groups.map((g) => `spBv1.0/${g}/#`), 'spBv1.0/STATE/+'] : ['spBv1.0/#']) subs.push({ topic, qos: 1 });
     }
+    const client = this.client;
+    if (!client || subs.length === 0) return;
+    void client.subscribeAsync(Object.fromEntries(subs.map((s) => [s.topic, { qos: s.qos }]))).then(
+      async (granted) => {
+        for (const g of granted) if (g.qos === 128) this.recordError(new Error(`broker refused subscription to ${g.topic}`));
+        // [tck-id-host-topic-phid-birth-sub-required]: subscriptions first, then the online STATE
+        if (this.sparkplug?.mode === 'primary' && this.client === client) await this.announceOnline();
+      },
+      (err: unknown) => this.recordError(err),
+    );
+  }
+
+  async announceOnline(): Promise<void> {
+    if (this.ending) return; // our own offline STATE coming back while we stop
+    const s = this.sparkplug!.stateMessage(true, this.stateTimestamp);
+    await this.publish(s.topic, s.payload, s).catch((err) => this.recordError(err));
+  }
+
+  async publish(topic: string, payload: Buffer, opts: { qos: 0 | 1; retain: boolean }): Promise<void> {
+    if (!this.client) throw new Error(`${this.name} is not running`);
+    await this.client.publishAsync(topic, payload, opts);
   }
 
   protected async doStop(): Promise<void> {
     const client = this.client;
+    this.ending = true;
+    if (client && this.connected && this.sparkplug?.mode === 'primary') {
+      // [tck-id-operational-behavior-host-application-termination]: an intentional disconnect
+      // publishes the offline STATE first, since DISCONNECT suppresses the will
+      const s = this.sparkplug.stateMessage(false, Date.now());
+      await this.publish(s.topic, s.payload, s).catch((err) => this.recordError(err));
+    }
     this.client = undefined;
     if (client) await client.endAsync(false).catch(() => client.end(true));
   }

@@ -61,9 +61,28 @@ export class EmbeddedBroker extends MqttSource {
     this.port = await listen(server, this.config.listen.host, this.config.listen.port);
     server.on('error', (err) => this.recordError(err));
     this.ctx.log.info({ component: this.name, host: this.config.listen.host, port: this.port }, 'embedded MQTT broker listening');
+    // the broker lives and dies with the host, so its STATE needs no will: online now, offline at stop
+    if (this.sparkplug?.mode === 'primary') await this.announceOnline();
+  }
+
+  async announceOnline(): Promise<void> {
+    const s = this.sparkplug!.stateMessage(true, Date.now());
+    await this.publish(s.topic, s.payload, s);
+  }
+
+  publish(topic: string, payload: Buffer, opts: { qos: 0 | 1; retain: boolean }): Promise<void> {
+    const aedes = this.aedes;
+    if (!aedes) return Promise.reject(new Error('embedded broker is not running'));
+    return new Promise((resolve, reject) => {
+      aedes.publish({ cmd: 'publish', topic, payload, qos: opts.qos, retain: opts.retain, dup: false }, (err) => (err ? reject(err) : resolve()));
+    });
   }
 
   protected async doStop(): Promise<void> {
+    if (this.sparkplug?.mode === 'primary' && this.aedes) {
+      const s = this.sparkplug.stateMessage(false, Date.now());
+      await this.publish(s.topic, s.payload, s).catch((err) => this.recordError(err));
+    }
     const server = this.server;
     const aedes = this.aedes;
     this.server = undefined;

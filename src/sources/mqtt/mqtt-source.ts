@@ -5,19 +5,35 @@
  */
 import { BaseComponent } from '../../core/component.js';
 import type { Source, SourceContext } from '../source.js';
+import type { SparkplugHost, SparkplugTransport } from '../sparkplug/host.js';
+import { isSparkplugTopic } from '../sparkplug/topic.js';
 import type { TopicRouter } from './router.js';
 
-export abstract class MqttSource extends BaseComponent implements Source {
+export abstract class MqttSource extends BaseComponent implements Source, SparkplugTransport {
   readonly kind = 'source' as const;
   protected unrouted = 0;
+  /** Set when the Sparkplug host is on: `spBv1.0/` messages go to it instead of the JSON routes. */
+  protected sparkplug?: SparkplugHost;
   protected readonly failingTopics = new Map<string, { reason: string; count: number; at: number }>();
 
   constructor(name: string, protected readonly router: TopicRouter, protected readonly ctx: SourceContext) {
     super(name);
   }
 
+  useSparkplug(host: SparkplugHost): void {
+    this.sparkplug = host;
+    host.attach(this);
+  }
+
+  /** Publishes on this connection (Sparkplug NCMD and STATE). */
+  abstract publish(topic: string, payload: Buffer, opts: { qos: 0 | 1; retain: boolean }): Promise<void>;
+
   /** Routes, decodes and ingests one message; resolves once its points are durable. */
   protected async deliver(topic: string, payload: Buffer, maxPayloadBytes?: number, clientId?: string): Promise<void> {
+    if (this.sparkplug && isSparkplugTopic(topic)) {
+      this.lastValueAt = Date.now();
+      return this.sparkplug.handle(topic, payload, this, { clientId, maxPayloadBytes });
+    }
     const res = this.router.route(topic, payload, this.name, this.ctx.deadLetters, maxPayloadBytes, clientId);
     if (res.kind === 'unrouted') {
       this.unrouted++;

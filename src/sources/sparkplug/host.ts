@@ -135,8 +135,11 @@ export class SparkplugHost extends BaseComponent implements Source {
     const entry: (typeof this.recentRebirths)[number] = { ...r, at: Date.now(), sent: false };
     this.recentRebirths.push(entry);
     if (this.recentRebirths.length > 20) this.recentRebirths.shift();
-    this.ctx.log.info({ component: this.name, group: r.group, edge: r.edge, reason: r.reason, mode: this.config.mode }, this.config.mode === 'passive' ? 'rebirth needed (passive: not requested)' : 'requesting rebirth');
-    if (this.config.mode === 'passive') return;
+    if (this.config.mode === 'passive') {
+      this.ctx.log.debug({ component: this.name, group: r.group, edge: r.edge, reason: r.reason }, 'rebirth needed (passive: not requested)');
+      return;
+    }
+    this.ctx.log.info({ component: this.name, group: r.group, edge: r.edge, reason: r.reason }, 'requesting rebirth');
     const t = (r.via && this.transports.get(r.via)) || this.transports.values().next().value;
     if (!t) return;
     // [tck-id-operational-behavior-host-application-...] NCMD Node Control/Rebirth = true, QoS 0, not retained

@@ -302,6 +302,12 @@ export class Sessions {
   }
 
   private requestRebirth(node: NodeState, reason: string, now: number, out: Outcome): void {
+    if (this.config.mode === 'passive') {
+      // nothing is sent, so no birth will answer: every incident is reported on its own
+      node.stats.rebirthsNeeded++;
+      out.rebirths.push({ group: node.group, edge: node.edge, reason, via: node.via });
+      return;
+    }
     if (node.rebirthPendingUntil > now) {
       node.stats.rebirthsSuppressed++; // one request per incident; the birth answers them all
       return;

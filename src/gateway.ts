@@ -87,7 +87,7 @@ export async function startGateway(config: PlantgateConfig, log: Logger = create
     indicators = new IndicatorEngine('indicators', ic, loadRegistry(resolve(ic.registry)), loadTargets(resolve(ic.targets)), { ...pipeline.sourceContext(), log: log.child({ component: 'indicators' }) });
     const engine = indicators;
     pipeline.addTap((points) => engine.observe(points));
-    if (sparkplug) sparkplug.onPresence = (points) => engine.observe(points);
+    if (sparkplug) sparkplug.reportPresence((points) => engine.observe(points), Math.min(5000, ic.window / 3));
     pipeline.addSource(engine);
   }
 

@@ -14,6 +14,8 @@ import { Guard } from '../src/processors/guard/guard.js';
 import { influxSchema } from '../src/sinks/influxdb/config.js';
 import { InfluxSink } from '../src/sinks/influxdb/influx-sink.js';
 import { brokerSchema, clientSchema, routeSchema } from '../src/sources/mqtt/config.js';
+import { SparkplugHost } from '../src/sources/sparkplug/host.js';
+import { sparkplugSchema } from '../src/sources/sparkplug/config.js';
 import { BrokerClient } from '../src/sources/mqtt/broker-client.js';
 import { EmbeddedBroker } from '../src/sources/mqtt/embedded-broker.js';
 import { TopicRouter } from '../src/sources/mqtt/router.js';
@@ -39,6 +41,7 @@ function make(): Record<string, () => Component> {
     'opcua endpoint': () =>
       new OpcuaEndpointSource('opc', endpointSchema.parse({ name: 'opc', url: 'opc.tcp://127.0.0.1:9', nodes: [{ nodeId: 'i=2258', field: 't' }] }), { manager: openCertificateManager(`${dir}/pki`), applicationName: 'test' }, ctx),
     'mqtt client': () => new BrokerClient('client', clientSchema.parse({ url: 'mqtt://127.0.0.1:9', clientId: 'x' }), router, ctx),
+    'sparkplug host': () => new SparkplugHost('sparkplug', { ...sparkplugSchema.parse({ mode: 'primary' }), stateFile: `${dir}/sparkplug-state.json` }, ctx),
     'indicator engine': () =>
       new IndicatorEngine(
         'indicators',

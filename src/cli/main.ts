@@ -29,6 +29,9 @@ Usage:
       --bad-node cnc-01/CncSpindleList/S1/ActSpeed
   plantgate sim plc [options]        OPC UA servers of PLCs (conveyor, press, tank; every scalar type, arrays)
       --port 4850  --servers 1  --machines 2  --security both  --pki data/sim-pki  --interval 1000
+  plantgate sim sparkplug [options]  Sparkplug B edge nodes with robots and machines (every data type)
+      --url mqtt://127.0.0.1:1883  --group plant  --nodes 2  --robots 2  --machines 1 (per node)
+      --interval 1000  --primary-host ID  --gap-every N  --reorder-every N  --unknown-alias-every N
   plantgate browse opc.tcp://HOST:PORT [--node ID] [--depth 6] [--security-mode SignAndEncrypt
       --security-policy Basic256Sha256] [--user NAME --password-env VAR] [--pki DIR | --config FILE]
                                      print the address space with nsu= node ids, data types, access
@@ -125,7 +128,8 @@ async function run(args: string[]): Promise<number> {
 async function sim(args: string[]): Promise<number> {
   const [kind, ...rest] = args;
   if (kind === 'cnc' || kind === 'plc') return (await import('./opcua.js')).simOpcua(kind, rest, untilSignal);
-  if (kind !== 'devices' && kind !== 'robots') throw new UsageError(`unknown simulator ${JSON.stringify(kind ?? '')}; available: devices, robots, cnc, plc`);
+  if (kind === 'sparkplug') return simSparkplug(rest);
+  if (kind !== 'devices' && kind !== 'robots') throw new UsageError(`unknown simulator ${JSON.stringify(kind ?? '')}; available: devices, robots, cnc, plc, sparkplug`);
   const { values } = parseArgs({
     args: rest,
     strict: true,
@@ -149,6 +153,51 @@ async function sim(args: string[]): Promise<number> {
   await fleet.stop();
   process.stdout.write(`sent ${fleet.sent()} messages\n`);
   return 0;
+}
+
+async function simSparkplug(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    options: {
+      url: { type: 'string', default: 'mqtt://127.0.0.1:1883' },
+      group: { type: 'string', default: 'plant' },
+      nodes: { type: 'string', default: '2' },
+      robots: { type: 'string', default: '2' },
+      machines: { type: 'string', default: '1' },
+      interval: { type: 'string', default: '1000' },
+      'primary-host': { type: 'string' },
+      'gap-every': { type: 'string', default: '0' },
+      'reorder-every': { type: 'string', default: '0' },
+      'unknown-alias-every': { type: 'string', default: '0' },
+    },
+  });
+  const { startSparkplugFleet } = await import('../../simulators/sparkplug-edge.js');
+  const fleet = await startSparkplugFleet({
+    url: values.url!,
+    group: values.group!,
+    nodes: positive(values.nodes!, '--nodes'),
+    robots: wholeNumber(values.robots!, '--robots'),
+    machines: wholeNumber(values.machines!, '--machines'),
+    intervalMs: positive(values.interval!, '--interval'),
+    gapEvery: wholeNumber(values['gap-every']!, '--gap-every'),
+    reorderEvery: wholeNumber(values['reorder-every']!, '--reorder-every'),
+    unknownAliasEvery: wholeNumber(values['unknown-alias-every']!, '--unknown-alias-every'),
+    ...(values['primary-host'] ? { primaryHost: values['primary-host'] } : {}),
+  });
+  process.stdout.write(`simulating ${values.nodes} Sparkplug edge nodes in group ${values.group} on ${values.url}; Ctrl-C to stop\n`);
+  await untilSignal();
+  await fleet.stop();
+  const births = fleet.nodes.reduce((a, n) => a + n.stats.births, 0);
+  const rebirths = fleet.nodes.reduce((a, n) => a + n.stats.rebirthRequests, 0);
+  process.stdout.write(`sent ${fleet.nodes.reduce((a, n) => a + n.stats.messages, 0)} messages, ${births} births (${rebirths} on request)\n`);
+  return 0;
+}
+
+function wholeNumber(v: string, name: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`${name} must be a whole number (0 or more), got ${JSON.stringify(v)}`);
+  return n;
 }
 
 function positive(v: string, name: string): number {

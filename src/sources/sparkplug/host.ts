@@ -24,8 +24,6 @@ export interface SparkplugTransport {
   announceOnline?(): Promise<void>;
 }
 
-const PRESENCE_INTERVAL = 5000;
-
 export class SparkplugHost extends BaseComponent implements Source {
   readonly kind = 'source' as const;
   readonly type = 'sparkplug-host';
@@ -38,8 +36,8 @@ export class SparkplugHost extends BaseComponent implements Source {
   private statesSeen = new Map<string, { online: boolean; timestamp: number; at: number }>();
   private queuedWrite?: Promise<void>;
   private lastWrite: Promise<void> = Promise.resolve();
-  /** Indicators: online nodes and devices count as reporting even when their values do not change. */
-  onPresence?: (points: Point[]) => void;
+  private presenceSink?: (points: Point[]) => void;
+  private presenceEvery = 5000;
 
   constructor(
     name: string,
@@ -68,8 +66,10 @@ export class SparkplugHost extends BaseComponent implements Source {
     const every = Math.max(50, Math.min(500, this.config.reorderTimeout / 4));
     this.tickTimer = setInterval(() => this.tick(), every);
     this.tickTimer.unref();
-    this.presenceTimer = setInterval(() => this.emitPresence(), PRESENCE_INTERVAL);
-    this.presenceTimer.unref();
+    if (this.presenceSink) {
+      this.presenceTimer = setInterval(() => this.presenceSink?.(this.presence()), this.presenceEvery);
+      this.presenceTimer.unref();
+    }
   }
 
   protected async doStop(): Promise<void> {
@@ -172,8 +172,14 @@ export class SparkplugHost extends BaseComponent implements Source {
     return out;
   }
 
-  private emitPresence(): void {
-    if (this.onPresence) this.onPresence(this.presence());
+  /**
+   * Indicators: an online node or device counts as reporting even when report-by-exception leaves
+   * its values unchanged for longer than the indicator window; after its death it stops counting
+   * once the window passes. `everyMs` must be shorter than that window.
+   */
+  reportPresence(sink: (points: Point[]) => void, everyMs: number): void {
+    this.presenceSink = sink;
+    this.presenceEvery = Math.max(100, everyMs);
   }
 
   // ---- persistence: alias maps survive a restart --------------------------------------------

@@ -55,6 +55,7 @@
       const detail = c.type === 'mqtt-broker' ? `${esc(d.listen)} · ${d.connectedDevices} device(s) connected`
         : c.type === 'mqtt-client' ? `${esc(d.url)} · ${d.connected ? 'connected' : 'disconnected'} · ${d.connects} connect(s)`
         : c.type === 'opcua' ? `${esc(d.url)} · ${esc(d.security)} · ${d.connected ? 'connected' : 'disconnected'} · ${d.nodes?.ok ?? 0}/${d.nodes?.total ?? 0} nodes good · ${d.outages} outage(s)`
+        : c.type === 'sparkplug-host' ? `${esc(d.mode)} host ${esc(d.hostId)} · ${d.nodesOnline} node(s) online, ${d.nodesOffline} offline · ${d.rebirthsSent} rebirth request(s)`
         : c.type === 'indicator-engine' ? `${d.equipmentReporting}/${d.equipment} registered devices reporting · ${d.unregisteredDevices} unregistered`
         : '';
       return `<tr data-source="${esc(c.name)}"><td>${esc(c.name)}</td><td>${esc(c.type)}</td><td>${state(c.state)}</td><td>${fmtAge(now - c.since)} ago</td>` +
@@ -66,6 +67,22 @@
       ...(c.details?.failingNodes || []).map((f) => `${esc(c.name)}: <code>${esc(f.node)}</code> (${esc(f.field)}) ${esc(f.status)} ${esc(f.statusCode)}`),
     ]);
     $('#problems').innerHTML = failing.length ? `<h3>Failing topics and nodes</h3><ul class="problems">${failing.slice(0, 10).map((f) => `<li>${f}</li>`).join('')}</ul>` : '';
+
+    // Sparkplug: a dead node (or device) stays listed, marked offline and its metrics stale
+    const sp = sources.find((c) => c.type === 'sparkplug-host');
+    $('#sparkplug').hidden = !sp;
+    if (sp) {
+      const d = sp.details || {};
+      $('#sp-summary').textContent = `(${d.mode}, ${d.nodesOnline} online, ${d.nodesOffline} offline, ${d.unknownAliases} unknown alias(es), ${d.gaps} gap(s))`;
+      $('#sp-nodes tbody').innerHTML = (d.nodes || []).map((n) => {
+        const devs = n.devices.map((v) => `<span class="${v.online ? '' : 'stale'}" data-device="${esc(v.device)}">${esc(v.device)}${v.online ? '' : ' (offline, stale)'}</span>`).join(', ');
+        const st = n.online ? '<span class="state s-running">online</span>' : '<span class="state s-offline">offline</span>';
+        return `<tr data-edge="${esc(n.group)}/${esc(n.edge)}" class="${n.online ? '' : 'stale'}"><td>${esc(n.group)} / ${esc(n.edge)}${n.restored ? ' <small>(restored)</small>' : ''}</td><td>${st}${n.rebirthPending ? ' <small>rebirth requested</small>' : ''}</td>` +
+          `<td>${fmtAge(now - n.since)} ago</td><td class="num">${esc(n.bdSeq ?? '–')}</td><td class="num">${n.seq ?? '–'}</td>` +
+          `<td class="num">${n.metrics}${n.staleMetrics ? ` <small class="stale">${n.staleMetrics} stale</small>` : ''}</td><td>${devs || '–'}</td>` +
+          `<td class="num">${n.gaps}</td><td class="num">${n.rebirthsRequested}${n.rebirthsNeeded > n.rebirthsRequested ? ` <small>(${n.rebirthsNeeded} needed)</small>` : ''}</td><td>${fmtAge(now - n.lastMessageAt)} ago</td></tr>`;
+      }).join('');
+    }
 
     $('#sinks tbody').innerHTML = st.components.filter((c) => c.kind === 'sink').map((c) => {
       const d = c.details || {};

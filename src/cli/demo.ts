@@ -1,7 +1,8 @@
 /**
  * `plantgate demo`: everything for a first look, on this machine, in one command:
  * an InfluxDB 1.x (influxd from the PATH, data under PLANTGATE_DATA) unless INFLUX_URL is set,
- * the gateway with its embedded broker (config/demo.yaml), and simulated CNC machines.
+ * the gateway with its embedded broker (config/demo.yaml), and simulated CNC machines, PLCs and
+ * robots over MQTT JSON, Sparkplug B and OPC UA.
  */
 import { fileURLToPath } from 'node:url';
 import { join, resolve } from 'node:path';
@@ -15,6 +16,7 @@ import { startDeviceFleet } from '../../simulators/mqtt-devices.js';
 import { startRobotFleet } from '../../simulators/mqtt-robots.js';
 import { cncFleet } from '../../simulators/opcua-cnc.js';
 import { plcFleet } from '../../simulators/opcua-plc.js';
+import { startSparkplugFleet } from '../../simulators/sparkplug-edge.js';
 import { untilSignal } from './main.js';
 
 export async function runDemo(args: string[]): Promise<number> {
@@ -65,6 +67,8 @@ export async function runDemo(args: string[]): Promise<number> {
     await startRobotFleet({ url: mqttUrl, site: 'sy-machine-tool', robots: 2, intervalMs }),
     await startRobotFleet({ url: mqttUrl, site: 'dl-marine', robots: 3, intervalMs }),
     await startRobotFleet({ url: mqttUrl, site: 'dl-auto', robots: 6, intervalMs }),
+    // Sparkplug B: one edge node of the Anshan enterprise with two robots and a forging press
+    await startSparkplugFleet({ url: mqttUrl, group: 'as-metallurgical-equipment', nodes: 1, robots: 2, machines: 1, intervalMs }),
   ];
   const http = `http://${config.http.listen.host}:${gw.http.port}`;
   process.stdout.write(
@@ -73,6 +77,7 @@ export async function runDemo(args: string[]): Promise<number> {
       'plantgate demo is running:',
       `  dashboard   ${http}/   (JSON: ${http}/api/status, metrics: ${http}/metrics)`,
       `  MQTT broker ${mqttUrl}   (14 simulated CNC machines and 11 robots of 3 enterprises publishing)`,
+      `  Sparkplug B group as-metallurgical-equipment, edge node edge-01 (2 robots, 1 machine) on the same broker`,
       `  OPC UA      ${opcua.map((s) => s.url).join(', ')}   (2 CNC machines, 1 PLC; try: npx plantgate browse ${opcua[0]!.url})`,
       `  indicators  ${http}/api/indicators   (registry: seeds/liaoning-demo-registry.yaml, window 1 min)`,
       `  InfluxDB    ${process.env.INFLUX_URL}   database "factory"${influxd ? `, data in ${influxd.dataDir}` : ''}`,

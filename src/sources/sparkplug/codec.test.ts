@@ -189,3 +189,39 @@ describe('malformed input is refused, never thrown past the codec', () => {
     }
   });
 });
+
+describe('fuzz: arbitrary bytes and mutated payloads', () => {
+  it('decode and value reading either succeed or refuse with RejectedInput, never anything else', async () => {
+    const fc = (await import('fast-check')).default;
+    const valid = encodePayload({ timestamp: 1, seq: 3, metrics: [
+      { name: 'a', alias: 1, datatype: DataType.DataSet, value: { columns: ['x'], types: [DataType.Int32], rows: [[1n]] } },
+      { name: 'b', datatype: DataType.Int32Array, value: [1n, 2n] },
+      { name: 'c', datatype: DataType.Template, value: templateOf([{ name: 'm', datatype: DataType.Float, value: 1 }]) },
+    ] });
+    const check = (bytes: Uint8Array) => {
+      try {
+        const p = decodePayload(bytes);
+        for (const m of p.metrics) for (const t of [m.datatype ?? 0, DataType.Int64, DataType.DataSet, DataType.Template, DataType.BooleanArray, DataType.StringArray]) {
+          try {
+            valueOf(m, t);
+          } catch (err) {
+            if (!(err instanceof RejectedInput)) throw err;
+          }
+        }
+      } catch (err) {
+        if (!(err instanceof RejectedInput)) throw err;
+      }
+    };
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), (b) => check(b)), { numRuns: 2000 });
+    // flips and truncations of a valid payload reach deeper into the decoder than random bytes
+    fc.assert(
+      fc.property(fc.nat(valid.length - 1), fc.integer({ min: 0, max: 255 }), fc.nat(valid.length), (i, v, cut) => {
+        const b = Uint8Array.from(valid);
+        b[i] = v;
+        check(b.subarray(0, cut));
+        check(b);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});

@@ -132,6 +132,12 @@ export async function simOpcua(kind: 'cnc' | 'plc', args: string[], untilSignal:
     if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${name} must be a positive number, got ${JSON.stringify(v)}`);
     return n;
   };
+  // counts and ports are whole numbers; only --time-scale and --interval may be fractional
+  const whole = (v: string, name: string) => {
+    const n = num(v, name);
+    if (!Number.isInteger(n)) throw new UsageError(`${name} must be a positive whole number, got ${JSON.stringify(v)}`);
+    return n;
+  };
   const dur = (v: string | undefined, name: string) => {
     if (v === undefined) return undefined;
     const r = duration.safeParse(v);
@@ -143,11 +149,11 @@ export async function simOpcua(kind: 'cnc' | 'plc', args: string[], untilSignal:
     if (i < 1) throw new UsageError('--user expects name:password');
     return { username: u.slice(0, i), password: u.slice(i + 1) };
   });
-  const common = { servers: num(values.servers!, '--servers'), basePort: num(values.port!, '--port'), pkiDir: resolve(values.pki!), security, intervalMs: num(values.interval!, '--interval') };
+  const common = { servers: whole(values.servers!, '--servers'), basePort: whole(values.port!, '--port'), pkiDir: resolve(values.pki!), security, intervalMs: num(values.interval!, '--interval') };
   const fleet: SimServer[] =
     kind === 'cnc'
-      ? cncFleet({ ...common, machinesPerServer: num(values.machines!, '--machines'), timeScale: num(values['time-scale']!, '--time-scale'), users })
-      : plcFleet({ ...common, plcsPerServer: num(values.machines!, '--machines') });
+      ? cncFleet({ ...common, machinesPerServer: whole(values.machines!, '--machines'), timeScale: num(values['time-scale']!, '--time-scale'), users })
+      : plcFleet({ ...common, plcsPerServer: whole(values.machines!, '--machines') });
   for (const s of fleet) await s.start();
   for (const s of fleet) process.stdout.write(`${kind} simulator ${s.url}: ${s.models.map((m) => m.name).join(', ')} (certificate ${s.certificateFile})\n`);
   // fault injection on a schedule, for demos and soak tests

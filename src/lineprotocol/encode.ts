@@ -87,19 +87,26 @@ export function checkPoint(p: Point): void {
     n++;
     checkName('field key', k);
     if (k === 'time') throw new RejectedInput('reserved_name', 'field key "time" is reserved by InfluxDB');
-    const v = p.fields[k]!;
-    if (typeof v === 'number' && !Number.isFinite(v)) {
-      throw new RejectedInput('non_finite_float', `field ${JSON.stringify(k)} is ${v}, which InfluxDB cannot store`);
-    }
-    if (typeof v === 'bigint' && (v < INT64_MIN || v > INT64_MAX)) {
-      throw new RejectedInput('integer_out_of_range', `field ${JSON.stringify(k)} = ${v} is outside int64`);
-    }
-    if (typeof v === 'string' && v.length > 65535) {
-      throw new RejectedInput('string_too_long', `field ${JSON.stringify(k)} is ${v.length} characters (InfluxDB limit 64 KiB)`);
-    }
+    checkFieldValue(k, p.fields[k]!);
   }
   if (n === 0) throw new RejectedInput('no_fields', 'the point has no fields');
   if (!Number.isFinite(p.time)) throw new RejectedInput('bad_timestamp', `timestamp ${p.time} is not a number`);
+}
+
+/**
+ * Whether InfluxDB can hold one field value. Sources that turn one input into many values (a
+ * Sparkplug metric's array or DataSet) call it per value, so only the bad value is dead-lettered.
+ */
+export function checkFieldValue(k: string, v: FieldValue): void {
+  if (typeof v === 'number' && !Number.isFinite(v)) {
+    throw new RejectedInput('non_finite_float', `field ${JSON.stringify(k)} is ${v}, which InfluxDB cannot store`);
+  }
+  if (typeof v === 'bigint' && (v < INT64_MIN || v > INT64_MAX)) {
+    throw new RejectedInput('integer_out_of_range', `field ${JSON.stringify(k)} = ${v} is outside int64`);
+  }
+  if (typeof v === 'string' && v.length > 65535) {
+    throw new RejectedInput('string_too_long', `field ${JSON.stringify(k)} is ${v.length} characters (InfluxDB limit 64 KiB)`);
+  }
 }
 
 function checkName(what: string, s: string): void {

@@ -7,7 +7,8 @@
  */
 import { RejectedInput } from '../../core/errors.js';
 import type { FieldValue, Quality } from '../../core/point.js';
-import { DataType, valueOf, type DataSetValue, type Metric, type PropertySet, type TemplateValue, type Value } from './codec.js';
+import { checkFieldValue } from '../../lineprotocol/encode.js';
+import { DataType, valueOf, type DataSetValue, type PropertySet, type TemplateValue, type Value } from './codec.js';
 
 export interface Limits {
   maxArrayLength: number;
@@ -17,19 +18,11 @@ export interface Limits {
 /** Flattens one metric's value under `name`; throws RejectedInput for values InfluxDB cannot hold. */
 export function flatten(name: string, type: DataType, value: Value, limits: Limits, out: [string, FieldValue][] = []): [string, FieldValue][] {
   if (value === null) return out;
-  switch (typeof value) {
-    case 'number':
-      if (!Number.isFinite(value)) throw new RejectedInput('not_finite', `${name}: ${value} cannot be stored in InfluxDB`);
-      out.push([name, value]);
-      return out;
-    case 'bigint':
-      if (value > 0x7fffffffffffffffn) throw new RejectedInput('integer_overflow', `${name}: ${value} (${DataType[type]}) exceeds InfluxDB's signed 64-bit integer`);
-      out.push([name, value]);
-      return out;
-    case 'boolean':
-    case 'string':
-      out.push([name, value]);
-      return out;
+  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean' || typeof value === 'string') {
+    // the guard's own rules, per value, so one bad value does not cost the metric's others
+    checkFieldValue(name, value);
+    out.push([name, value]);
+    return out;
   }
   if (value instanceof Uint8Array) {
     if (value.length > limits.maxBytesLength) throw new RejectedInput('too_large', `${name}: ${DataType[type]} of ${value.length} bytes exceeds maxBytesLength ${limits.maxBytesLength}`);
@@ -94,5 +87,3 @@ export function displayValue(v: Value): string {
   if ('metrics' in v && Array.isArray(v.metrics)) return `template ${(v as TemplateValue).templateRef ?? ''}`.trim();
   return 'properties';
 }
-
-export type { Metric };

@@ -142,7 +142,7 @@ describe('births and deaths', () => {
   it('values InfluxDB cannot hold are rejected per metric, the others kept', () => {
     const s = born();
     const out = msg(s, `spBv1.0/${G}/NDATA/${E}`, { seq: 1, metrics: [{ alias: 1, datatype: DataType.Float, value: NaN }, { alias: 2, datatype: DataType.UInt32, value: 3n }] });
-    expect(out.rejections.map((r) => r.reason)).toEqual(['not_finite']);
+    expect(out.rejections.map((r) => r.reason)).toEqual(['non_finite_float']);
     expect(out.points.map((p) => p.fields)).toEqual([{ Count: 3n }]);
   });
 });

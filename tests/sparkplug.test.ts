@@ -246,12 +246,8 @@ describe('death, restart and bad input (mosquitto, active)', () => {
       await eventually('birth', async () => nodeStatus(first, 'e1'), (n) => n?.devices[0]?.online === true);
       await first.stop(); // not cleanup: keep the folder with the state file
 
-      // the same folder, a new process-equivalent gateway
-      const { parseConfig } = await import('../src/config/load.js');
-      const { startGateway } = await import('../src/gateway.js');
-      const pino = (await import('pino')).default;
-      const gw2 = await startGateway(parseConfig(yaml, 'test.yaml', { ...process.env, DATA: dir }), pino({ level: 'silent' }));
-      second = { ...gw2, dir, cleanup: async () => gw2.stop() };
+      // the same folder, a new gateway
+      second = await testGateway(yaml, {}, dir);
       await eventually('host running again', async () => host(second!).state, (s) => s === 'running');
       expect(nodeStatus(second, 'e1')).toMatchObject({ online: true, restored: true });
       await settle(500);
@@ -268,7 +264,7 @@ describe('death, restart and bad input (mosquitto, active)', () => {
       expect(nodeStatus(second, 'e1')!.unknownAliases).toBe(0);
     } finally {
       await edge.stop();
-      await second?.stop();
+      await second?.cleanup();
       await first.cleanup();
     }
   });

@@ -235,17 +235,7 @@ export class SparkplugHost extends BaseComponent implements Source {
     const nodes = [...this.sessions.nodes.values()].sort((a, b) => (a.group + a.edge).localeCompare(b.group + b.edge));
     const staleOf = (m: Map<string, { stale: boolean }>) => [...m.values()].filter((d) => d.stale).length;
     const total = { births: 0, deaths: 0, gaps: 0, unknownAliases: 0, dataBeforeBirth: 0, reordered: 0, duplicates: 0, staleDeaths: 0, rebirthsNeeded: 0 };
-    for (const n of nodes) {
-      total.births += n.stats.births;
-      total.deaths += n.stats.deaths;
-      total.gaps += n.stats.gaps;
-      total.unknownAliases += n.stats.unknownAliases;
-      total.dataBeforeBirth += n.stats.dataBeforeBirth;
-      total.reordered += n.stats.reordered;
-      total.duplicates += n.stats.duplicates;
-      total.staleDeaths += n.stats.staleDeaths;
-      total.rebirthsNeeded += n.stats.rebirthsNeeded;
-    }
+    for (const n of nodes) for (const k of Object.keys(total) as (keyof typeof total)[]) total[k] += n.stats[k];
     return {
       mode: this.config.mode,
       hostId: this.config.hostId,

@@ -104,8 +104,7 @@ export class BrokerClient extends MqttSource {
 
   async announceOnline(): Promise<void> {
     if (this.ending) return; // our own offline STATE coming back while we stop
-    const s = this.sparkplug!.stateMessage(true, this.stateTimestamp);
-    await this.publish(s.topic, s.payload, s).catch((err) => this.recordError(err));
+    await this.publishState(true, this.stateTimestamp).catch((err) => this.recordError(err));
   }
 
   async publish(topic: string, payload: Buffer, opts: { qos: 0 | 1; retain: boolean }): Promise<void> {
@@ -119,8 +118,7 @@ export class BrokerClient extends MqttSource {
     if (client && this.connected && this.sparkplug?.mode === 'primary') {
       // [tck-id-operational-behavior-host-application-termination]: an intentional disconnect
       // publishes the offline STATE first, since DISCONNECT suppresses the will
-      const s = this.sparkplug.stateMessage(false, Date.now());
-      await this.publish(s.topic, s.payload, s).catch((err) => this.recordError(err));
+      await this.publishState(false, Date.now()).catch((err) => this.recordError(err));
     }
     this.client = undefined;
     if (client) await client.endAsync(false).catch(() => client.end(true));

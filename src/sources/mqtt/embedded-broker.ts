@@ -66,8 +66,7 @@ export class EmbeddedBroker extends MqttSource {
   }
 
   async announceOnline(): Promise<void> {
-    const s = this.sparkplug!.stateMessage(true, Date.now());
-    await this.publish(s.topic, s.payload, s);
+    await this.publishState(true, Date.now());
   }
 
   publish(topic: string, payload: Buffer, opts: { qos: 0 | 1; retain: boolean }): Promise<void> {
@@ -80,8 +79,7 @@ export class EmbeddedBroker extends MqttSource {
 
   protected async doStop(): Promise<void> {
     if (this.sparkplug?.mode === 'primary' && this.aedes) {
-      const s = this.sparkplug.stateMessage(false, Date.now());
-      await this.publish(s.topic, s.payload, s).catch((err) => this.recordError(err));
+      await this.publishState(false, Date.now()).catch((err) => this.recordError(err));
     }
     const server = this.server;
     const aedes = this.aedes;

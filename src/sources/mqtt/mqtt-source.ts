@@ -28,6 +28,12 @@ export abstract class MqttSource extends BaseComponent implements Source, Sparkp
   /** Publishes on this connection (Sparkplug NCMD and STATE). */
   abstract publish(topic: string, payload: Buffer, opts: { qos: 0 | 1; retain: boolean }): Promise<void>;
 
+  /** Publishes the Sparkplug host's STATE (primary mode) on this connection. */
+  protected publishState(online: boolean, timestamp: number): Promise<void> {
+    const s = this.sparkplug!.stateMessage(online, timestamp);
+    return this.publish(s.topic, s.payload, s);
+  }
+
   /** Routes, decodes and ingests one message; resolves once its points are durable. */
   protected async deliver(topic: string, payload: Buffer, maxPayloadBytes?: number, clientId?: string): Promise<void> {
     if (this.sparkplug && isSparkplugTopic(topic)) {

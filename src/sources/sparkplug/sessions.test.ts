@@ -139,6 +139,16 @@ describe('births and deaths', () => {
     expect(r.tick(10_000)).toEqual([]);
     expect(r.nodes.get(`${G}/${E}`)!.restored).toBe(true);
   });
+  it('a birth metric without a datatype is reported once, the others of the birth kept', () => {
+    const s = new Sessions(sparkplugSchema.parse({}), 'sparkplug');
+    const t = parseTopic(`spBv1.0/${G}/NBIRTH/${E}`);
+    if (t.kind === 'state') throw new Error('state');
+    const p = decodePayload(encodePayload({ seq: 0, metrics: [{ name: 'ok', datatype: DataType.Float, value: 1 }] }));
+    p.metrics.push({ ...p.metrics[0]!, name: 'untyped', datatype: undefined });
+    const out = s.handle(t, p, { now: 1, topic: 'x' });
+    expect(out.rejections.map((r) => r.reason)).toEqual(['sparkplug_bad_metric']);
+    expect(out.points.map((pt) => pt.fields)).toEqual([{ ok: 1 }]);
+  });
   it('values InfluxDB cannot hold are rejected per metric, the others kept', () => {
     const s = born();
     const out = msg(s, `spBv1.0/${G}/NDATA/${E}`, { seq: 1, metrics: [{ alias: 1, datatype: DataType.Float, value: NaN }, { alias: 2, datatype: DataType.UInt32, value: 3n }] });

@@ -175,7 +175,7 @@ export class Sessions {
       dev = { device: t.device, online: true, since: now, births: (dev?.births ?? 0) + 1, deaths: dev?.deaths ?? 0, metrics: new Map() };
       node.devices.set(t.device, dev);
       for (const [alias, a] of node.aliases) if (a.device === t.device) node.aliases.delete(alias);
-      this.define(node, dev, p.metrics, out);
+      this.define(node, dev, p.metrics);
       out.persist = true;
       this.values(node, dev, p, true, meta, out);
       return out;
@@ -231,7 +231,7 @@ export class Sessions {
       for (const m of d.metrics.values()) m.stale = true;
       node.devices.set(d.device, { ...d, online: false, since: now });
     }
-    this.define(node, undefined, p.metrics, { points: [], rejections: [], rebirths: [], persist: false });
+    this.define(node, undefined, p.metrics);
     this.nodes.set(key, node);
     return node;
   }
@@ -240,13 +240,11 @@ export class Sessions {
     return { group, edge, online: false, restored: false, since: now, aliases: new Map(), metrics: new Map(), devices: new Map(), missing: new Map(), rebirthPendingUntil: 0, lastMessageAt: now, stats: newStats() };
   }
 
-  private define(node: NodeState, dev: DeviceState | undefined, metrics: Metric[], out: Outcome): void {
+  private define(node: NodeState, dev: DeviceState | undefined, metrics: Metric[]): void {
     const defs = dev ? dev.metrics : node.metrics;
     for (const m of metrics) {
-      if (m.name === undefined || m.datatype === undefined) {
-        out.rejections.push({ reason: 'sparkplug_bad_birth', message: `birth metric without ${m.name === undefined ? 'name' : `datatype (${m.name})`}` });
-        continue;
-      }
+      // a metric without name or type cannot be defined; values() reports it, once
+      if (m.name === undefined || m.datatype === undefined) continue;
       const def: MetricDef = { name: m.name, datatype: m.datatype, stale: false };
       if (m.properties) def.properties = m.properties;
       if (m.alias !== undefined) {

@@ -134,16 +134,19 @@ ${endpoints}
       const client = OPCUAClient.create({ endpointMustExist: false, connectionStrategy: { maxRetry: 0 } });
       await client.connect(fleet[0]!.url);
       const session = await client.createSession();
-      const nodeId = `${NSU};s=cnc-01.Production.SpindleHours`;
+      // the spindle load changes on every tick in every phase, so its source timestamp is that of
+      // the last change; a value that stays equal (spindle hours while idle) gets newer timestamps
+      // on the server without a data change, which a subscription rightly does not report
+      const nodeId = `${NSU};s=cnc-01.S1-ActLoad`;
       const ns = (await session.readNamespaceArray()).indexOf(CNC_NAMESPACE);
-      const dv = await session.read({ nodeId: `ns=${ns};s=cnc-01.Production.SpindleHours`, attributeId: AttributeIds.Value });
+      const dv = await session.read({ nodeId: `ns=${ns};s=cnc-01.S1-ActLoad`, attributeId: AttributeIds.Value });
       await session.close();
       await client.disconnect();
       expect(dv.statusCode).toBe(StatusCodes.Good);
       const want = { time: dv.sourceTimestamp!.getTime(), value: dv.value.value as number };
       const got = await eventually(
         `stored ${nodeId}`,
-        async () => rows(await db.query(`SELECT last("Production.SpindleHours") FROM cnc WHERE machine='cnc-01'`, 'cnc_plain'))[0],
+        async () => rows(await db.query(`SELECT last("CncSpindleList.S1.ActLoad") FROM cnc WHERE machine='cnc-01'`, 'cnc_plain'))[0],
         (r) => r?.time === want.time,
         20_000,
       );

@@ -2,8 +2,9 @@
  * Builds a running gateway from a validated configuration: one place that knows every component
  * factory, so the pipeline itself only knows the component interfaces.
  */
+import { LOG_REDACT_PATHS } from './security/secrets.js';
 import { resolve } from 'node:path';
-import pino, { type Logger } from 'pino';
+import pino, { type DestinationStream, type Logger } from 'pino';
 import { DiskBuffer } from './buffer/disk-buffer.js';
 import type { PlantgateConfig } from './config/schema.js';
 import { DeadLetters } from './deadletters/dead-letters.js';
@@ -29,8 +30,10 @@ export interface Gateway {
   stop(): Promise<void>;
 }
 
-export function createLogger(level: string): Logger {
-  return pino({ level, base: { app: 'plantgate' } });
+export function createLogger(level: string, destination?: DestinationStream): Logger {
+  // secrets never reach the log, whatever object a component logs (see security/secrets.ts)
+  const opts = { level, base: { app: 'plantgate' }, redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' } };
+  return destination ? pino(opts, destination) : pino(opts);
 }
 
 export async function startGateway(config: PlantgateConfig, log: Logger = createLogger(config.log.level)): Promise<Gateway> {

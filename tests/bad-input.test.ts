@@ -23,7 +23,7 @@ describe('bad payloads', () => {
 influx: { url: ${db.url}, database: bad, flushInterval: 100ms }
 http: { listen: 127.0.0.1:0 }
 mqtt:
-  broker: { listen: 127.0.0.1:0, maxPayloadBytes: 10000 }
+  broker: { listen: 127.0.0.1:0, allowAnonymous: true, maxPayloadBytes: 10000 }
   routes:
     - { topic: "factory/{site}/{machine}/telemetry", measurement: cnc }
 buffer: { dir: "\${DATA}/buffer" }

@@ -36,7 +36,7 @@ describe('operators live view', () => {
 http: { listen: 127.0.0.1:0 }
 influx: { url: ${db.url}, database: dash, flushInterval: 200ms }
 mqtt:
-  broker: { listen: 127.0.0.1:0 }
+  broker: { listen: 127.0.0.1:0, allowAnonymous: true }
   clients:
     - { name: plant-broker, url: "${broker.url}", clientId: dash-test, reconnectPeriod: 300ms }
   routes:

@@ -120,7 +120,7 @@ log: { level: warn }
 http: { listen: 127.0.0.1:${http} }
 influx: { url: ${outageDb.url}, database: outage, flushInterval: 100ms, retryMin: 100ms, retryMax: 1s }
 mqtt:
-  broker: { listen: 127.0.0.1:${mqttPort} }
+  broker: { listen: 127.0.0.1:${mqttPort}, allowAnonymous: true }
   routes:
     - { topic: "plant/{device}/telemetry", measurement: outage, fields: { n: { type: integer }, temp: temp } }
 buffer: { dir: ${dir.path}/buffer }
@@ -186,7 +186,7 @@ log: { level: warn }
 http: { listen: 127.0.0.1:0 }
 influx: { url: "http://127.0.0.1:${port}", database: full, flushInterval: 50ms, retryMin: 100ms, retryMax: 500ms }
 mqtt:
-  broker: { listen: 127.0.0.1:0 }
+  broker: { listen: 127.0.0.1:0, allowAnonymous: true }
   routes:
     - { topic: "plant/{device}/telemetry", measurement: full, fields: { n: { type: integer } } }
 buffer: { dir: "\${DATA}/buffer", maxBytes: 64KiB, segmentBytes: 8KiB, whenFull: block }

@@ -52,7 +52,7 @@ describe('indicators from live simulators', () => {
 http: { listen: 127.0.0.1:0 }
 influx: { url: ${db.url}, database: ind, flushInterval: 100ms }
 mqtt:
-  broker: { listen: 127.0.0.1:0 }
+  broker: { listen: 127.0.0.1:0, allowAnonymous: true }
   routes:
     - { topic: "factory/{site}/{line}/{machine}/telemetry", measurement: cnc }
     - { topic: "factory/{site}/{cell}/{robot}/robot", measurement: robot }

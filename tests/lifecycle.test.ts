@@ -37,7 +37,7 @@ function make(): Record<string, () => Component> {
     'disk buffer': buffer,
     guard: () => new Guard('guard', guardSchema.parse({})),
     'influxdb sink': () => new InfluxSink('sink', influxSchema.parse({ url: 'http://127.0.0.1:9', database: 'x' }), buffer(), dl),
-    'embedded broker': () => new EmbeddedBroker('broker', brokerSchema.parse({ listen: '127.0.0.1:0' }), router, ctx),
+    'embedded broker': () => new EmbeddedBroker('broker', brokerSchema.parse({ listen: '127.0.0.1:0', allowAnonymous: true }), router, ctx),
     'opcua endpoint': () =>
       new OpcuaEndpointSource('opc', endpointSchema.parse({ name: 'opc', url: 'opc.tcp://127.0.0.1:9', nodes: [{ nodeId: 'i=2258', field: 't' }] }), { manager: openCertificateManager(`${dir}/pki`), applicationName: 'test' }, ctx),
     'mqtt client': () => new BrokerClient('client', clientSchema.parse({ url: 'mqtt://127.0.0.1:9', clientId: 'x' }), router, ctx),

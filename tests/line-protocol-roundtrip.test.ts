@@ -25,7 +25,7 @@ describe('awkward names and values through a real influxd', () => {
 influx: { url: ${db.url}, database: awkward, flushInterval: 100ms }
 http: { listen: 127.0.0.1:0 }
 mqtt:
-  broker: { listen: 127.0.0.1:0 }
+  broker: { listen: 127.0.0.1:0, allowAnonymous: true }
   routes:
     - topic: plant/{machine}/json
       measurement: json

@@ -26,7 +26,7 @@ describe('MQTT JSON to InfluxDB 1.x', () => {
 influx: { url: ${db.url}, api: v1, database: embedded, flushInterval: 200ms }
 http: { listen: 127.0.0.1:0 }
 mqtt:
-  broker: { listen: 127.0.0.1:0 }
+  broker: { listen: 127.0.0.1:0, allowAnonymous: true }
 ${ROUTES}
 buffer: { dir: "\${DATA}/buffer" }
 `);
@@ -92,7 +92,7 @@ describe('MQTT JSON to the InfluxDB v2 write protocol (victoria-metrics)', () =>
 influx: { url: ${vm.url}, api: v2, org: plant, bucket: factory, token: secret-token, flushInterval: 200ms }
 http: { listen: 127.0.0.1:0 }
 mqtt:
-  broker: { listen: 127.0.0.1:0 }
+  broker: { listen: 127.0.0.1:0, allowAnonymous: true }
 ${ROUTES}
 buffer: { dir: "\${DATA}/buffer" }
 `);

@@ -45,7 +45,7 @@ enterprises:
 http: { listen: 127.0.0.1:0 }
 influx: { url: http://127.0.0.1:9, database: none }
 mqtt:
-  broker: { listen: 127.0.0.1:0 }
+  broker: { listen: 127.0.0.1:0, allowAnonymous: true }
 sparkplug: { mode: active }
 buffer: { dir: "\${DATA}/buffer" }
 indicators: { registry: ${registry}, targets: ${SEEDS}/liaoning-2023-targets.yaml, window: 3s, publishInterval: 0 }

@@ -36,7 +36,7 @@ afterAll(async () => {
 function gatewayYaml(database: string, sparkplug: string, transport: 'embedded' | 'mosquitto', clientId = 'plantgate-host'): string {
   const mqttPart =
     transport === 'embedded'
-      ? `mqtt:\n  broker: { listen: 127.0.0.1:0 }`
+      ? `mqtt:\n  broker: { listen: 127.0.0.1:0, allowAnonymous: true }`
       : `mqtt:\n  clients:\n    - { url: "${broker.url}", clientId: ${clientId}, clean: true }`;
   return `
 influx: { url: ${db.url}, database: ${database}, flushInterval: 100ms }
@@ -247,7 +247,7 @@ describe('death, restart and bad input (mosquitto, active)', () => {
       await first.stop(); // not cleanup: keep the folder with the state file
 
       // the same folder, a new gateway
-      second = await testGateway(yaml, {}, dir);
+      second = await testGateway(yaml, {}, { reuseDir: dir });
       await eventually('host running again', async () => host(second!).state, (s) => s === 'running');
       expect(nodeStatus(second, 'e1')).toMatchObject({ online: true, restored: true });
       await settle(500);

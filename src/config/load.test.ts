@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../core/errors.js';
 import { parseConfig } from './load.js';
@@ -6,7 +9,7 @@ const GOOD = `
 http: { listen: 127.0.0.1:8080 }
 influx: { url: http://127.0.0.1:8086, api: v1, database: factory }
 mqtt:
-  broker: { listen: 127.0.0.1:1883 }
+  broker: { listen: 127.0.0.1:1883, allowAnonymous: true }
   routes:
     - topic: factory/{site}/{line}/{machine}/telemetry
       measurement: cnc
@@ -80,7 +83,20 @@ describe('configuration', () => {
 
   it('checks api v2 needs org, bucket and token', () => {
     const p = problems(GOOD.replace('api: v1, database: factory', 'api: v2, org: plant'));
-    expect(p.sort()).toEqual(['influx.bucket: expected string, received undefined', 'influx.token: expected string, received undefined']);
+    expect(p.sort()).toEqual(['influx.bucket: expected string, received undefined']);
+    expect(problems(GOOD.replace('api: v1, database: factory', 'api: v2, org: plant, bucket: b'))).toEqual(['influx.token: api v2 needs a token (or tokenFile)']);
+  });
+
+  it('reads secrets from files, and refuses both the secret and its file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pg-secret-'));
+    const file = join(dir, 'token');
+    writeFileSync(file, 'tok-from-file\n');
+    const c = parseConfig(GOOD.replace('api: v1, database: factory', `api: v2, org: plant, bucket: b, tokenFile: ${file}`), 'test.yaml', {});
+    expect(c.influx).toMatchObject({ api: 'v2', token: 'tok-from-file' });
+    expect('tokenFile' in c.influx).toBe(false);
+    expect(problems(GOOD.replace('api: v1, database: factory', `api: v2, org: plant, bucket: b, token: t, tokenFile: ${file}`))).toEqual(['influx.tokenFile: give token or tokenFile, not both']);
+    expect(problems(GOOD.replace('api: v1, database: factory', `api: v1, database: d, passwordFile: ${dir}/missing`))).toEqual([`influx.passwordFile: cannot read ${dir}/missing: ENOENT`]);
+    rmSync(dir, { recursive: true });
   });
 
   it('reports YAML syntax errors with line and column', () => {

@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { bool, byteSize, componentName, duration, int } from '../../config/types.js';
+import { secretFromFile } from '../../security/secrets.js';
+import { readableFile, tlsClientSchema } from '../../security/tls.js';
 
 const common = {
   name: componentName.optional(),
@@ -14,6 +16,8 @@ const common = {
   /** Retry backoff bounds; retries never give up (the buffer's size limit is the bound). */
   retryMin: duration.default(500),
   retryMax: duration.default(30_000),
+  /** CA, client certificate and key for https:// (a plant CA, or InfluxDB behind mTLS). */
+  tls: tlsClientSchema.optional(),
 };
 
 export const influxV1Schema = z.strictObject({
@@ -23,6 +27,8 @@ export const influxV1Schema = z.strictObject({
   retentionPolicy: z.string().min(1).optional(),
   username: z.string().optional(),
   password: z.string().optional(),
+  /** File holding the password; instead of `password`. */
+  passwordFile: readableFile.optional(),
 });
 
 export const influxV2Schema = z.strictObject({
@@ -30,15 +36,27 @@ export const influxV2Schema = z.strictObject({
   api: z.literal('v2'),
   org: z.string().min(1),
   bucket: z.string().min(1),
-  token: z.string().min(1),
+  token: z.string().min(1).optional(),
+  /** File holding the token (Docker / systemd credentials); instead of `token`. */
+  tokenFile: readableFile.optional(),
 });
 
 /** `api` defaults to v1, the protocol of the influxd most plants run. */
 export const influxSchema = z.preprocess(
   (v) => (v && typeof v === 'object' && !Array.isArray(v) && !('api' in v) ? { ...v, api: 'v1' } : v),
-  z.discriminatedUnion('api', [influxV1Schema, influxV2Schema], {
-    error: (iss) => (iss.code === 'invalid_union' ? 'expected api: v1 (with database) or api: v2 (with org, bucket, token)' : undefined),
-  }),
+  z
+    .discriminatedUnion('api', [influxV1Schema, influxV2Schema], {
+      error: (iss) => (iss.code === 'invalid_union' ? 'expected api: v1 (with database) or api: v2 (with org, bucket, token)' : undefined),
+    })
+    .transform((c, ctx) => {
+      if (c.api === 'v1') {
+        const { passwordFile: _f, ...rest } = secretFromFile(c, 'password', ctx);
+        return rest;
+      }
+      const { tokenFile: _f, ...rest } = secretFromFile(c, 'token', ctx);
+      if (!rest.token && !c.tokenFile) ctx.addIssue({ code: 'custom', path: ['token'], message: 'api v2 needs a token (or tokenFile)' });
+      return { ...rest, token: rest.token ?? '' };
+    }),
 );
 export type InfluxConfig = z.output<typeof influxSchema>;
 

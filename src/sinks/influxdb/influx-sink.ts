@@ -15,6 +15,8 @@
  * Batches are written in buffer order and a batch is retried before the next is read, so writes
  * of one series stay in order.
  */
+import { safeUrl } from '../../security/secrets.js';
+import { clientTlsOptions } from '../../security/tls.js';
 import { backoff, sleep } from '../../core/retry.js';
 import { HttpError, InfluxDB } from '@influxdata/influxdb-client';
 import { BaseComponent } from '../../core/component.js';
@@ -56,6 +58,7 @@ export class InfluxSink extends BaseComponent {
       url: this.config.url,
       token: this.config.api === 'v2' ? this.config.token : undefined,
       timeout: this.config.timeout,
+      transportOptions: clientTlsOptions(this.config.tls),
     }).transport;
     this.running = true;
     this.draining = false;
@@ -80,7 +83,7 @@ export class InfluxSink extends BaseComponent {
 
   protected override details(): Record<string, unknown> {
     return {
-      url: this.config.url,
+      url: safeUrl(this.config.url),
       target: this.config.api === 'v1' ? this.config.database : `${this.config.org}/${this.config.bucket}`,
       writes: this.writes,
       retries: this.retries,

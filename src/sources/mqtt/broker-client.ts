@@ -7,6 +7,8 @@
  * mqtt.js handles incoming packets one at a time, so one client's rate is bounded by the buffer's
  * commit latency; several clients with MQTT 5 shared subscriptions spread the load.
  */
+import { safeUrl } from '../../security/secrets.js';
+import { clientTlsOptions } from '../../security/tls.js';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { SourceContext } from '../source.js';
 import { MqttSource } from './mqtt-source.js';
@@ -42,6 +44,7 @@ export class BrokerClient extends MqttSource {
     };
     if (c.username !== undefined) opts.username = c.username;
     if (c.password !== undefined) opts.password = c.password;
+    Object.assign(opts, clientTlsOptions(c.tls));
     if (c.protocolVersion === 5 && !c.clean) opts.properties = { sessionExpiryInterval: 0xffffffff };
     if (this.sparkplug?.mode === 'primary') {
       // [tck-id-operational-behavior-host-application-connect-will*]: STATE offline, QoS 1, retained,
@@ -126,7 +129,8 @@ export class BrokerClient extends MqttSource {
 
   protected override details(): Record<string, unknown> {
     return {
-      url: this.config.url,
+      url: safeUrl(this.config.url),
+      tls: this.config.tls ? { ca: this.config.tls.ca, cert: this.config.tls.cert, rejectUnauthorized: this.config.tls.rejectUnauthorized } : undefined,
       clientId: this.config.clientId,
       connected: this.connected,
       connects: this.connects,

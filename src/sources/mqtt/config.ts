@@ -1,5 +1,9 @@
 import { z } from 'zod';
 import { bool, componentName, duration, int, listenAddress } from '../../config/types.js';
+import { isPasswordHash, PASSWORD_HASH_HINT } from '../../security/passwords.js';
+import { readableFile, tlsClientSchema, tlsServerSchema } from '../../security/tls.js';
+import { secretFromFile } from '../../security/secrets.js';
+import { filterProblem } from './acl.js';
 import { parseTopicTemplate } from './topic-template.js';
 
 const fieldType = z.enum(['float', 'integer', 'boolean', 'string']);
@@ -38,11 +42,83 @@ export const routeSchema = z
   });
 export type RouteConfig = z.output<typeof routeSchema>;
 
-export const brokerSchema = z.strictObject({
-  listen: listenAddress,
-  /** Largest accepted MQTT packet; bigger ones close the connection. */
-  maxPayloadBytes: int().pipe(z.number().positive()).default(1024 * 1024),
-});
+/** ACL rules: topic filters, `%c` = client id, `%u` = username (see acl.ts). */
+const aclRules = z
+  .array(
+    z.string().superRefine((f, ctx) => {
+      const p = filterProblem(f);
+      if (p) ctx.addIssue({ code: 'custom', message: p });
+    }),
+  )
+  .default([]);
+
+export const brokerUserSchema = z
+  .strictObject({
+    /** The MQTT username, or the common name (CN) of the client certificate. */
+    username: z.string().min(1).max(256),
+    /** From `plantgate hash-password`; the password itself never goes into a file. */
+    passwordHash: z.string().refine(isPasswordHash, PASSWORD_HASH_HINT).optional(),
+    /** May log in with a client certificate (signed by `tls.ca`) whose CN is `username`. */
+    certificate: bool().default(false),
+    /** Topics this user may publish to; none when empty. */
+    publish: aclRules,
+    /** Topic filters this user may subscribe to; none when empty. */
+    subscribe: aclRules,
+  })
+  .superRefine((u, ctx) => {
+    if (!u.passwordHash && !u.certificate) ctx.addIssue({ code: 'custom', path: ['passwordHash'], message: 'a user needs a passwordHash, certificate: true, or both' });
+  });
+export type BrokerUser = z.output<typeof brokerUserSchema>;
+
+/** The credentials file: the same user entries, kept apart from the configuration. */
+export const credentialsFileSchema = z.strictObject({ users: z.array(brokerUserSchema) });
+
+export const brokerSchema = z
+  .strictObject({
+    /** TCP listener; TLS (MQTT over TLS, usually port 8883) when `tls` is set. */
+    listen: listenAddress,
+    tls: tlsServerSchema.optional(),
+    /** MQTT over WebSocket (wss:// when `tls` is set), for browser and firewalled clients. */
+    websocket: z.strictObject({ listen: listenAddress, path: z.string().regex(/^\//, 'expected a path such as /mqtt').default('/mqtt') }).optional(),
+    /** Connections without username and certificate; only when asked for by name. */
+    allowAnonymous: bool().default(false),
+    /** What anonymous connections may do, when allowed. */
+    anonymous: z.strictObject({ publish: aclRules, subscribe: aclRules }).default({ publish: ['#'], subscribe: ['#'] }),
+    users: z.array(brokerUserSchema).default([]),
+    /** YAML file with `users: [...]`; re-read when it changes, so devices can be added without a restart. */
+    credentialsFile: readableFile.optional(),
+    /** Payloads larger than this are dead-lettered (the message is kept, cut to the packet limit). */
+    maxPayloadBytes: int().pipe(z.number().positive()).default(1024 * 1024),
+    /** An MQTT packet announcing more than this closes the connection before it is read. Default: maxPayloadBytes + 64 KiB. */
+    maxPacketBytes: int().pipe(z.number().positive().max(268_435_455)).optional(),
+    maxTopicLength: int().pipe(z.number().min(16).max(65_535)).default(1024),
+    /** Levels of a topic (aedes' own ceiling is 100). */
+    maxTopicDepth: int().pipe(z.number().min(1).max(100)).default(32),
+    /** Inbound QoS 2 messages per client awaiting PUBREL (QoS 1 is taken one at a time, acked when durable). */
+    maxInflight: int().pipe(z.number().min(1).max(65_535)).default(100),
+    maxConnections: int().pipe(z.number().min(1)).default(10_000),
+    /** New connections per second from one address (a reconnect storm or a password guesser). */
+    maxConnectionsPerSecond: int().pipe(z.number().min(1)).default(20),
+    /** A connection that has not sent CONNECT by then is closed. */
+    connectTimeout: duration.default(10_000),
+  })
+  .transform((b) => ({ ...b, maxPacketBytes: b.maxPacketBytes ?? b.maxPayloadBytes + 65_536 }))
+  .superRefine((b, ctx) => {
+    if (!b.allowAnonymous && b.users.length === 0 && !b.credentialsFile) {
+      ctx.addIssue({ code: 'custom', path: ['users'], message: 'no device could connect: add users (passwords from `plantgate hash-password`), a credentialsFile, or set allowAnonymous: true' });
+    }
+    if (b.users.some((u) => u.certificate) && b.tls?.clientCertificates === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['tls'], message: 'users with certificate: true need tls with a ca for client certificates' });
+    } else if (b.users.some((u) => u.certificate) && b.tls?.clientCertificates === 'none') {
+      ctx.addIssue({ code: 'custom', path: ['tls', 'clientCertificates'], message: 'users with certificate: true need clientCertificates optional or required' });
+    }
+    const seen = new Set<string>();
+    b.users.forEach((u, i) => {
+      if (seen.has(u.username)) ctx.addIssue({ code: 'custom', path: ['users', i, 'username'], message: `duplicate user ${JSON.stringify(u.username)}` });
+      seen.add(u.username);
+    });
+    if (b.maxPacketBytes <= b.maxPayloadBytes) ctx.addIssue({ code: 'custom', path: ['maxPacketBytes'], message: 'must be larger than maxPayloadBytes (the packet also holds the topic)' });
+  });
 export type BrokerConfig = z.output<typeof brokerSchema>;
 
 export const clientSchema = z.strictObject({
@@ -53,12 +129,20 @@ export const clientSchema = z.strictObject({
   clean: bool().default(false),
   username: z.string().optional(),
   password: z.string().optional(),
+  /** File holding the password (Docker / systemd credentials); instead of `password`. */
+  passwordFile: readableFile.optional(),
+  /** CA, client certificate and key for mqtts:// and wss:// brokers. */
+  tls: tlsClientSchema.optional(),
   protocolVersion: z.union([z.literal(4), z.literal(5)]).default(4),
   keepalive: int().pipe(z.number().min(0).max(65535)).default(30),
   reconnectPeriod: duration.default(1000),
   subscriptions: z
     .array(z.strictObject({ topic: z.string().min(1), qos: z.union([z.literal(0), z.literal(1), z.literal(2)]).default(1) }))
     .optional(),
+}).transform((c, ctx) => {
+  const out = secretFromFile(c, 'password', ctx);
+  const { passwordFile: _file, ...rest } = out;
+  return rest;
 });
 export type ClientConfig = z.output<typeof clientSchema>;
 

@@ -7,62 +7,224 @@
  * has been handled, so a full buffer (whenFull: block) stops reading that client: TCP pushes back
  * to the device, which keeps its unacknowledged messages. A payload that cannot be decoded is
  * dead-lettered and acknowledged (it is kept, with its reason, so it is not lost).
+ *
+ * Security: every connection passes the connection-rate and packet-size guard (broker-guard.ts),
+ * then authentication (broker-auth.ts); each publish and subscribe is checked against that
+ * connection's ACL. A publish outside it is refused before anything is ingested, and MQTT 3.1.1
+ * has no other way to refuse a publish than closing the connection. Refusals are counted by
+ * reason and the latest are listed in the status API, with client id, user and address.
  */
-import { createServer, type Server } from 'node:net';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { Aedes, type Client, type PublishPacket } from 'aedes';
+import { createWebSocketStream, WebSocketServer } from 'ws';
 import { listen } from '../../core/net.js';
+import { serverTlsOptions } from '../../security/tls.js';
 import type { SourceContext } from '../source.js';
+import { mayPublish, maySubscribe } from './acl.js';
+import { BrokerAuth, type Grant } from './broker-auth.js';
+import { ConnectionRate, GuardedConnection, type Peer } from './broker-guard.js';
 import { MqttSource } from './mqtt-source.js';
 import type { BrokerConfig } from './config.js';
 import type { TopicRouter } from './router.js';
 
 interface DeviceInfo {
   clientId: string;
+  username?: string;
+  auth: Grant['method'];
   address?: string;
+  transport: 'tcp' | 'tls' | 'ws' | 'wss';
   connectedAt: number;
   messages: number;
   lastMessageAt?: number;
 }
 
+interface RefusalRecord {
+  reason: string;
+  detail: string;
+  clientId?: string;
+  username?: string;
+  address?: string;
+  at: number;
+}
+
+type Duplexish = ConstructorParameters<typeof GuardedConnection>[0];
+
 export class EmbeddedBroker extends MqttSource {
   readonly type = 'mqtt-broker';
   private aedes?: Aedes;
   private server?: Server;
+  private wsServer?: HttpServer;
+  private wss?: WebSocketServer;
   private readonly devices = new Map<string, DeviceInfo>();
+  private readonly grants = new WeakMap<Client, Grant>();
+  private readonly auth: BrokerAuth;
+  private readonly rate: ConnectionRate;
+  private readonly refusals: Record<string, number> = {};
+  private readonly recentRefusals: RefusalRecord[] = [];
+  private readonly lastLogged = new Map<string, number>();
+  private connections = 0;
   /** Port actually bound (differs from config when it asks for port 0). */
   port = 0;
+  wsPort = 0;
 
   constructor(name: string, private readonly config: BrokerConfig, router: TopicRouter, ctx: SourceContext) {
     super(name, router, ctx);
+    this.auth = new BrokerAuth(config);
+    this.rate = new ConnectionRate(config.maxConnectionsPerSecond);
   }
 
   protected async doStart(): Promise<void> {
-    const aedes = await Aedes.createBroker({ maxClientsIdLength: 128, drainTimeout: 30_000 });
+    const c = this.config;
+    const aedes = await Aedes.createBroker({
+      maxClientsIdLength: 128,
+      drainTimeout: 30_000,
+      connectTimeout: c.connectTimeout,
+      maxTopicLevels: c.maxTopicDepth,
+      maxInflightInbound: c.maxInflight,
+    });
     this.aedes = aedes;
+    aedes.authenticate = (client, username, password, done) => {
+      const peer = (client.conn as unknown as GuardedConnection).peer ?? {};
+      this.auth.authenticate(client.id, username, password, peer).then(
+        (res) => {
+          if ('reason' in res) {
+            this.refuse(res.reason, res.detail, { clientId: client.id, username, address: peer.address });
+            return done(Object.assign(new Error(res.detail), { returnCode: res.returnCode }), false);
+          }
+          this.grants.set(client, res);
+          done(null, true);
+        },
+        (err: unknown) => done(Object.assign(err instanceof Error ? err : new Error(String(err)), { returnCode: 3 as const }), false),
+      );
+    };
     aedes.authorizePublish = (client, packet, callback) => {
       if (packet.topic.startsWith('$SYS/')) return callback(new Error('$SYS topics are reserved'));
       if (!client) return callback(null);
+      const denied = this.checkPublish(client, packet.topic);
+      if (denied) return callback(new Error(denied));
       this.onPublish(client, packet).then(
         () => callback(null),
         // Not durable: refuse, so aedes closes the connection without PUBACK and the device resends.
         (err: unknown) => callback(err instanceof Error ? err : new Error(String(err))),
       );
     };
+    aedes.authorizeSubscribe = (client, sub, callback) => {
+      const grant = this.grants.get(client);
+      if (grant && maySubscribe(grant.subscribe, grant.identity, sub.topic)) return callback(null, sub);
+      this.refuse('subscribe_denied', `may not subscribe to ${JSON.stringify(sub.topic)}`, this.who(client));
+      callback(null, null); // SUBACK 0x80 for this filter; the connection stays
+    };
     aedes.on('client', (client) => {
-      const sock = client.conn as unknown as { remoteAddress?: string; remotePort?: number };
-      this.devices.set(client.id, { clientId: client.id, address: sock.remoteAddress ? `${sock.remoteAddress}:${sock.remotePort}` : undefined, connectedAt: Date.now(), messages: 0 });
+      const peer = (client.conn as unknown as GuardedConnection).peer ?? {};
+      const grant = this.grants.get(client);
+      this.devices.set(client.id, {
+        clientId: client.id,
+        username: grant?.identity.username,
+        auth: grant?.method ?? 'anonymous',
+        address: peer.address ? `${peer.address}:${peer.port}` : undefined,
+        transport: (client.conn as unknown as { transport?: DeviceInfo['transport'] }).transport ?? 'tcp',
+        connectedAt: Date.now(),
+        messages: 0,
+      });
     });
     aedes.on('clientDisconnect', (client) => this.devices.delete(client.id));
-    aedes.on('clientError', (_client, err) => this.recordError(err));
-    aedes.on('connectionError', (_client, err) => this.recordError(err));
+    aedes.on('clientError', (client, err) => this.clientError(client, err));
+    aedes.on('connectionError', (client, err) => this.clientError(client, err));
 
-    const server = createServer(aedes.handle);
+    const tls = c.tls ? serverTlsOptions(c.tls) : undefined;
+    const server = tls ? createTlsServer(tls) : createServer();
+    server.on(tls ? 'secureConnection' : 'connection', (sock: Socket) => this.accept(sock, tls ? 'tls' : 'tcp', tls ? (sock as TLSSocket) : undefined));
+    if (tls) {
+      server.on('tlsClientError', (err: Error & { code?: string }, sock: Socket) => this.refuse('tls_handshake_failed', err.code ?? err.message, { address: sock.remoteAddress }));
+    }
     this.server = server;
-    this.port = await listen(server, this.config.listen.host, this.config.listen.port);
+    this.port = await listen(server, c.listen.host, c.listen.port);
     server.on('error', (err) => this.recordError(err));
-    this.ctx.log.info({ component: this.name, host: this.config.listen.host, port: this.port }, 'embedded MQTT broker listening');
+
+    if (c.websocket) {
+      const http = tls ? createHttpsServer(tls) : createHttpServer();
+      http.on('request', (_req, res) => res.writeHead(426, { 'content-type': 'text/plain' }).end('MQTT over WebSocket only\n'));
+      if (tls) http.on('tlsClientError', (err: Error & { code?: string }, sock: Socket) => this.refuse('tls_handshake_failed', err.code ?? err.message, { address: sock.remoteAddress }));
+      const wss = new WebSocketServer({ server: http, path: c.websocket.path, maxPayload: c.maxPacketBytes + 8 });
+      wss.on('connection', (ws, req) => {
+        const stream = createWebSocketStream(ws);
+        this.accept(stream, tls ? 'wss' : 'ws', tls ? (req.socket as TLSSocket) : undefined, { address: req.socket.remoteAddress, port: req.socket.remotePort });
+      });
+      this.wsServer = http;
+      this.wss = wss;
+      this.wsPort = await listen(http as unknown as Server, c.websocket.listen.host, c.websocket.listen.port);
+    }
+    this.ctx.log.info({ component: this.name, host: c.listen.host, port: this.port, tls: !!tls, websocket: c.websocket ? this.wsPort : undefined, users: this.auth.userCount, anonymous: c.allowAnonymous }, 'embedded MQTT broker listening');
+    if (!c.allowAnonymous && this.auth.userCount === 0) this.ctx.log.warn({ component: this.name }, 'the broker has no users yet: every connection is refused until the credentials file has some');
     // the broker lives and dies with the host, so its STATE needs no will: online now, offline at stop
     if (this.sparkplug?.mode === 'primary') await this.announceOnline();
+  }
+
+  /** A new connection: rate and count limits, then the packet guard, then aedes. */
+  private accept(conn: Duplexish, transport: DeviceInfo['transport'], tls?: TLSSocket, peer?: Peer): void {
+    const sock = conn as Socket;
+    const address = peer?.address ?? sock.remoteAddress ?? 'unknown';
+    if (this.connections >= this.config.maxConnections) {
+      this.refuse('too_many_connections', `limit ${this.config.maxConnections}`, { address });
+      return void conn.destroy();
+    }
+    if (!this.rate.allow(address)) {
+      this.refuse('connection_rate_limited', `more than ${this.config.maxConnectionsPerSecond} new connections per second`, { address });
+      return void conn.destroy();
+    }
+    this.connections++;
+    const guarded = new GuardedConnection(conn, { address, port: peer?.port ?? sock.remotePort, tls }, this.config.maxPacketBytes, (reason, detail) =>
+      this.refuse(reason, detail, { address, clientId: (guarded as unknown as { client?: Client }).client?.id }),
+    );
+    (guarded as unknown as { transport: string }).transport = transport;
+    guarded.once('close', () => this.connections--);
+    this.aedes?.handle(guarded);
+  }
+
+  /** Why this publish is refused, or undefined when it may go on. */
+  private checkPublish(client: Client, topic: string): string | undefined {
+    const c = this.config;
+    const grant = this.grants.get(client);
+    let reason: string | undefined;
+    let detail = '';
+    if (Buffer.byteLength(topic) > c.maxTopicLength) [reason, detail] = ['topic_too_long', `topic of ${Buffer.byteLength(topic)} bytes, limit ${c.maxTopicLength}`];
+    else if (!grant || !mayPublish(grant.publish, grant.identity, topic)) [reason, detail] = ['publish_denied', `may not publish to ${JSON.stringify(topic.slice(0, 200))}`];
+    if (!reason) return undefined;
+    this.drop(reason);
+    this.refuse(reason, detail, this.who(client));
+    return detail;
+  }
+
+  private who(client: Client): Omit<RefusalRecord, 'reason' | 'detail' | 'at'> {
+    const g = this.grants.get(client);
+    return { clientId: client.id, username: g?.identity.username, address: (client.conn as unknown as GuardedConnection).peer?.address };
+  }
+
+  private clientError(client: Client | null, err: Error): void {
+    // aedes' own refusals of malformed or over-limit packets, named like ours
+    const m = err.message;
+    const reason = /too many levels/.test(m) ? 'topic_too_deep' : /maxInflightInbound/.test(m) ? 'inflight_exceeded' : /not allowed in PUBLISH|Invalid|invalid|malformed|Cannot parse|protocol/i.test(m) ? 'malformed_packet' : undefined;
+    if (reason) return this.refuse(reason, m, client ? this.who(client) : {});
+    // a refused publish comes back here as the reason the connection was closed: already counted
+    if (/^may not publish|^topic of \d+ bytes/.test(m)) return;
+    this.recordError(err);
+  }
+
+  private refuse(reason: string, detail: string, who: Omit<RefusalRecord, 'reason' | 'detail' | 'at'>): void {
+    this.refusals[reason] = (this.refusals[reason] ?? 0) + 1;
+    const rec = { reason, detail, ...who, at: Date.now() };
+    this.recentRefusals.push(rec);
+    if (this.recentRefusals.length > 50) this.recentRefusals.shift();
+    // one log line per reason and client per minute: a device retrying every second must not flood the log
+    const key = `${reason}|${who.clientId ?? who.address}`;
+    if ((this.lastLogged.get(key) ?? 0) < rec.at - 60_000) {
+      this.lastLogged.set(key, rec.at);
+      if (this.lastLogged.size > 1000) this.lastLogged.clear();
+      this.ctx.log.warn({ component: this.name, reason, clientId: who.clientId, username: who.username, address: who.address }, `MQTT connection refused: ${detail}`);
+    }
   }
 
   async announceOnline(): Promise<void> {
@@ -81,20 +243,16 @@ export class EmbeddedBroker extends MqttSource {
     if (this.sparkplug?.mode === 'primary' && this.aedes) {
       await this.publishState(false, Date.now()).catch((err) => this.recordError(err));
     }
-    const server = this.server;
+    const servers = [this.server, this.wsServer].filter((s) => !!s);
     const aedes = this.aedes;
-    this.server = undefined;
+    this.server = this.wsServer = undefined;
     this.aedes = undefined;
-    if (server) {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        // aedes.close() ends the client connections, which lets server.close() finish
-        if (aedes) aedes.close();
-        else resolve();
-      });
-    } else if (aedes) {
-      await new Promise<void>((resolve) => aedes.close(() => resolve()));
-    }
+    this.wss?.close();
+    this.wss = undefined;
+    const closed = Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+    // aedes.close() ends the client connections, which lets the servers' close() finish
+    if (aedes) await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    await closed;
     this.devices.clear();
   }
 
@@ -108,10 +266,16 @@ export class EmbeddedBroker extends MqttSource {
   }
 
   protected override details(): Record<string, unknown> {
+    const c = this.config;
     return {
-      listen: `${this.config.listen.host}:${this.port}`,
+      listen: `${c.listen.host}:${this.port}`,
+      tls: c.tls ? { clientCertificates: c.tls.clientCertificates } : false,
+      websocket: c.websocket ? `${c.websocket.listen.host}:${this.wsPort}${c.websocket.path}` : undefined,
+      auth: { allowAnonymous: c.allowAnonymous, users: this.auth.userCount, credentialsFileError: this.auth.fileError },
       connectedDevices: this.devices.size,
       devices: [...this.devices.values()].slice(0, 200),
+      refusals: this.refusals,
+      recentRefusals: this.recentRefusals.slice(-20),
       ...this.routingDetails(),
     };
   }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../config/load.js';
 import { ConfigError } from '../../core/errors.js';
 
-const base = (sparkplug: string, mqtt = 'mqtt: { broker: { listen: 127.0.0.1:1883 } }') => `
+const base = (sparkplug: string, mqtt = 'mqtt: { broker: { listen: 127.0.0.1:1883, allowAnonymous: true } }') => `
 influx: { url: http://127.0.0.1:8086, database: f }
 ${mqtt}
 sparkplug: ${sparkplug}

@@ -1,0 +1,120 @@
+/**
+ * What stands between a network connection and aedes in the embedded broker:
+ *   - GuardedConnection reads the MQTT framing (type byte, remaining length) of every packet as
+ *     the bytes arrive, and closes the connection as soon as a packet announces more than the
+ *     limit or its length field is malformed: aedes (mqtt-packet) would otherwise buffer up to
+ *     256 MB per packet before deciding anything.
+ *   - ConnectionRate limits new connections per remote address (reconnect storms, guessers).
+ * It works on any duplex stream, so TCP, TLS and WebSocket connections get the same limits.
+ */
+import { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+
+export interface Peer {
+  address?: string;
+  port?: number;
+  /** Set for TLS connections: the client certificate is read from it. */
+  tls?: TLSSocket;
+}
+
+export class GuardedConnection extends Duplex {
+  /** 0: expecting a fixed header byte; 1..4: reading the remaining-length bytes; 5: in the body. */
+  private phase = 0;
+  private length = 0;
+  private multiplier = 1;
+  private left = 0;
+
+  constructor(
+    private readonly inner: Duplex,
+    readonly peer: Peer,
+    private readonly maxPacketBytes: number,
+    private readonly onViolation: (reason: 'packet_too_large' | 'malformed_packet', detail: string) => void,
+  ) {
+    super({ allowHalfOpen: false });
+    inner.on('data', (chunk: Buffer) => {
+      const problem = this.inspect(chunk);
+      if (problem) {
+        this.onViolation(problem[0], problem[1]);
+        this.destroy();
+        return;
+      }
+      if (!this.push(chunk)) inner.pause();
+    });
+    inner.once('end', () => this.push(null));
+    inner.once('error', (err) => this.destroy(err));
+    inner.once('close', () => this.destroy());
+  }
+
+  /** Walks the packet boundaries in `chunk`; returns why the stream must be closed, if it must. */
+  private inspect(chunk: Buffer): [reason: 'packet_too_large' | 'malformed_packet', detail: string] | undefined {
+    let i = 0;
+    while (i < chunk.length) {
+      if (this.phase === 5) {
+        const n = Math.min(this.left, chunk.length - i);
+        this.left -= n;
+        i += n;
+        if (this.left === 0) this.phase = 0;
+        continue;
+      }
+      const b = chunk[i++]!;
+      if (this.phase === 0) {
+        if (b >> 4 === 0) return ['malformed_packet', `packet type 0 is reserved (first byte 0x${b.toString(16).padStart(2, '0')})`];
+        this.phase = 1;
+        this.length = 0;
+        this.multiplier = 1;
+        continue;
+      }
+      this.length += (b & 0x7f) * this.multiplier;
+      this.multiplier *= 128;
+      if (b & 0x80) {
+        if (++this.phase > 4) return ['malformed_packet', 'remaining length longer than 4 bytes'];
+        continue;
+      }
+      if (this.length > this.maxPacketBytes) return ['packet_too_large', `packet of ${this.length} bytes, limit ${this.maxPacketBytes}`];
+      this.left = this.length;
+      this.phase = this.left === 0 ? 0 : 5;
+    }
+    return undefined;
+  }
+
+  override _read(): void {
+    this.inner.resume();
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    if (this.inner.write(chunk)) cb();
+    else this.inner.once('drain', () => cb());
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    this.inner.end(() => cb());
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    this.inner.destroy();
+    cb(err);
+  }
+}
+
+/** A token bucket per remote address: `perSecond` new connections, bursts up to the same number. */
+export class ConnectionRate {
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+
+  constructor(private readonly perSecond: number) {}
+
+  allow(address: string, now = Date.now()): boolean {
+    const b = this.buckets.get(address) ?? { tokens: this.perSecond, at: now };
+    b.tokens = Math.min(this.perSecond, b.tokens + ((now - b.at) / 1000) * this.perSecond);
+    b.at = now;
+    this.buckets.set(address, b);
+    if (this.buckets.size > 10_000) this.prune(now);
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
+    return true;
+  }
+
+  /** Forgets addresses whose bucket is full again (they would be allowed anyway). */
+  prune(now = Date.now()): void {
+    for (const [a, b] of this.buckets) if (b.tokens + ((now - b.at) / 1000) * this.perSecond >= this.perSecond) this.buckets.delete(a);
+  }
+}

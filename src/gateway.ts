@@ -2,10 +2,11 @@
  * Builds a running gateway from a validated configuration: one place that knows every component
  * factory, so the pipeline itself only knows the component interfaces.
  */
-import { LOG_REDACT_PATHS } from './security/secrets.js';
 import { resolve } from 'node:path';
 import pino, { type DestinationStream, type Logger } from 'pino';
 import { DiskBuffer } from './buffer/disk-buffer.js';
+import { CardinalityGuard } from './processors/cardinality/cardinality.js';
+import { LOG_REDACT_PATHS } from './security/secrets.js';
 import type { PlantgateConfig } from './config/schema.js';
 import { DeadLetters } from './deadletters/dead-letters.js';
 import { Pipeline } from './pipeline/pipeline.js';
@@ -42,7 +43,7 @@ export async function startGateway(config: PlantgateConfig, log: Logger = create
   const buffer = new DiskBuffer('buffer', { ...config.buffer, dir: resolve(config.buffer.dir) }, sinkNames);
   const deadLetters = new DeadLetters(resolve(config.deadLetters.file), config.deadLetters);
   const sink = new InfluxSink(sinkNames[0]!, config.influx, buffer, deadLetters);
-  const pipeline = new Pipeline(buffer, [new Guard('guard', config.guard)], [sink], deadLetters, log);
+  const pipeline = new Pipeline(buffer, [new Guard('guard', config.guard), new CardinalityGuard('cardinality', config.cardinality)], [sink], deadLetters, log);
 
   const router = new TopicRouter(config.mqtt.routes);
   // added before its transports: sources start in order, so its sessions are loaded before the
@@ -95,6 +96,11 @@ export async function startGateway(config: PlantgateConfig, log: Logger = create
   }
 
   const http = new StatusServer(config.http, pipeline, indicators);
+  http.sparkplug = sparkplug;
+  const h = config.http.listen.host;
+  if (!(h === 'localhost' || h === '::1' || h.startsWith('127.')) && (!config.http.auth || config.http.auth.readAccess === 'open')) {
+    log.warn({ listen: `${h}:${config.http.listen.port}` }, 'the status page is readable by anyone who can reach this address (http.auth.readAccess: authenticated to require credentials)');
+  }
   await pipeline.start();
   try {
     await http.start();

@@ -227,6 +227,7 @@ mqtt:
     maxTopicLength: 64
     maxTopicDepth: 6
     maxConnectionsPerSecond: 5
+    maxAuthFailuresPerMinute: 3
   routes: [{ topic: "factory/{site}/{line}/{machine}/telemetry", measurement: m }]
 buffer: { dir: "\${DATA}/buffer" }
 `);
@@ -276,6 +277,112 @@ buffer: { dir: "\${DATA}/buffer" }
       // through it all the broker ran and the good message was stored
       await eventually('good message stored', async () => rows(await db.query('SELECT count(v) FROM m', 'sec_lim'))[0]?.count, (n) => n === 1);
       expect(gw.broker!.status().state).toBe('running');
+
+      // a password guesser: after 3 failed logins in a minute the address is refused outright
+      await new Promise((r) => setTimeout(r, 1100));
+      for (let i = 0; i < 3; i++) await expect(tryConnect(url, { clientId: `guess-${i}`, username: 'admin', password: `guess-${i}` })).rejects.toThrow(/Bad username or password/);
+      await expect(tryConnect(url, { clientId: 'guess-4' })).rejects.toThrow();
+      expect(refusals()).toMatchObject({ bad_credentials: 3, too_many_auth_failures: 1 });
+    } finally {
+      await gw.cleanup();
+    }
+  });
+});
+
+describe('HTTP API: credentials for admin actions, authenticated reading, TLS, headers, no secrets', () => {
+  let db: InfluxdHandle;
+  useInfluxd((d) => (db = d));
+  const dir = tempDir('http-sec');
+  afterAll(() => dir.remove());
+
+  it('admin actions need a token or a user; reading can be closed; secrets never appear', async () => {
+    const { SparkplugEdgeNode } = await import('../simulators/sparkplug-edge.js');
+    const log = logSink();
+    const token = 'tok-5ecret-0123456789abcdef';
+    const pwFile = join(dir.path, 'influx-password');
+    writeFileSync(pwFile, 'influx-pw-Zz9\n');
+    const opHash = await hashPassword('operator-pw-Qw3');
+    const gw = await testGateway(`
+influx: { url: ${db.url}, database: sec_http, username: plantgate, passwordFile: ${pwFile}, flushInterval: 100ms }
+http:
+  listen: 127.0.0.1:0
+  auth: { token: "${token}", users: [{ username: operator, passwordHash: "${opHash}" }], readAccess: authenticated }
+mqtt:
+  broker: { listen: 127.0.0.1:0, allowAnonymous: true }
+  clients:
+    - { url: "mqtt://mqttuser:mqtt-url-pw-Hh1@127.0.0.1:1", clientId: pg-sec, password: mqtt-pw-Jj5, reconnectPeriod: 60s }
+sparkplug: { mode: active, hostId: pg-http }
+buffer: { dir: "\${DATA}/buffer" }
+`, {}, { logTo: log.stream });
+    const base = `http://127.0.0.1:${gw.http.port}`;
+    const edge = new SparkplugEdgeNode({ url: `mqtt://127.0.0.1:${gw.broker!.port}`, group: 'g1', edge: 'e1', devices: [{ id: 'robot-001', kind: 'robot' }], intervalMs: 0 });
+    await edge.start();
+    const basic = (u: string, p: string) => ({ authorization: `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}` });
+    try {
+      // reading: probes open, the rest needs credentials (basic for browsers, bearer for scripts)
+      expect((await fetch(`${base}/healthz`)).status).toBe(200);
+      const anon = await fetch(`${base}/api/status`);
+      expect(anon.status).toBe(401);
+      expect(anon.headers.get('www-authenticate')).toMatch(/^Basic realm="plantgate"/);
+      expect((await fetch(`${base}/api/status`, { headers: basic('operator', 'wrong') })).status).toBe(401);
+      expect((await fetch(`${base}/api/status`, { headers: { authorization: 'Bearer not-the-token' } })).status).toBe(401);
+      const page = await fetch(`${base}/`, { headers: basic('operator', 'operator-pw-Qw3') });
+      expect(page.status).toBe(200);
+      for (const h of ['content-security-policy', 'x-content-type-options', 'x-frame-options', 'referrer-policy', 'cross-origin-opener-policy']) expect(page.headers.get(h), h).toBeTruthy();
+
+      // admin action: refused without credentials and cross-site; done with the token
+      await eventually('edge node known', async () => gw.sparkplug!.status().details!.nodes as unknown[], (n) => n.length === 1, 10_000);
+      const rebirth = `${base}/api/sparkplug/rebirth?node=g1/e1`;
+      expect((await fetch(rebirth, { method: 'POST' })).status).toBe(401);
+      expect((await fetch(rebirth, { method: 'POST', headers: { authorization: `Bearer ${token}`, origin: 'http://evil.example' } })).status).toBe(403);
+      expect((await fetch(`${base}/api/sparkplug/rebirth?node=g1/nope`, { method: 'POST', headers: { authorization: `Bearer ${token}` } })).status).toBe(409);
+      expect((await fetch(`${base}/api/status`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } })).status).toBe(405);
+      const births = edge.stats.births;
+      const ok = await fetch(rebirth, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+      expect(ok.status).toBe(200);
+      expect(await ok.json()).toEqual({ sent: true });
+      await eventually('edge node born again', async () => edge.stats.births, (n) => n === births + 1, 10_000);
+
+      // no secret in the status API, the metrics or the log
+      const status = await (await fetch(`${base}/api/status`, { headers: { authorization: `Bearer ${token}` } })).text();
+      const metrics = await (await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
+      expect(status).toContain('mqtt://127.0.0.1:1'); // the client is listed, its URL without user info
+      const logText = log.text();
+      for (const secret of [token, 'operator-pw-Qw3', opHash, 'influx-pw-Zz9', 'mqtt-url-pw-Hh1', 'mqtt-pw-Jj5']) {
+        for (const [where, text] of [['status', status], ['metrics', metrics], ['log', logText]] as const) expect(text.includes(secret), `${where} holds ${secret}`).toBe(false);
+      }
+    } finally {
+      await edge.stop();
+      await gw.cleanup();
+    }
+  });
+
+  it('without http.auth admin actions are off; HTTPS with HSTS', async () => {
+    const pki = new TestPki(dir.path, 'http-ca');
+    const server = pki.issue('127.0.0.1', { ip: '127.0.0.1' });
+    const gw = await testGateway(`
+influx: { url: ${db.url}, database: sec_https }
+http: { listen: 127.0.0.1:0, tls: { cert: ${server.cert}, key: ${server.key} } }
+buffer: { dir: "\${DATA}/buffer" }
+`);
+    try {
+      const { request } = await import('node:https');
+      const get = (path: string, method = 'GET') =>
+        new Promise<{ status: number; headers: Record<string, unknown>; body: string }>((resolve, reject) => {
+          const req = request(`https://127.0.0.1:${gw.http.port}${path}`, { method, ca: readFileSync(pki.ca) }, (res) => {
+            let body = '';
+            res.on('data', (c) => (body += c));
+            res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+          });
+          req.on('error', reject);
+          req.end();
+        });
+      const s = await get('/api/status');
+      expect(s.status).toBe(200);
+      expect(s.headers['strict-transport-security']).toMatch(/max-age=/);
+      const post = await get('/api/sparkplug/rebirth?node=a/b', 'POST');
+      expect(post.status).toBe(403);
+      expect(post.body).toMatch(/configure http.auth/);
     } finally {
       await gw.cleanup();
     }

@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { bufferSchema } from '../buffer/config.js';
 import { deadLettersSchema } from '../deadletters/config.js';
+import { cardinalitySchema } from '../processors/cardinality/config.js';
 import { guardSchema } from '../processors/guard/config.js';
 import { indicatorsSchema } from '../indicators/config.js';
 import { influxSchema } from '../sinks/influxdb/config.js';
@@ -26,6 +27,8 @@ export const configSchema = z
     buffer: bufferSchema.default(bufferSchema.parse({ dir: './data/buffer' })),
     deadLetters: deadLettersSchema.default({ maxBytes: 64 * 1024 * 1024, keepLatest: 50 }),
     guard: guardSchema.default({ maxFuture: 3_600_000, maxAge: 0 }),
+    /** Series budgets against tag explosions. */
+    cardinality: cardinalitySchema.default(cardinalitySchema.parse({})),
     /** Measured indicators against the plan's targets; omit to disable. */
     indicators: indicatorsSchema.optional(),
     log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).default({ level: 'info' }),

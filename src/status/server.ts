@@ -9,10 +9,15 @@
  *   /readyz           200 when sources are connected and sinks writing or buffering within
  *                     limits; 503 with the reasons otherwise
  *   /metrics          Prometheus text format
- * Nothing here changes the gateway; any other method than GET/HEAD is refused.
+ * Admin actions (POST, always authenticated; refused when http.auth is not configured):
+ *   /api/sparkplug/rebirth?node=GROUP/EDGE   ask an edge node for a new birth
+ * Reading is open unless http.auth.readAccess is `authenticated` (then only /healthz and /readyz
+ * answer without credentials). Responses carry security headers; no secret is ever part of a
+ * response (components show URLs without user info, configuration is never echoed).
  */
 import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +25,9 @@ import type { ComponentStatus } from '../core/component.js';
 import { listen } from '../core/net.js';
 import type { IndicatorEngine } from '../indicators/engine.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
+import type { SparkplugHost } from '../sources/sparkplug/host.js';
+import { serverTlsOptions } from '../security/tls.js';
+import { HttpAuth } from './auth.js';
 import type { HttpConfig } from './config.js';
 import { LiveFeed } from './live.js';
 import { renderMetrics } from './metrics.js';
@@ -33,6 +41,8 @@ const ASSETS: Record<string, { file: string; type: string }> = {
   '/assets/uplot.js': { file: join(UPLOT, 'uPlot.iife.min.js'), type: 'text/javascript; charset=utf-8' },
   '/assets/uplot.css': { file: join(UPLOT, 'uPlot.min.css'), type: 'text/css; charset=utf-8' },
 };
+/** Answer without credentials even when reading is authenticated: probes of orchestrators. */
+const PROBES = new Set(['/healthz', '/readyz']);
 /** Buffer fill above which the gateway reports not ready (it is about to push back or drop). */
 const BUFFER_READY_LIMIT = 0.9;
 
@@ -41,6 +51,9 @@ export class StatusServer {
   port = 0;
   private readonly startedAt = Date.now();
   readonly live: LiveFeed;
+  private readonly auth?: HttpAuth;
+  /** Set by the gateway when the Sparkplug host runs (for its admin action). */
+  sparkplug?: SparkplugHost;
 
   constructor(
     private readonly config: HttpConfig,
@@ -48,10 +61,14 @@ export class StatusServer {
     private readonly indicators?: IndicatorEngine,
   ) {
     this.live = new LiveFeed(() => this.status());
+    this.auth = config.auth ? new HttpAuth(config.auth) : undefined;
   }
 
   async start(): Promise<void> {
-    const server = createServer((req, res) => this.handle(req, res));
+    const handler = (req: IncomingMessage, res: ServerResponse) => {
+      this.handle(req, res).catch((err: unknown) => send(res, 500, { error: (err as Error).message }));
+    };
+    const server = this.config.tls ? (createHttpsServer(serverTlsOptions(this.config.tls), handler) as unknown as Server) : createServer(handler);
     this.server = server;
     this.port = await listen(server, this.config.listen.host, this.config.listen.port);
     this.live.start();
@@ -98,17 +115,22 @@ export class StatusServer {
     };
   }
 
-  private handle(req: IncomingMessage, res: ServerResponse): void {
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     res.setHeader('x-content-type-options', 'nosniff');
     res.setHeader('x-frame-options', 'DENY');
     res.setHeader('referrer-policy', 'no-referrer');
     res.setHeader('cache-control', 'no-store');
-    if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, { error: 'read-only endpoint' });
+    res.setHeader('cross-origin-opener-policy', 'same-origin');
+    res.setHeader('cross-origin-resource-policy', 'same-origin');
+    res.setHeader('content-security-policy', "default-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'");
+    if (this.config.tls) res.setHeader('strict-transport-security', 'max-age=31536000');
+    if (req.method === 'POST') return this.admin(req, res, url);
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, { error: `${req.method} is not allowed; reading is GET, admin actions are POST` });
+    if (this.config.auth?.readAccess === 'authenticated' && !PROBES.has(url.pathname) && !(await this.authenticated(req, res))) return;
     try {
       const asset = ASSETS[url.pathname];
       if (asset) {
-        res.setHeader('content-security-policy', "default-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'");
         res.writeHead(200, { 'content-type': asset.type });
         return void res.end(readFileSync(asset.file));
       }
@@ -145,6 +167,39 @@ export class StatusServer {
     } catch (err) {
       return send(res, 500, { error: (err as Error).message });
     }
+  }
+
+  /** POST admin actions: credentials always, and only from this origin (no cross-site requests). */
+  private async admin(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    if (!this.auth) return send(res, 403, { error: 'admin actions are off: configure http.auth (a token or users) to use them' });
+    const origin = req.headers.origin;
+    if (origin && origin !== `${this.config.tls ? 'https' : 'http'}://${req.headers.host}`) return send(res, 403, { error: `cross-origin request from ${origin} refused` });
+    if (!(await this.authenticated(req, res))) return;
+    switch (url.pathname) {
+      case '/api/sparkplug/rebirth': {
+        const node = url.searchParams.get('node') ?? '';
+        const [group, edge, ...extra] = node.split('/');
+        if (!group || !edge || extra.length) return send(res, 400, { error: 'expected ?node=GROUP/EDGE_NODE' });
+        if (!this.sparkplug) return send(res, 404, { error: 'the Sparkplug host is not configured' });
+        try {
+          return send(res, 200, await this.sparkplug.operatorRebirth(group, edge));
+        } catch (err) {
+          if (err instanceof RangeError) return send(res, 409, { error: err.message });
+          throw err;
+        }
+      }
+      default:
+        return send(res, 404, { error: `no such admin action: ${url.pathname}` });
+    }
+  }
+
+  /** True when the request carries valid credentials; otherwise answers 401 and returns false. */
+  private async authenticated(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+    const outcome = await this.auth!.check(req);
+    if (outcome.ok) return true;
+    res.setHeader('www-authenticate', 'Basic realm="plantgate", charset="UTF-8"');
+    send(res, 401, { error: outcome.why === 'missing' ? 'credentials required' : 'wrong credentials' });
+    return false;
   }
 }
 

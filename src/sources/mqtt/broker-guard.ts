@@ -4,7 +4,8 @@
  *     the bytes arrive, and closes the connection as soon as a packet announces more than the
  *     limit or its length field is malformed: aedes (mqtt-packet) would otherwise buffer up to
  *     256 MB per packet before deciding anything.
- *   - ConnectionRate limits new connections per remote address (reconnect storms, guessers).
+ *   - RateLimiter bounds new connections and failed logins per remote address (reconnect storms,
+ *     password guessers, which would otherwise also keep scrypt busy).
  * It works on any duplex stream, so TCP, TLS and WebSocket connections get the same limits.
  */
 import { Duplex } from 'node:stream';
@@ -96,25 +97,36 @@ export class GuardedConnection extends Duplex {
   }
 }
 
-/** A token bucket per remote address: `perSecond` new connections, bursts up to the same number. */
-export class ConnectionRate {
+/** Token buckets by key (a remote address): `perSecond` refill, at most `burst` at once. */
+export class RateLimiter {
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
 
-  constructor(private readonly perSecond: number) {}
+  constructor(private readonly perSecond: number, private readonly burst = perSecond) {}
 
-  allow(address: string, now = Date.now()): boolean {
-    const b = this.buckets.get(address) ?? { tokens: this.perSecond, at: now };
-    b.tokens = Math.min(this.perSecond, b.tokens + ((now - b.at) / 1000) * this.perSecond);
+  private bucket(key: string, now: number): { tokens: number; at: number } {
+    const b = this.buckets.get(key) ?? { tokens: this.burst, at: now };
+    b.tokens = Math.min(this.burst, b.tokens + ((now - b.at) / 1000) * this.perSecond);
     b.at = now;
-    this.buckets.set(address, b);
+    this.buckets.set(key, b);
     if (this.buckets.size > 10_000) this.prune(now);
+    return b;
+  }
+
+  /** Takes a token when one is left. */
+  allow(key: string, now = Date.now()): boolean {
+    const b = this.bucket(key, now);
     if (b.tokens < 1) return false;
     b.tokens -= 1;
     return true;
   }
 
-  /** Forgets addresses whose bucket is full again (they would be allowed anyway). */
+  /** Would `allow` succeed? Takes nothing. */
+  has(key: string, now = Date.now()): boolean {
+    return !this.buckets.has(key) || this.bucket(key, now).tokens >= 1;
+  }
+
+  /** Forgets keys whose bucket is full again (they would be allowed anyway). */
   prune(now = Date.now()): void {
-    for (const [a, b] of this.buckets) if (b.tokens + ((now - b.at) / 1000) * this.perSecond >= this.perSecond) this.buckets.delete(a);
+    for (const [k, b] of this.buckets) if (b.tokens + ((now - b.at) / 1000) * this.perSecond >= this.burst) this.buckets.delete(k);
   }
 }

@@ -97,8 +97,10 @@ export const brokerSchema = z
     /** Inbound QoS 2 messages per client awaiting PUBREL (QoS 1 is taken one at a time, acked when durable). */
     maxInflight: int().pipe(z.number().min(1).max(65_535)).default(100),
     maxConnections: int().pipe(z.number().min(1)).default(10_000),
-    /** New connections per second from one address (a reconnect storm or a password guesser). */
-    maxConnectionsPerSecond: int().pipe(z.number().min(1)).default(20),
+    /** New connections per second from one address (devices behind one NAT reconnecting together count as one). */
+    maxConnectionsPerSecond: int().pipe(z.number().min(1)).default(200),
+    /** Failed logins per minute from one address; beyond it the address is refused until the minute has passed. */
+    maxAuthFailuresPerMinute: int().pipe(z.number().min(1)).default(30),
     /** A connection that has not sent CONNECT by then is closed. */
     connectTimeout: duration.default(10_000),
   })

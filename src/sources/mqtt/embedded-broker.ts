@@ -25,7 +25,7 @@ import { serverTlsOptions } from '../../security/tls.js';
 import type { SourceContext } from '../source.js';
 import { mayPublish, maySubscribe } from './acl.js';
 import { BrokerAuth, type Grant } from './broker-auth.js';
-import { ConnectionRate, GuardedConnection, type Peer } from './broker-guard.js';
+import { GuardedConnection, type Peer, RateLimiter } from './broker-guard.js';
 import { MqttSource } from './mqtt-source.js';
 import type { BrokerConfig } from './config.js';
 import type { TopicRouter } from './router.js';
@@ -61,7 +61,8 @@ export class EmbeddedBroker extends MqttSource {
   private readonly devices = new Map<string, DeviceInfo>();
   private readonly grants = new WeakMap<Client, Grant>();
   private readonly auth: BrokerAuth;
-  private readonly rate: ConnectionRate;
+  private readonly rate: RateLimiter;
+  private readonly authFailures: RateLimiter;
   private readonly refusals: Record<string, number> = {};
   private readonly recentRefusals: RefusalRecord[] = [];
   private readonly lastLogged = new Map<string, number>();
@@ -73,7 +74,8 @@ export class EmbeddedBroker extends MqttSource {
   constructor(name: string, private readonly config: BrokerConfig, router: TopicRouter, ctx: SourceContext) {
     super(name, router, ctx);
     this.auth = new BrokerAuth(config);
-    this.rate = new ConnectionRate(config.maxConnectionsPerSecond);
+    this.rate = new RateLimiter(config.maxConnectionsPerSecond);
+    this.authFailures = new RateLimiter(config.maxAuthFailuresPerMinute / 60, config.maxAuthFailuresPerMinute);
   }
 
   protected async doStart(): Promise<void> {
@@ -91,6 +93,7 @@ export class EmbeddedBroker extends MqttSource {
       this.auth.authenticate(client.id, username, password, peer).then(
         (res) => {
           if ('reason' in res) {
+            this.authFailures.allow(peer.address ?? 'unknown');
             this.refuse(res.reason, res.detail, { clientId: client.id, username, address: peer.address });
             return done(Object.assign(new Error(res.detail), { returnCode: res.returnCode }), false);
           }
@@ -169,6 +172,10 @@ export class EmbeddedBroker extends MqttSource {
     const address = peer?.address ?? sock.remoteAddress ?? 'unknown';
     if (this.connections >= this.config.maxConnections) {
       this.refuse('too_many_connections', `limit ${this.config.maxConnections}`, { address });
+      return void conn.destroy();
+    }
+    if (!this.authFailures.has(address)) {
+      this.refuse('too_many_auth_failures', `more than ${this.config.maxAuthFailuresPerMinute} failed logins in a minute from this address`, { address });
       return void conn.destroy();
     }
     if (!this.rate.allow(address)) {

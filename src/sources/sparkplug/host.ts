@@ -131,6 +131,19 @@ export class SparkplugHost extends BaseComponent implements Source {
     }
   }
 
+  /**
+   * An operator's rebirth request (HTTP admin action): for a node whose metrics look wrong. Refused
+   * in passive mode, which never commands edge nodes, and for a node never heard of.
+   */
+  async operatorRebirth(group: string, edge: string): Promise<{ sent: boolean; error?: string }> {
+    if (this.config.mode === 'passive') throw new RangeError('the Sparkplug host is passive: it sends no commands (mode: active or primary)');
+    const node = this.sessions.nodes.get(`${group}/${edge}`);
+    if (!node) throw new RangeError(`no edge node ${group}/${edge} known`);
+    await this.requestRebirth({ group, edge, reason: 'operator', via: node.via });
+    const entry = this.recentRebirths.at(-1)!;
+    return { sent: entry.sent, error: entry.error };
+  }
+
   private async requestRebirth(r: RebirthRequest): Promise<void> {
     const entry: (typeof this.recentRebirths)[number] = { ...r, at: Date.now(), sent: false };
     this.recentRebirths.push(entry);

@@ -137,6 +137,40 @@ buffer: { dir: "\${DATA}/buffer" }
     }
   });
 
+  it('the cardinality guard stops a device that puts a serial number in a tag, and names it', async () => {
+    const gw = await testGateway(`
+influx: { url: ${db.url}, database: sec_card, flushInterval: 100ms }
+http: { listen: 127.0.0.1:0 }
+mqtt:
+  broker: { listen: 127.0.0.1:0, allowAnonymous: true }
+  routes:
+    - { topic: "factory/{site}/{line}/{machine}/telemetry", measurement: m, tags: [serial] }
+cardinality: { maxSeriesPerSource: 5 }
+buffer: { dir: "\${DATA}/buffer" }
+`);
+    try {
+      const url = `mqtt://127.0.0.1:${gw.broker!.port}`;
+      const bad = await tryConnect(url, { clientId: 'bad-dev' });
+      const good = await tryConnect(url, { clientId: 'good-dev' });
+      for (let i = 0; i < 20; i++) {
+        await bad.publishAsync('factory/a/l1/bad-dev/telemetry', JSON.stringify({ ts: 1_700_000_000_000 + i, serial: `SN-${1_700_000_000_000 + i}`, v: i }), { qos: 1 });
+        await good.publishAsync('factory/a/l1/good-dev/telemetry', JSON.stringify({ ts: 1_700_000_000_000 + i, serial: 'SN-1', v: i }), { qos: 1 });
+      }
+      await Promise.all([bad.endAsync(), good.endAsync()]);
+      await eventually('what passed is stored', async () => rows(await db.query('SELECT count(v) FROM m GROUP BY machine', 'sec_card')).length, (n) => n === 2);
+      const counts = await eventually('all counted', async () => Object.fromEntries((await db.query('SELECT count(v) FROM m GROUP BY machine', 'sec_card')).map((x) => [x.tags!.machine, x.values[0]![1]])), (c) => c['good-dev'] === 20 && c['bad-dev'] === 5);
+      expect(counts).toEqual({ 'bad-dev': 5, 'good-dev': 20 });
+      const { deadLetters, components } = gw.pipeline.status();
+      expect(deadLetters.byReason.series_budget_exceeded).toBe(15);
+      expect(deadLetters.latest.find((d) => d.reason === 'series_budget_exceeded')!.message).toMatch(/from mqtt-broker\/bad-dev refused: the per-source budget of 5 series/);
+      const card = components.find((c) => c.name === 'cardinality')!;
+      expect(card.state).toBe('degraded');
+      expect(card.details!.overBudget).toEqual([expect.objectContaining({ source: 'mqtt-broker/bad-dev', measurement: 'm', refused: 15, budget: 'source' })]);
+    } finally {
+      await gw.cleanup();
+    }
+  });
+
   it('MQTT over TLS and WebSocket: client certificates by CN, unknown and expired certificates refused', async () => {
     const server = ca.issue('127.0.0.1', { ip: '127.0.0.1' });
     const robot = ca.issue('robot-07');

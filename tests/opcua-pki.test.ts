@@ -36,8 +36,7 @@ opcua:
   endpoints:
     - name: secure
       url: ${sim.url}
-      securityMode: SignAndEncrypt
-      securityPolicy: Basic256Sha256
+      # no securityMode: the strongest the server offers (issue 9)
       reconnect: { initialDelay: 200ms, maxDelay: 1s }
       nodes: [{ nodeId: "nsu=${CNC_NAMESPACE};s=cnc-01.S1-ActLoad", field: load }]
 `);
@@ -68,7 +67,36 @@ opcua:
     // the running gateway picks the trust up at its next attempt, no restart
     await eventually('values over SignAndEncrypt', async () => source.status().counters.received, (n) => n > 3, 30_000);
     expect(source.status().state).toBe('running');
+    // the simulator offers Basic256Sha256, Aes128_Sha256_RsaOaep and Aes256_Sha256_RsaPss, Sign and SignAndEncrypt
+    expect(source.status().details!.security).toBe('SignAndEncrypt/Aes256_Sha256_RsaPss (auto)');
   }, 90_000);
+
+  it('auto security with a password: refuses a server that offers no encryption, before sending anything', async () => {
+    const plain = cncFleet({ servers: 1, machinesPerServer: 1, basePort: await freePort(), pkiDir: `${dir.path}/sim-plain`, security: 'none', intervalMs: 250 })[0]!;
+    await plain.start();
+    const g = await testGateway(`
+http: { listen: 127.0.0.1:0 }
+influx: { url: http://127.0.0.1:9, database: none }
+buffer: { dir: "\${DATA}/buffer" }
+opcua:
+  pkiDir: ${dir.path}/gw-pki-plain
+  endpoints:
+    - name: plain
+      url: ${plain.url}
+      auth: { type: username, username: operator, password: never-sent }
+      reconnect: { initialDelay: 200ms, maxDelay: 1s }
+      nodes: [{ nodeId: "nsu=${CNC_NAMESPACE};s=cnc-01.S1-ActLoad", field: load }]
+`);
+    try {
+      const source = g.pipeline.sources.find((x) => x.name === 'plain') as OpcuaEndpointSource;
+      await eventually('refused', async () => source.status().lastError?.message ?? '', (m) => m.includes('a password would be readable'), 20_000);
+      expect(source.status().state).toBe('reconnecting');
+      expect(source.status().counters.received).toBe(0);
+    } finally {
+      await g.cleanup();
+      await plain.stop();
+    }
+  }, 60_000);
 
   it('plantgate pki trust explains a thumbprint it does not know', async () => {
     const err = await plantgate('pki', 'trust', 'deadbeefdeadbeef', '--pki', pki).catch((e: { stderr: string; code: number }) => e);

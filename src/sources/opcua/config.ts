@@ -3,6 +3,8 @@
  * interval, queue, discard policy, deadband) are set on the endpoint and may be overridden per node
  * or per browse root; the same resolution (`monitoringFor`) is used by the source and by the docs.
  */
+import { secretFromFile } from '../../security/secrets.js';
+import { readableFile } from '../../security/tls.js';
 import { z } from 'zod';
 import { bool, componentName, duration, int, num } from '../../config/types.js';
 
@@ -62,7 +64,13 @@ const browseSchema = z.strictObject({
 
 const authSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('anonymous') }),
-  z.strictObject({ type: z.literal('username'), username: z.string().min(1), password: z.string() }),
+  z
+    .strictObject({ type: z.literal('username'), username: z.string().min(1), password: z.string().optional(), passwordFile: readableFile.optional() })
+    .transform((a, ctx) => {
+      const { passwordFile: _f, ...rest } = secretFromFile(a, 'password', ctx);
+      if (rest.password === undefined && !a.passwordFile) ctx.addIssue({ code: 'custom', path: ['password'], message: 'give password or passwordFile' });
+      return { ...rest, password: rest.password ?? '' };
+    }),
   z.strictObject({ type: z.literal('certificate'), certFile: z.string().min(1), keyFile: z.string().min(1) }),
 ]);
 
@@ -70,8 +78,13 @@ export const endpointSchema = z
   .strictObject({
     name: componentName,
     url: z.string().regex(/^opc\.tcp:\/\/[^/\s]+/, 'expected an opc.tcp://host:port URL'),
-    securityMode: z.enum(securityModes).default('None'),
-    securityPolicy: z.enum(securityPolicies).default('None'),
+    /**
+     * `auto` (the default): the strongest endpoint the server offers (SignAndEncrypt before Sign
+     * before None; Aes256_Sha256_RsaPss, Aes128_Sha256_RsaOaep, Basic256Sha256; the deprecated
+     * Basic128Rsa15 and Basic256 never chosen), and never weaker than chosen earlier in this run.
+     */
+    securityMode: z.enum([...securityModes, 'auto']).default('auto'),
+    securityPolicy: z.enum(securityPolicies).optional(),
     auth: authSchema.default({ type: 'anonymous' }),
     /** Sending a password over a channel without encryption has to be asked for by name. */
     allowPasswordOverInsecureChannel: bool().default(false),
@@ -109,10 +122,13 @@ export const endpointSchema = z
   })
   .superRefine((e, ctx) => {
     if (e.nodes.length === 0 && e.browse.length === 0) ctx.addIssue({ code: 'custom', path: ['nodes'], message: 'give at least one node or browse root' });
-    if ((e.securityMode === 'None') !== (e.securityPolicy === 'None')) {
+    if (e.securityMode === 'auto') {
+      if (e.securityPolicy) ctx.addIssue({ code: 'custom', path: ['securityPolicy'], message: 'securityMode auto chooses the policy too; give securityMode with securityPolicy, or neither' });
+    } else if ((e.securityMode === 'None') !== ((e.securityPolicy ?? 'None') === 'None')) {
       ctx.addIssue({ code: 'custom', path: ['securityPolicy'], message: `securityMode ${e.securityMode} needs ${e.securityMode === 'None' ? 'securityPolicy None' : 'a securityPolicy other than None'}` });
     }
-    if (e.auth.type === 'username' && e.securityMode !== 'SignAndEncrypt' && !e.allowPasswordOverInsecureChannel) {
+    // with auto the same rule is applied to the endpoint chosen, when connecting
+    if (e.auth.type === 'username' && e.securityMode !== 'SignAndEncrypt' && e.securityMode !== 'auto' && !e.allowPasswordOverInsecureChannel) {
       ctx.addIssue({ code: 'custom', path: ['auth'], message: `a password over a ${e.securityMode} channel is readable on the network; use securityMode SignAndEncrypt or set allowPasswordOverInsecureChannel: true` });
     }
     const fields = new Map<string, number>();

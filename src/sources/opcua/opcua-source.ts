@@ -53,6 +53,7 @@ import { discoverVariables, nsuString, resolveTarget } from './browse.js';
 import { type EndpointConfig, type Monitoring, monitoringFor } from './config.js';
 import { ensureClientCertificate } from './pki.js';
 import { convertVariant, qualityOf } from './values.js';
+import { type OfferedEndpoint, rank, type Security, strongest } from './security.js';
 
 type NodeStatus = 'pending' | 'ok' | 'bad' | 'failed' | 'removed';
 
@@ -100,6 +101,10 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
   private byHandle: Array<Item | undefined> = [];
   private namespaceArray: string[] = [];
   private connected = false;
+  /** Security of the current (or last) connection. */
+  private security?: Security;
+  /** With securityMode auto: the strongest chosen so far; nothing weaker is accepted later. */
+  private securityFloor?: Security;
   private connects = 0;
   private attempts = 0;
   private nextRetryAt?: number;
@@ -188,11 +193,12 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
   private async runConnection(firstDone: () => void): Promise<string> {
     const c = this.config;
     const { signal } = this.abort;
+    const security = await this.chooseSecurity();
     const client = OPCUAClient.create({
       applicationName: this.certificates.applicationName,
       clientCertificateManager: this.certificates.manager,
-      securityMode: MessageSecurityMode[c.securityMode],
-      securityPolicy: SecurityPolicy[c.securityPolicy],
+      securityMode: MessageSecurityMode[security.mode],
+      securityPolicy: SecurityPolicy[security.policy],
       endpointMustExist: false,
       connectionStrategy: { maxRetry: 0, initialDelay: 100, maxDelay: 200 },
       keepSessionAlive: true,
@@ -300,6 +306,31 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
     } finally {
       await withTimeout(o.client.disconnect(), 2000, '').catch(() => undefined);
     }
+  }
+
+  /** The configured security, or with `auto` the strongest the server offers now (security.ts). */
+  private async chooseSecurity(): Promise<Security> {
+    const c = this.config;
+    if (c.securityMode !== 'auto') return (this.security = { mode: c.securityMode, policy: c.securityPolicy ?? 'None' });
+    const probe = OPCUAClient.create({ applicationName: this.certificates.applicationName, clientCertificateManager: this.certificates.manager, endpointMustExist: false, connectionStrategy: { maxRetry: 0, initialDelay: 100, maxDelay: 200 }, transportTimeout: 10_000 });
+    let endpoints: OfferedEndpoint[];
+    try {
+      await withTimeout(probe.connect(c.url), 20_000, `connect to ${c.url} timed out`);
+      endpoints = await withTimeout(probe.getEndpoints(), 10_000, 'GetEndpoints timed out');
+    } finally {
+      await withTimeout(probe.disconnect(), 2000, '').catch(() => undefined);
+    }
+    const chosen = strongest(endpoints, this.securityFloor);
+    if ('refused' in chosen) throw new Error(chosen.refused);
+    if (c.auth.type === 'username' && chosen.mode !== 'SignAndEncrypt' && !c.allowPasswordOverInsecureChannel) {
+      throw new Error(`the server offers at best ${chosen.mode}/${chosen.policy}: a password would be readable on the network (allowPasswordOverInsecureChannel: true to send it anyway)`);
+    }
+    if (!this.securityFloor || rank(chosen) > rank(this.securityFloor)) {
+      if (chosen.mode === 'None') this.ctx.log.warn({ endpoint: this.name, url: c.url }, 'the OPC UA server offers no security: connecting unencrypted and unsigned');
+      else this.ctx.log.info({ endpoint: this.name, url: c.url, securityMode: chosen.mode, securityPolicy: chosen.policy }, 'opcua security chosen');
+      this.securityFloor = chosen;
+    }
+    return (this.security = chosen);
   }
 
   private async identity(): Promise<UserIdentityInfo> {
@@ -554,7 +585,7 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
     for (const i of this.items) counts[i.status]++;
     return {
       url: this.config.url,
-      security: `${this.config.securityMode}/${this.config.securityPolicy}`,
+      security: this.security ? `${this.security.mode}/${this.security.policy}${this.config.securityMode === 'auto' ? ' (auto)' : ''}` : this.config.securityMode,
       mode: this.config.mode,
       connected: this.connected,
       connects: this.connects,

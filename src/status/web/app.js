@@ -52,7 +52,7 @@
     const sources = st.components.filter((c) => c.kind === 'source');
     $('#sources tbody').innerHTML = sources.map((c) => {
       const d = c.details || {};
-      const detail = c.type === 'mqtt-broker' ? `${esc(d.listen)} · ${d.connectedDevices} device(s) connected`
+      const detail = c.type === 'mqtt-broker' ? `${esc(d.listen)}${d.tls ? ' (TLS)' : ''} · ${d.connectedDevices} device(s) connected${sum(d.refusals) ? ` · ${fmtNum(sum(d.refusals))} refused` : ''}`
         : c.type === 'mqtt-client' ? `${esc(d.url)} · ${d.connected ? 'connected' : 'disconnected'} · ${d.connects} connect(s)`
         : c.type === 'opcua' ? `${esc(d.url)} · ${esc(d.security)} · ${d.connected ? 'connected' : 'disconnected'} · ${d.nodes?.ok ?? 0}/${d.nodes?.total ?? 0} nodes good · ${d.outages} outage(s)`
         : c.type === 'sparkplug-host' ? `${esc(d.mode)} host ${esc(d.hostId)} · ${d.nodesOnline} node(s) online, ${d.nodesOffline} offline · ${d.rebirthsSent} rebirth request(s)`
@@ -65,8 +65,14 @@
     const failing = sources.flatMap((c) => [
       ...(c.details?.failingTopics || []).map((f) => `${esc(c.name)}: <code>${esc(f.topic)}</code> ${esc(f.reason)} ×${f.count}`),
       ...(c.details?.failingNodes || []).map((f) => `${esc(c.name)}: <code>${esc(f.node)}</code> (${esc(f.field)}) ${esc(f.status)} ${esc(f.statusCode)}`),
+      ...(c.details?.recentRefusals || []).slice(-5).reverse().map((r) => `${esc(c.name)}: refused ${esc(r.clientId ?? '')}${r.username ? ` (user ${esc(r.username)})` : ''}${r.address ? ` from ${esc(r.address)}` : ''}: ${esc(r.reason)} – ${esc(r.detail)}`),
     ]);
-    $('#problems').innerHTML = failing.length ? `<h3>Failing topics and nodes</h3><ul class="problems">${failing.slice(0, 10).map((f) => `<li>${f}</li>`).join('')}</ul>` : '';
+    // the cardinality guard names the device whose new series it refuses
+    const card = st.components.find((c) => c.type === 'cardinality');
+    for (const o of (card?.details?.overBudget || []).slice(-5).reverse()) {
+      failing.push(`series budget (${esc(o.budget)}): <code>${esc(o.source)}</code> in ${esc(o.measurement)}: ${fmtNum(o.refused)} new series refused, e.g. <code>${esc(o.example)}</code>`);
+    }
+    $('#problems').innerHTML = failing.length ? `<h3>Failing topics, nodes, refused devices</h3><ul class="problems">${failing.slice(0, 10).map((f) => `<li>${f}</li>`).join('')}</ul>` : '';
 
     // Sparkplug: a dead node (or device) stays listed, marked offline and its metrics stale
     const sp = sources.find((c) => c.type === 'sparkplug-host');

@@ -41,14 +41,28 @@ export function parseYamlWith<S extends z.ZodType>(schema: S, text: string, file
     throw new ConfigError(problems);
   }
   const problems: ConfigProblem[] = [];
-  const raw = interpolate(doc.toJS() ?? {}, [], env, file, problems);
+  let js: unknown;
+  try {
+    // maxAliasCount bounds alias expansion ("billion laughs")
+    js = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  } catch (err) {
+    throw new ConfigError([{ file, path: '', message: `YAML: ${(err as Error).message}` }]);
+  }
+  const raw = interpolate(js, [], env, file, problems);
   if (problems.length) throw new ConfigError(problems);
   const res = schema.safeParse(raw);
   if (!res.success) throw new ConfigError(res.error.issues.flatMap((i) => toProblems(i, file)));
   return res.data;
 }
 
+/** Deeper than any configuration needs; a recursive YAML alias (`&a [*a]`) would otherwise never end. */
+const MAX_DEPTH = 64;
+
 function interpolate(v: unknown, path: (string | number)[], env: NodeJS.ProcessEnv, file: string, problems: ConfigProblem[]): unknown {
+  if (path.length > MAX_DEPTH) {
+    if (!problems.some((p) => p.message.startsWith('nested deeper'))) problems.push({ file, path: formatPath(path.slice(0, 3)), message: `nested deeper than ${MAX_DEPTH} levels (a YAML alias that refers to itself?)` });
+    return null;
+  }
   if (typeof v === 'string') {
     return v.replace(VAR, (m, name: string | undefined, op: string | undefined, def: string | undefined) => {
       if (m === '$$') return '$';

@@ -30,14 +30,15 @@ export class Guard extends BaseComponent implements Processor {
       try {
         for (const k in p.tags) if (p.tags[k] === '') delete p.tags[k];
         checkPoint(p);
+        // range first: beyond it a Date cannot even be formatted for the message
+        if (p.time < -9_223_372_036_854 || p.time > 9_223_372_036_854) {
+          throw new RejectedInput('timestamp_out_of_range', `timestamp ${p.time} ms is outside what InfluxDB can store (1677-09-21 to 2262-04-11)`);
+        }
         if (p.time > now + this.config.maxFuture) {
           throw new RejectedInput('timestamp_in_future', `timestamp ${new Date(p.time).toISOString()} is more than ${this.config.maxFuture} ms ahead of the gateway clock`);
         }
         if (this.config.maxAge > 0 && p.time < now - this.config.maxAge) {
           throw new RejectedInput('timestamp_too_old', `timestamp ${new Date(p.time).toISOString()} is older than maxAge`);
-        }
-        if (p.time < -9_223_372_036_854 || p.time > 9_223_372_036_854) {
-          throw new RejectedInput('timestamp_out_of_range', `timestamp ${p.time} ms is outside what InfluxDB can store`);
         }
         out.push(p);
         this.counters.written++;

@@ -272,6 +272,7 @@ buffer: { dir: "\${DATA}/buffer" }
     const raw = (bytes: Buffer) =>
       new Promise<void>((resolve) => {
         const s = netConnect(port, '127.0.0.1', () => s.write(bytes));
+        s.resume(); // read any answer, so the broker's FIN is seen
         s.on('error', () => undefined);
         s.on('close', () => resolve());
       });

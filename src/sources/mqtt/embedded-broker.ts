@@ -50,6 +50,8 @@ interface RefusalRecord {
   at: number;
 }
 
+const BAD_TOPIC_CHAR = /[\u0000\uFFFD]/;
+
 type Duplexish = ConstructorParameters<typeof GuardedConnection>[0];
 
 export class EmbeddedBroker extends MqttSource {
@@ -198,6 +200,8 @@ export class EmbeddedBroker extends MqttSource {
     let reason: string | undefined;
     let detail = '';
     if (Buffer.byteLength(topic) > c.maxTopicLength) [reason, detail] = ['topic_too_long', `topic of ${Buffer.byteLength(topic)} bytes, limit ${c.maxTopicLength}`];
+    // [MQTT-1.5.3-1/2]: ill-formed UTF-8 (which the packet parser turns into U+FFFD) and U+0000 close the connection
+    else if (BAD_TOPIC_CHAR.test(topic)) [reason, detail] = ['invalid_topic', `topic ${JSON.stringify(topic.slice(0, 200))} holds invalid UTF-8 or U+0000`];
     else if (!grant || !mayPublish(grant.publish, grant.identity, topic)) [reason, detail] = ['publish_denied', `may not publish to ${JSON.stringify(topic.slice(0, 200))}`];
     if (!reason) return undefined;
     this.drop(reason);
@@ -213,10 +217,10 @@ export class EmbeddedBroker extends MqttSource {
   private clientError(client: Client | null, err: Error): void {
     // aedes' own refusals of malformed or over-limit packets, named like ours
     const m = err.message;
+    // a refused publish comes back here as the reason the connection was closed: already counted
+    if (/^may not publish|^topic of \d+ bytes|^topic .* holds invalid/.test(m)) return;
     const reason = /too many levels/.test(m) ? 'topic_too_deep' : /maxInflightInbound/.test(m) ? 'inflight_exceeded' : /not allowed in PUBLISH|Invalid|invalid|malformed|Cannot parse|protocol/i.test(m) ? 'malformed_packet' : undefined;
     if (reason) return this.refuse(reason, m, client ? this.who(client) : {});
-    // a refused publish comes back here as the reason the connection was closed: already counted
-    if (/^may not publish|^topic of \d+ bytes/.test(m)) return;
     this.recordError(err);
   }
 

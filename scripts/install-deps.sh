@@ -12,6 +12,7 @@ command -v influxd >/dev/null || missing+=(influxdb)                       # Inf
 command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
 command -v mosquitto_pub >/dev/null || missing+=(mosquitto-clients)
 command -v victoria-metrics >/dev/null || missing+=(victoria-metrics)      # the /api/v2/write protocol
+command -v openssl >/dev/null || missing+=(openssl)                        # test certificates (security tests)
 [ -x /usr/bin/chromium ] || missing+=(chromium)                             # the dashboard's browser test
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing Debian packages: ${missing[*]}"

@@ -110,6 +110,29 @@ describe('plantgate check', () => {
     expect(r.out).toMatch(/c[\d.]+\.yaml: /); // the file is named
   });
 
+  it('hash-password reads the password on standard input and prints only a hash that verifies', async () => {
+    const { spawn } = await import('node:child_process');
+    const { verifyPassword } = await import('../src/security/passwords.js');
+    const hashOf = (input: string) =>
+      new Promise<{ code: number; out: string; err: string }>((resolve) => {
+        const p = spawn('node', [bin, 'hash-password'], { stdio: ['pipe', 'pipe', 'pipe'] });
+        let out = '';
+        let err = '';
+        p.stdout.on('data', (d) => (out += d));
+        p.stderr.on('data', (d) => (err += d));
+        p.on('close', (code) => resolve({ code: code ?? -1, out, err }));
+        p.stdin.end(input);
+      });
+    const r = await hashOf('press-01 s3cret\n'); // echo's newline is not part of the password
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^scrypt\$15\$8\$1\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+\n$/);
+    expect(r.out + r.err).not.toContain('s3cret');
+    expect(await verifyPassword('press-01 s3cret', r.out.trim())).toBe(true);
+    expect(await verifyPassword('press-01 s3cret\n', r.out.trim())).toBe(false);
+    // an empty password is a usage error
+    expect((await hashOf('')).code).toBe(2);
+  });
+
   it('prints help', async () => {
     const r = await run('node', [bin, '--help']);
     expect(r.stdout).toMatch(/plantgate run --config FILE/);

@@ -106,7 +106,7 @@ indicators: { registry: ${SEEDS}/liaoning-demo-registry.yaml, targets: ${SEEDS}/
   it('serves /healthz, /api/status and the dead-letter download', async () => {
     expect(await (await fetch(`${base}/healthz`)).json()).toEqual({ status: 'ok' });
     const st = (await (await fetch(`${base}/api/status`)).json()) as { components: { name: string; kind: string; counters: { received: number } }[]; rates: Record<string, number>; indicators: unknown };
-    expect(st.components.map((c) => c.kind).sort()).toEqual(['buffer', 'processor', 'sink', 'source', 'source', 'source']);
+    expect(st.components.map((c) => c.kind).sort()).toEqual(['buffer', 'processor', 'processor', 'sink', 'source', 'source', 'source']);
     expect(st.components.find((c) => c.name === 'mqtt-broker')!.counters.received).toBeGreaterThan(0);
     expect(st.indicators).toBeDefined();
     const dl = await fetch(`${base}/api/deadletters`);
@@ -126,7 +126,7 @@ indicators: { registry: ${SEEDS}/liaoning-demo-registry.yaml, targets: ${SEEDS}/
     expect(fam('plantgate_buffer_lines').type).toBe('GAUGE');
     expect(fam('plantgate_mqtt_reconnects_total').metrics[0]!.labels!.component).toBe('plant-broker');
     expect(Number(fam('plantgate_mqtt_reconnects_total').metrics[0]!.value)).toBeGreaterThanOrEqual(1); // the restart above
-    expect(fam('plantgate_component_state').metrics.filter((m) => m.value === '1')).toHaveLength(6);
+    expect(fam('plantgate_component_state').metrics.filter((m) => m.value === '1')).toHaveLength(7);
     expect(fam('plantgate_indicator_value').metrics.some((m) => m.labels!.indicator === 'nc_rate' && m.labels!.scope === 'region')).toBe(true);
   });
 });

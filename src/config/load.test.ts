@@ -124,3 +124,28 @@ describe('shipped configuration files', () => {
     });
   }
 });
+
+describe('security configuration mistakes', () => {
+  const HASH = 'scrypt$15$8$1$ZXhhbXBsZS1zYWx0LTEyMw==$n0tArEaLhAsHjUsTtHeFoRmAtOfOnE+eXaMpLeS0000=';
+  const withBroker = (broker: string) => GOOD.replace('broker: { listen: 127.0.0.1:1883, allowAnonymous: true }', `broker: ${broker}`);
+  const cases: [string, string, RegExp][] = [
+    ['a broker nobody could log in to', withBroker('{ listen: 127.0.0.1:1883 }'), /^mqtt\.broker\.users: no device could connect: add users/],
+    ['a password where its hash belongs', withBroker('{ listen: 127.0.0.1:1883, users: [{ username: a, passwordHash: "secret123" }] }'), /^mqtt\.broker\.users\[0\]\.passwordHash: expected a hash made by `plantgate hash-password`/],
+    ['a user without any way to log in', withBroker('{ listen: 127.0.0.1:1883, users: [{ username: a }] }'), /^mqtt\.broker\.users\[0\]\.passwordHash: a user needs a passwordHash, certificate: true, or both/],
+    ['a bad ACL filter', withBroker(`{ listen: 127.0.0.1:1883, users: [{ username: a, passwordHash: "${HASH}", publish: ["factory/#/x"] }] }`), /^mqtt\.broker\.users\[0\]\.publish\[0\]: '#' must be a whole level and the last one/],
+    ['certificate users without client certificates', withBroker('{ listen: 127.0.0.1:1883, users: [{ username: a, certificate: true }] }'), /^mqtt\.broker\.tls: users with certificate: true need tls with a ca/],
+    ['a duplicate user', withBroker(`{ listen: 127.0.0.1:1883, users: [{ username: a, passwordHash: "${HASH}" }, { username: a, passwordHash: "${HASH}" }] }`), /^mqtt\.broker\.users\[1\]\.username: duplicate user "a"/],
+    ['a missing certificate file', withBroker('{ listen: 127.0.0.1:1883, allowAnonymous: true, tls: { cert: /nonexistent/broker.crt, key: /nonexistent/broker.key } }'), /^mqtt\.broker\.tls\.cert: cannot read \/nonexistent\/broker\.crt: ENOENT/],
+    ['required client certificates without a CA', withBroker(`{ listen: 127.0.0.1:1883, allowAnonymous: true, tls: { cert: ${process.execPath}, key: ${process.execPath}, clientCertificates: required } }`), /^mqtt\.broker\.tls\.ca: clientCertificates required needs the CA/],
+    ['a packet limit below the payload limit', withBroker('{ listen: 127.0.0.1:1883, allowAnonymous: true, maxPayloadBytes: 1000, maxPacketBytes: 500 }'), /^mqtt\.broker\.maxPacketBytes: must be larger than maxPayloadBytes/],
+    ['a short HTTP token', GOOD.replace('http: { listen: 127.0.0.1:8080 }', 'http: { listen: 127.0.0.1:8080, auth: { token: short } }'), /^http\.auth\.token: a token of at least 16 characters/],
+    ['http.auth without token or users', GOOD.replace('http: { listen: 127.0.0.1:8080 }', 'http: { listen: 127.0.0.1:8080, auth: { readAccess: authenticated } }'), /^http\.auth\.token: give a token \(or tokenFile\), users, or both/],
+    ['a client certificate without its key', GOOD.replace('influx: { url: http://127.0.0.1:8086, api: v1, database: factory }', `influx: { url: http://127.0.0.1:8086, api: v1, database: factory, tls: { cert: ${process.execPath} } }`), /^influx\.tls\.key: cert and key go together/],
+  ];
+  for (const [what, yaml, expected] of cases) {
+    it(what, () => {
+      const p = problems(yaml);
+      expect(p.some((x) => expected.test(x)), p.join('\n')).toBe(true);
+    });
+  }
+});

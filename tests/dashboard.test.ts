@@ -111,7 +111,9 @@ indicators: { registry: ${SEEDS}/liaoning-demo-registry.yaml, targets: ${SEEDS}/
     expect(st.indicators).toBeDefined();
     const dl = await fetch(`${base}/api/deadletters`);
     expect(dl.headers.get('content-disposition')).toMatch(/attachment/);
-    expect((await fetch(`${base}/api/status`, { method: 'POST' })).status).toBe(405);
+    // nothing changes the gateway without credentials: POST (admin actions) needs http.auth, other methods are refused
+    expect((await fetch(`${base}/api/status`, { method: 'POST' })).status).toBe(403);
+    expect((await fetch(`${base}/api/status`, { method: 'PUT' })).status).toBe(405);
   });
 
   it('exposes Prometheus metrics that a Prometheus text parser reads', async () => {

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashPassword } from '../src/security/passwords.js';
 import { TestPki } from './helpers/certs.js';
 import { testGateway } from './helpers/gateway.js';
-import { eventually, type InfluxdHandle, rows, tempDir, useInfluxd } from './helpers/servers.js';
+import { eventually, type InfluxdHandle, mosquitto, rows, tempDir, useInfluxd } from './helpers/servers.js';
 
 const PASSWORDS = { 'press-01': 'press-01-pw-Xq7', 'robot-07': 'robot-07-pw-Lk2', reader: 'reader-pw-9Jm' };
 
@@ -320,6 +320,48 @@ buffer: { dir: "\${DATA}/buffer" }
       expect(refusals()).toMatchObject({ bad_credentials: 3, too_many_auth_failures: 1 });
     } finally {
       await gw.cleanup();
+    }
+  });
+});
+
+describe('external broker over TLS with a client certificate (mosquitto)', () => {
+  let db: InfluxdHandle;
+  useInfluxd((d) => (db = d));
+  const dir = tempDir('ext-tls');
+  afterAll(() => dir.remove());
+
+  it('connects with the plant CA and its own certificate, and a foreign CA is refused', async () => {
+    const ca = new TestPki(dir.path);
+    const server = ca.issue('127.0.0.1', { ip: '127.0.0.1' });
+    const gwCert = ca.issue('plantgate');
+    const device = ca.issue('press-01');
+    const broker = await mosquitto({ tls: { ca: ca.ca, cert: server.cert, key: server.key } });
+    const foreign = new TestPki(dir.path, 'foreign');
+    const gw = await testGateway(`
+influx: { url: ${db.url}, database: sec_ext, flushInterval: 100ms }
+http: { listen: 127.0.0.1:0 }
+mqtt:
+  clients:
+    - { name: plant, url: "${broker.url}", clientId: pg-tls, clean: true, tls: { ca: ${ca.ca}, cert: ${gwCert.cert}, key: ${gwCert.key} } }
+    - { name: wrong-ca, url: "${broker.url}", clientId: pg-wrong, clean: true, reconnectPeriod: 60s, tls: { ca: ${foreign.ca}, cert: ${gwCert.cert}, key: ${gwCert.key} } }
+  routes:
+    - { topic: "factory/{site}/{line}/{machine}/telemetry", measurement: m }
+buffer: { dir: "\${DATA}/buffer" }
+`);
+    try {
+      const source = (name: string) => gw.pipeline.status().components.find((c) => c.name === name)!;
+      await eventually('connected over TLS', async () => source('plant').details!.connected, (c) => c === true, 15_000);
+      const pub = await mqtt.connectAsync(broker.url, { clientId: 'press-01', ca: [readFileSync(ca.ca)], cert: readFileSync(device.cert), key: readFileSync(device.key) });
+      await pub.publishAsync('factory/anshan/l1/press-01/telemetry', JSON.stringify({ ts: 1_700_000_000_000, v: 1 }), { qos: 1 });
+      await pub.endAsync();
+      await eventually('stored', async () => rows(await db.query('SELECT count(v) FROM m', 'sec_ext'))[0]?.count, (n) => n === 1);
+      // the server certificate does not chain to the configured CA: never connected, the reason shown
+      expect(source('wrong-ca').details!.connected).toBe(false);
+      expect(source('wrong-ca').lastError?.message).toMatch(/certificate/i);
+    } finally {
+      await gw.cleanup();
+      await broker.stop();
+      broker.remove();
     }
   });
 });

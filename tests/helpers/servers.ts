@@ -81,7 +81,8 @@ export function rows(s: InfluxSeries[]): Record<string, unknown>[] {
   return s.flatMap((x) => x.values.map((v) => ({ ...x.tags, ...Object.fromEntries(x.columns.map((c, i) => [c, v[i]])) })));
 }
 
-export async function mosquitto(): Promise<{ url: string; port: number; stop(): Promise<void>; restart(): Promise<void>; remove(): void }> {
+/** `tls`: an MQTT over TLS listener that requires client certificates signed by `ca` (CN = username). */
+export async function mosquitto(opts: { tls?: { ca: string; cert: string; key: string } } = {}): Promise<{ url: string; port: number; stop(): Promise<void>; restart(): Promise<void>; remove(): void }> {
   const bin = need('mosquitto', 'mosquitto');
   const dir = tempDir('mosquitto');
   const port = await freePort();
@@ -91,7 +92,13 @@ export async function mosquitto(): Promise<{ url: string; port: number; stop(): 
     conf,
     [
       `listener ${port} 127.0.0.1`,
-      'allow_anonymous true',
+      ...(opts.tls
+        ? [
+            // started as root, mosquitto drops to its own user before reading certificates; the test folders are root's
+            ...(process.getuid?.() === 0 ? ['user root'] : []),
+            `cafile ${opts.tls.ca}`, `certfile ${opts.tls.cert}`, `keyfile ${opts.tls.key}`, 'require_certificate true', 'use_identity_as_username true', 'allow_anonymous false',
+          ]
+        : ['allow_anonymous true']),
       'persistence true',
       `persistence_location ${join(dir.path, 'data')}/`,
       'max_queued_messages 1000000',
@@ -108,7 +115,7 @@ export async function mosquitto(): Promise<{ url: string; port: number; stop(): 
   };
   await start();
   return {
-    url: `mqtt://127.0.0.1:${port}`,
+    url: `${opts.tls ? 'mqtts' : 'mqtt'}://127.0.0.1:${port}`,
     port,
     stop: () => m.stop(),
     async restart() {

@@ -366,6 +366,54 @@ buffer: { dir: "\${DATA}/buffer" }
   });
 });
 
+describe('InfluxDB over HTTPS with authentication, the password from a file', () => {
+  const dir = tempDir('influx-tls');
+  afterAll(() => dir.remove());
+
+  it('writes through TLS with the plant CA and the user from the password file', async () => {
+    const { startInfluxd } = await import('../src/servers/influxd.js');
+    const { request } = await import('node:https');
+    const pki = new TestPki(dir.path);
+    const server = pki.issue('127.0.0.1', { ip: '127.0.0.1' });
+    const influx = await startInfluxd({ dataDir: join(dir.path, 'influxd'), https: server, auth: true });
+    const query = (q: string, auth?: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = request(`${influx.url}/query?${new URLSearchParams({ q, db: 'sec_tls' })}`, { method: 'POST', ca: readFileSync(pki.ca), headers: auth ? { authorization: `Basic ${Buffer.from(auth).toString('base64')}` } : {} }, (res) => {
+          let body = '';
+          res.on('data', (c) => (body += c));
+          res.on('end', () => resolve({ status: res.statusCode!, body }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    const pwFile = join(dir.path, 'influx-password');
+    writeFileSync(pwFile, 'influx-admin-pw-R4\n');
+    let gw: Awaited<ReturnType<typeof testGateway>> | undefined;
+    try {
+      expect((await query("CREATE USER admin WITH PASSWORD 'influx-admin-pw-R4' WITH ALL PRIVILEGES")).status).toBe(200);
+      expect((await query('SHOW DATABASES')).status).toBe(401); // auth is really on
+      gw = await testGateway(`
+influx: { url: "${influx.url}", database: sec_tls, username: admin, passwordFile: ${pwFile}, tls: { ca: ${pki.ca} }, flushInterval: 100ms }
+http: { listen: 127.0.0.1:0 }
+mqtt:
+  broker: { listen: 127.0.0.1:0, allowAnonymous: true }
+  routes: [{ topic: "factory/{site}/{line}/{machine}/telemetry", measurement: m }]
+buffer: { dir: "\${DATA}/buffer" }
+`);
+      const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${gw.broker!.port}`, { clientId: 'd1' });
+      for (let i = 0; i < 5; i++) await c.publishAsync('factory/a/l1/m1/telemetry', JSON.stringify({ ts: 1_700_000_000_000 + i, v: i }), { qos: 1 });
+      await c.endAsync();
+      await eventually('5 points over HTTPS', async () => JSON.parse((await query('SELECT count(v) FROM m', 'admin:influx-admin-pw-R4')).body).results[0].series?.[0]?.values[0][1], (n) => n === 5);
+      const status = JSON.stringify(gw.pipeline.status());
+      expect(status).toContain(influx.url);
+      expect(status).not.toContain('influx-admin-pw-R4');
+    } finally {
+      await gw?.cleanup();
+      await influx.stop();
+    }
+  });
+});
+
 describe('HTTP API: credentials for admin actions, authenticated reading, TLS, headers, no secrets', () => {
   let db: InfluxdHandle;
   useInfluxd((d) => (db = d));

@@ -163,6 +163,10 @@ export class EmbeddedBroker extends MqttSource {
       this.wsPort = await listen(http as unknown as Server, c.websocket.listen.host, c.websocket.listen.port);
     }
     this.ctx.log.info({ component: this.name, host: c.listen.host, port: this.port, tls: !!tls, websocket: c.websocket ? this.wsPort : undefined, users: this.auth.userCount, anonymous: c.allowAnonymous }, 'embedded MQTT broker listening');
+    const loopback = (h: string) => h === 'localhost' || h === '::1' || h.startsWith('127.');
+    if (c.allowAnonymous && (!loopback(c.listen.host) || (c.websocket && !loopback(c.websocket.listen.host)))) {
+      this.ctx.log.warn({ component: this.name }, 'anonymous MQTT connections are allowed on a non-loopback address: any device on the network may publish');
+    }
     if (!c.allowAnonymous && this.auth.userCount === 0) this.ctx.log.warn({ component: this.name }, 'the broker has no users yet: every connection is refused until the credentials file has some');
     // the broker lives and dies with the host, so its STATE needs no will: online now, offline at stop
     if (this.sparkplug?.mode === 'primary') await this.announceOnline();

@@ -16,6 +16,8 @@ export interface RobotFleetOptions {
   qos?: 0 | 1;
   /** Fraction of time a robot spends in MANUAL mode or stopped (default 0.1). */
   disturbance?: number;
+  username?: string;
+  password?: string;
 }
 
 export interface RobotFleet {
@@ -50,7 +52,7 @@ export async function startRobotFleet(o: RobotFleetOptions): Promise<RobotFleet>
   for (let k = 0; k < o.robots; k++) {
     const i = first + k;
     const id = robotId(i);
-    const client = mqtt.connect(o.url, { clientId: `sim-${site}-${id}`, reconnectPeriod: 1000 });
+    const client = mqtt.connect(o.url, { clientId: `sim-${site}-${id}`, username: o.username, password: o.password, reconnectPeriod: 1000 });
     client.on('error', () => undefined);
     clients.push(client);
     const topic = `factory/${site}/cell-${(i % 3) + 1}/${id}/robot`;

@@ -21,6 +21,7 @@ Usage:
   plantgate demo                     gateway + embedded broker + simulated machines + its own influxd
   plantgate sim devices [options]    simulated MQTT CNC machines publishing JSON telemetry
       --url mqtt://127.0.0.1:1883  --devices 10  --first 0  --interval 1000 (ms)  --qos 1  --site shenyang
+      --username NAME --password-env VAR   (also for robots)
   plantgate sim robots [options]     simulated industrial robots (mode, stops, joint temperatures)
       --url mqtt://127.0.0.1:1883  --robots 5  --first 0  --interval 1000 (ms)  --site dalian
   plantgate sim cnc [options]        OPC UA servers of CNC machines (OPC 40502 CNC companion specification)
@@ -194,9 +195,15 @@ async function sim(args: string[]): Promise<number> {
       interval: { type: 'string', default: '1000' },
       qos: { type: 'string', default: '1' },
       site: { type: 'string' },
+      username: { type: 'string' },
+      'password-env': { type: 'string' },
     },
   });
-  const common = { url: values.url!, intervalMs: positive(values.interval!, '--interval'), first: Number(values.first), qos: Number(values.qos) as 0 | 1 };
+  // the password from the environment, never from the command line (ps shows arguments)
+  const envName = values['password-env'];
+  if (envName !== undefined && process.env[envName] === undefined) throw new UsageError(`--password-env ${envName}: that environment variable is not set`);
+  const password = envName !== undefined ? process.env[envName] : undefined;
+  const common = { url: values.url!, intervalMs: positive(values.interval!, '--interval'), first: Number(values.first), qos: Number(values.qos) as 0 | 1, username: values.username, password };
   const fleet =
     kind === 'devices'
       ? await startDeviceFleet({ ...common, devices: positive(values.devices!, '--devices'), site: values.site ?? 'shenyang' })

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -123,6 +123,16 @@ describe('shipped configuration files', () => {
       expect(() => loadConfigFile(new URL(name, dir).pathname, { INFLUX_URL: 'http://127.0.0.1:8086', INFLUX_TOKEN: 't', PLANTGATE_DATA: '/tmp/pg' })).not.toThrow();
     });
   }
+  it('the credentials files are valid; the docker demo password matches its hash', async () => {
+    const { loadYamlWith } = await import('./load.js');
+    const { credentialsFileSchema } = await import('../sources/mqtt/config.js');
+    const { verifyPassword } = await import('../security/passwords.js');
+    expect(loadYamlWith(credentialsFileSchema, new URL('credentials.yaml', dir).pathname).users).toEqual([]);
+    const demo = loadYamlWith(credentialsFileSchema, new URL('credentials.demo.yaml', dir).pathname).users;
+    const compose = readFileSync(new URL('../docker-compose.yml', dir), 'utf8');
+    const password = /SIM_PASSWORD: (\S+)/.exec(compose)![1]!;
+    expect(await verifyPassword(password, demo[0]!.passwordHash!)).toBe(true);
+  });
 });
 
 describe('security configuration mistakes', () => {

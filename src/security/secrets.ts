@@ -14,22 +14,23 @@ export const LOG_REDACT_PATHS = SECRET_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${
 /**
  * For a schema's transform: when `<key>File` is set, reads the secret from that file (one trailing
  * newline dropped, as `echo` writes it) into `<key>`. Both at once is a mistake worth naming.
+ * The result never carries `<key>File`: past the configuration only the secret itself matters.
  */
-export function secretFromFile<T extends Record<string, unknown>>(obj: T, key: string, ctx: z.RefinementCtx): T {
+export function secretFromFile<T extends Record<string, unknown>, K extends string>(obj: T, key: K, ctx: z.RefinementCtx): Omit<T, `${K}File`> {
   const fileKey = `${key}File`;
-  const file = obj[fileKey];
-  if (typeof file !== 'string') return obj;
+  const { [fileKey]: file, ...rest } = obj;
+  if (typeof file !== 'string') return rest as Omit<T, `${K}File`>;
   if (obj[key] !== undefined) {
     ctx.addIssue({ code: 'custom', path: [fileKey], message: `give ${key} or ${fileKey}, not both` });
-    return obj;
+    return rest as Omit<T, `${K}File`>;
   }
   try {
     const value = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
     if (!value) ctx.addIssue({ code: 'custom', path: [fileKey], message: `${file} is empty` });
-    return { ...obj, [key]: value };
+    return { ...rest, [key]: value } as Omit<T, `${K}File`>;
   } catch (err) {
     ctx.addIssue({ code: 'custom', path: [fileKey], message: `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` });
-    return obj;
+    return rest as Omit<T, `${K}File`>;
   }
 }
 

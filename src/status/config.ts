@@ -15,7 +15,7 @@ export const httpAuthSchema = z
     readAccess: z.enum(['open', 'authenticated']).default('open'),
   })
   .transform((a, ctx) => {
-    const { tokenFile: _f, ...rest } = secretFromFile(a, 'token', ctx);
+    const rest = secretFromFile(a, 'token', ctx);
     if (!rest.token && rest.users.length === 0) ctx.addIssue({ code: 'custom', path: ['token'], message: 'give a token (or tokenFile), users, or both' });
     return rest;
   });

@@ -49,11 +49,8 @@ export const influxSchema = z.preprocess(
       error: (iss) => (iss.code === 'invalid_union' ? 'expected api: v1 (with database) or api: v2 (with org, bucket, token)' : undefined),
     })
     .transform((c, ctx) => {
-      if (c.api === 'v1') {
-        const { passwordFile: _f, ...rest } = secretFromFile(c, 'password', ctx);
-        return rest;
-      }
-      const { tokenFile: _f, ...rest } = secretFromFile(c, 'token', ctx);
+      if (c.api === 'v1') return secretFromFile(c, 'password', ctx);
+      const rest = secretFromFile(c, 'token', ctx);
       if (!rest.token && !c.tokenFile) ctx.addIssue({ code: 'custom', path: ['token'], message: 'api v2 needs a token (or tokenFile)' });
       return { ...rest, token: rest.token ?? '' };
     }),

@@ -141,11 +141,7 @@ export const clientSchema = z.strictObject({
   subscriptions: z
     .array(z.strictObject({ topic: z.string().min(1), qos: z.union([z.literal(0), z.literal(1), z.literal(2)]).default(1) }))
     .optional(),
-}).transform((c, ctx) => {
-  const out = secretFromFile(c, 'password', ctx);
-  const { passwordFile: _file, ...rest } = out;
-  return rest;
-});
+}).transform((c, ctx) => secretFromFile(c, 'password', ctx));
 export type ClientConfig = z.output<typeof clientSchema>;
 
 export const mqttSchema = z.strictObject({

@@ -67,7 +67,7 @@ const authSchema = z.discriminatedUnion('type', [
   z
     .strictObject({ type: z.literal('username'), username: z.string().min(1), password: z.string().optional(), passwordFile: readableFile.optional() })
     .transform((a, ctx) => {
-      const { passwordFile: _f, ...rest } = secretFromFile(a, 'password', ctx);
+      const rest = secretFromFile(a, 'password', ctx);
       if (rest.password === undefined && !a.passwordFile) ctx.addIssue({ code: 'custom', path: ['password'], message: 'give password or passwordFile' });
       return { ...rest, password: rest.password ?? '' };
     }),

@@ -5,6 +5,7 @@
 import { resolve } from 'node:path';
 import pino, { type DestinationStream, type Logger } from 'pino';
 import { DiskBuffer } from './buffer/disk-buffer.js';
+import { isLoopback } from './core/net.js';
 import { CardinalityGuard } from './processors/cardinality/cardinality.js';
 import { LOG_REDACT_PATHS } from './security/secrets.js';
 import type { PlantgateConfig } from './config/schema.js';
@@ -97,9 +98,9 @@ export async function startGateway(config: PlantgateConfig, log: Logger = create
 
   const http = new StatusServer(config.http, pipeline, indicators);
   http.sparkplug = sparkplug;
-  const h = config.http.listen.host;
-  if (!(h === 'localhost' || h === '::1' || h.startsWith('127.')) && (!config.http.auth || config.http.auth.readAccess === 'open')) {
-    log.warn({ listen: `${h}:${config.http.listen.port}` }, 'the status page is readable by anyone who can reach this address (http.auth.readAccess: authenticated to require credentials)');
+  const { host, port } = config.http.listen;
+  if (!isLoopback(host) && (!config.http.auth || config.http.auth.readAccess === 'open')) {
+    log.warn({ listen: `${host}:${port}` }, 'the status page is readable by anyone who can reach this address (http.auth.readAccess: authenticated to require credentials)');
   }
   await pipeline.start();
   try {

@@ -11,3 +11,8 @@ export function listen(server: Server, host: string, port: number): Promise<numb
     });
   });
 }
+
+/** Whether a listen address is reachable from this host only (what the defaults use). */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}

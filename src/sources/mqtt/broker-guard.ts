@@ -14,6 +14,7 @@ import type { TLSSocket } from 'node:tls';
 export interface Peer {
   address?: string;
   port?: number;
+  transport?: 'tcp' | 'tls' | 'ws' | 'wss';
   /** Set for TLS connections: the client certificate is read from it. */
   tls?: TLSSocket;
 }

@@ -20,7 +20,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { Aedes, type Client, type PublishPacket } from 'aedes';
 import { createWebSocketStream, WebSocketServer } from 'ws';
-import { listen } from '../../core/net.js';
+import { isLoopback, listen } from '../../core/net.js';
 import { serverTlsOptions } from '../../security/tls.js';
 import type { SourceContext } from '../source.js';
 import { mayPublish, maySubscribe } from './acl.js';
@@ -35,7 +35,7 @@ interface DeviceInfo {
   username?: string;
   auth: Grant['method'];
   address?: string;
-  transport: 'tcp' | 'tls' | 'ws' | 'wss';
+  transport: NonNullable<Peer['transport']>;
   connectedAt: number;
   messages: number;
   lastMessageAt?: number;
@@ -51,6 +51,9 @@ interface RefusalRecord {
 }
 
 const BAD_TOPIC_CHAR = /[\u0000\uFFFD]/;
+
+/** A publish this broker refused (and counted); aedes reports it again as the reason it closed the connection. */
+class PublishRefused extends Error {}
 
 type Duplexish = ConstructorParameters<typeof GuardedConnection>[0];
 
@@ -109,7 +112,7 @@ export class EmbeddedBroker extends MqttSource {
       if (packet.topic.startsWith('$SYS/')) return callback(new Error('$SYS topics are reserved'));
       if (!client) return callback(null);
       const denied = this.checkPublish(client, packet.topic);
-      if (denied) return callback(new Error(denied));
+      if (denied) return callback(new PublishRefused(denied));
       this.onPublish(client, packet).then(
         () => callback(null),
         // Not durable: refuse, so aedes closes the connection without PUBACK and the device resends.
@@ -130,7 +133,7 @@ export class EmbeddedBroker extends MqttSource {
         username: grant?.identity.username,
         auth: grant?.method ?? 'anonymous',
         address: peer.address ? `${peer.address}:${peer.port}` : undefined,
-        transport: (client.conn as unknown as { transport?: DeviceInfo['transport'] }).transport ?? 'tcp',
+        transport: peer.transport ?? 'tcp',
         connectedAt: Date.now(),
         messages: 0,
       });
@@ -140,11 +143,10 @@ export class EmbeddedBroker extends MqttSource {
     aedes.on('connectionError', (client, err) => this.clientError(client, err));
 
     const tls = c.tls ? serverTlsOptions(c.tls) : undefined;
+    const onTlsError = (err: Error & { code?: string }, sock: Socket) => this.refuse('tls_handshake_failed', err.code ?? err.message, { address: sock.remoteAddress });
     const server = tls ? createTlsServer(tls) : createServer();
-    server.on(tls ? 'secureConnection' : 'connection', (sock: Socket) => this.accept(sock, tls ? 'tls' : 'tcp', tls ? (sock as TLSSocket) : undefined));
-    if (tls) {
-      server.on('tlsClientError', (err: Error & { code?: string }, sock: Socket) => this.refuse('tls_handshake_failed', err.code ?? err.message, { address: sock.remoteAddress }));
-    }
+    server.on(tls ? 'secureConnection' : 'connection', (sock: Socket) => this.accept(sock, { transport: tls ? 'tls' : 'tcp', tls: tls ? (sock as TLSSocket) : undefined }));
+    if (tls) server.on('tlsClientError', onTlsError);
     this.server = server;
     this.port = await listen(server, c.listen.host, c.listen.port);
     server.on('error', (err) => this.recordError(err));
@@ -152,19 +154,17 @@ export class EmbeddedBroker extends MqttSource {
     if (c.websocket) {
       const http = tls ? createHttpsServer(tls) : createHttpServer();
       http.on('request', (_req, res) => res.writeHead(426, { 'content-type': 'text/plain' }).end('MQTT over WebSocket only\n'));
-      if (tls) http.on('tlsClientError', (err: Error & { code?: string }, sock: Socket) => this.refuse('tls_handshake_failed', err.code ?? err.message, { address: sock.remoteAddress }));
+      if (tls) http.on('tlsClientError', onTlsError);
       const wss = new WebSocketServer({ server: http, path: c.websocket.path, maxPayload: c.maxPacketBytes + 8 });
       wss.on('connection', (ws, req) => {
-        const stream = createWebSocketStream(ws);
-        this.accept(stream, tls ? 'wss' : 'ws', tls ? (req.socket as TLSSocket) : undefined, { address: req.socket.remoteAddress, port: req.socket.remotePort });
+        this.accept(createWebSocketStream(ws), { transport: tls ? 'wss' : 'ws', tls: tls ? (req.socket as TLSSocket) : undefined, address: req.socket.remoteAddress, port: req.socket.remotePort });
       });
       this.wsServer = http;
       this.wss = wss;
       this.wsPort = await listen(http as unknown as Server, c.websocket.listen.host, c.websocket.listen.port);
     }
     this.ctx.log.info({ component: this.name, host: c.listen.host, port: this.port, tls: !!tls, websocket: c.websocket ? this.wsPort : undefined, users: this.auth.userCount, anonymous: c.allowAnonymous }, 'embedded MQTT broker listening');
-    const loopback = (h: string) => h === 'localhost' || h === '::1' || h.startsWith('127.');
-    if (c.allowAnonymous && (!loopback(c.listen.host) || (c.websocket && !loopback(c.websocket.listen.host)))) {
+    if (c.allowAnonymous && (!isLoopback(c.listen.host) || (c.websocket && !isLoopback(c.websocket.listen.host)))) {
       this.ctx.log.warn({ component: this.name }, 'anonymous MQTT connections are allowed on a non-loopback address: any device on the network may publish');
     }
     if (!c.allowAnonymous && this.auth.userCount === 0) this.ctx.log.warn({ component: this.name }, 'the broker has no users yet: every connection is refused until the credentials file has some');
@@ -173,9 +173,9 @@ export class EmbeddedBroker extends MqttSource {
   }
 
   /** A new connection: rate and count limits, then the packet guard, then aedes. */
-  private accept(conn: Duplexish, transport: DeviceInfo['transport'], tls?: TLSSocket, peer?: Peer): void {
+  private accept(conn: Duplexish, peer: Peer): void {
     const sock = conn as Socket;
-    const address = peer?.address ?? sock.remoteAddress ?? 'unknown';
+    const address = peer.address ?? sock.remoteAddress ?? 'unknown';
     if (this.connections >= this.config.maxConnections) {
       this.refuse('too_many_connections', `limit ${this.config.maxConnections}`, { address });
       return void conn.destroy();
@@ -189,10 +189,9 @@ export class EmbeddedBroker extends MqttSource {
       return void conn.destroy();
     }
     this.connections++;
-    const guarded = new GuardedConnection(conn, { address, port: peer?.port ?? sock.remotePort, tls }, this.config.maxPacketBytes, (reason, detail) =>
+    const guarded = new GuardedConnection(conn, { ...peer, address, port: peer.port ?? sock.remotePort }, this.config.maxPacketBytes, (reason, detail) =>
       this.refuse(reason, detail, { address, clientId: (guarded as unknown as { client?: Client }).client?.id }),
     );
-    (guarded as unknown as { transport: string }).transport = transport;
     guarded.once('close', () => this.connections--);
     this.aedes?.handle(guarded);
   }
@@ -220,9 +219,8 @@ export class EmbeddedBroker extends MqttSource {
 
   private clientError(client: Client | null, err: Error): void {
     // aedes' own refusals of malformed or over-limit packets, named like ours
+    if (err instanceof PublishRefused) return; // counted when it was refused
     const m = err.message;
-    // a refused publish comes back here as the reason the connection was closed: already counted
-    if (/^may not publish|^topic of \d+ bytes|^topic .* holds invalid/.test(m)) return;
     const reason = /too many levels/.test(m) ? 'topic_too_deep' : /maxInflightInbound/.test(m) ? 'inflight_exceeded' : /not allowed in PUBLISH|Invalid|invalid|malformed|Cannot parse|protocol/i.test(m) ? 'malformed_packet' : undefined;
     if (reason) return this.refuse(reason, m, client ? this.who(client) : {});
     this.recordError(err);

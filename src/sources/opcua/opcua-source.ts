@@ -195,16 +195,12 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
     const { signal } = this.abort;
     const security = await this.chooseSecurity();
     const client = OPCUAClient.create({
-      applicationName: this.certificates.applicationName,
-      clientCertificateManager: this.certificates.manager,
+      ...this.clientBase(),
       securityMode: MessageSecurityMode[security.mode],
       securityPolicy: SecurityPolicy[security.policy],
-      endpointMustExist: false,
-      connectionStrategy: { maxRetry: 0, initialDelay: 100, maxDelay: 200 },
       keepSessionAlive: true,
       keepAliveInterval: Math.max(1000, Math.min(c.sessionTimeout / 3, 10_000)),
       requestedSessionTimeout: c.sessionTimeout,
-      transportTimeout: 10_000,
     });
     let end!: (reason: string) => void;
     let endReason = '';
@@ -308,11 +304,22 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
     }
   }
 
+  /** What every client of this endpoint shares: our certificate, and one attempt per client (the supervisor retries). */
+  private clientBase() {
+    return {
+      applicationName: this.certificates.applicationName,
+      clientCertificateManager: this.certificates.manager,
+      endpointMustExist: false,
+      connectionStrategy: { maxRetry: 0, initialDelay: 100, maxDelay: 200 },
+      transportTimeout: 10_000,
+    };
+  }
+
   /** The configured security, or with `auto` the strongest the server offers now (security.ts). */
   private async chooseSecurity(): Promise<Security> {
     const c = this.config;
     if (c.securityMode !== 'auto') return (this.security = { mode: c.securityMode, policy: c.securityPolicy ?? 'None' });
-    const probe = OPCUAClient.create({ applicationName: this.certificates.applicationName, clientCertificateManager: this.certificates.manager, endpointMustExist: false, connectionStrategy: { maxRetry: 0, initialDelay: 100, maxDelay: 200 }, transportTimeout: 10_000 });
+    const probe = OPCUAClient.create(this.clientBase());
     let endpoints: OfferedEndpoint[];
     try {
       await withTimeout(probe.connect(c.url), 20_000, `connect to ${c.url} timed out`);

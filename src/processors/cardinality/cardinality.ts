@@ -9,6 +9,7 @@
 import { BaseComponent } from '../../core/component.js';
 import { RejectedInput } from '../../core/errors.js';
 import type { Point } from '../../core/point.js';
+import { encodeSeriesKey } from '../../lineprotocol/encode.js';
 import type { Processor, Reject } from '../processor.js';
 import type { CardinalityConfig } from './config.js';
 
@@ -29,10 +30,9 @@ export function sourceOf(p: Point): string {
   return p.source;
 }
 
+/** The series as InfluxDB indexes it: the line-protocol series key (measurement, sorted tags). */
 export function seriesKey(p: Point): string {
-  let key = p.measurement;
-  for (const k of Object.keys(p.tags).sort()) key += `,${k}=${p.tags[k]}`;
-  return key;
+  return encodeSeriesKey(p.measurement, p.tags);
 }
 
 export class CardinalityGuard extends BaseComponent implements Processor {

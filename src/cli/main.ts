@@ -30,6 +30,8 @@ Usage:
       --bad-node cnc-01/CncSpindleList/S1/ActSpeed
   plantgate sim plc [options]        OPC UA servers of PLCs (conveyor, press, tank; every scalar type, arrays)
       --port 4850  --servers 1  --machines 2  --security both  --pki data/sim-pki  --interval 1000
+  plantgate sim scale [options]      OPC UA servers with many plain Double tags (the scale benchmark)
+      --port 4860  --servers 1  --machines 2 (per server)  --tags 100 (per machine)  --interval 1000
   plantgate sim sparkplug [options]  Sparkplug B edge nodes with robots and machines (every data type)
       --url mqtt://127.0.0.1:1883  --group plant  --nodes 2  --robots 2  --machines 1 (per node)
       --interval 1000  --primary-host ID  --gap-every N  --reorder-every N  --unknown-alias-every N
@@ -40,6 +42,11 @@ Usage:
   plantgate pki trust THUMBPRINT|FILE [--pki DIR | --config FILE]   trust a server certificate
   plantgate hash-password            read a password on standard input, print the hash to paste as
                                      passwordHash (mqtt.broker.users, http.auth.users)
+  plantgate bench [--smoke] [--only mqtt,node-red,pipeline,latency,outage,opcua] [--out FILE] [--doc FILE]
+                                     the benchmark suite (npm run bench): results JSON and
+                                     docs/benchmarks.md; see that file for what is measured
+  plantgate loadgen [options]        MQTT load: --url mqtt://127.0.0.1:1883 --devices 100
+      --messages 1000 (each) --qos 1 --rate 0 (msg/s, 0 = max) --run ID --window 10 --probe-rate 0
   plantgate --help | --version
 
 Environment: PLANTGATE_HTTP (status listen address), PLANTGATE_DATA (data folder),
@@ -73,6 +80,10 @@ export async function main(argv: string[]): Promise<number> {
       return (await import('./opcua.js')).pki(rest);
     case 'hash-password':
       return hashPasswordCommand(rest);
+    case 'bench':
+      return (await import('./bench.js')).bench(rest);
+    case 'loadgen':
+      return (await import('./bench.js')).loadgen(rest);
     default:
       process.stderr.write(`plantgate: unknown command ${JSON.stringify(cmd)}\n\n${HELP}`);
       return 2;
@@ -181,9 +192,9 @@ async function run(args: string[]): Promise<number> {
 
 async function sim(args: string[]): Promise<number> {
   const [kind, ...rest] = args;
-  if (kind === 'cnc' || kind === 'plc') return (await import('./opcua.js')).simOpcua(kind, rest, untilSignal);
+  if (kind === 'cnc' || kind === 'plc' || kind === 'scale') return (await import('./opcua.js')).simOpcua(kind, rest, untilSignal);
   if (kind === 'sparkplug') return simSparkplug(rest);
-  if (kind !== 'devices' && kind !== 'robots') throw new UsageError(`unknown simulator ${JSON.stringify(kind ?? '')}; available: devices, robots, cnc, plc, sparkplug`);
+  if (kind !== 'devices' && kind !== 'robots') throw new UsageError(`unknown simulator ${JSON.stringify(kind ?? '')}; available: devices, robots, cnc, plc, scale, sparkplug`);
   const { values } = parseArgs({
     args: rest,
     strict: true,

@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { MessageSecurityMode, OPCUAClient, readNamespaceArray, SecurityPolicy, UserTokenType } from 'node-opcua';
 import { cncFleet } from '../../simulators/opcua-cnc.js';
 import { plcFleet } from '../../simulators/opcua-plc.js';
+import { scaleFleet } from '../../simulators/opcua-scale.js';
 import type { SimServer, SimSecurity } from '../../simulators/opcua-server.js';
 import { loadConfigFile } from '../config/load.js';
 import { duration } from '../config/types.js';
@@ -107,12 +108,13 @@ export async function pki(args: string[]): Promise<number> {
   throw new UsageError('usage: plantgate pki list | trust <thumbprint | file> [--pki DIR | --config FILE]');
 }
 
-export async function simOpcua(kind: 'cnc' | 'plc', args: string[], untilSignal: () => Promise<void>): Promise<number> {
+export async function simOpcua(kind: 'cnc' | 'plc' | 'scale', args: string[], untilSignal: () => Promise<void>): Promise<number> {
   const { values } = parseArgs({
     args,
     strict: true,
     options: {
-      port: { type: 'string', default: kind === 'cnc' ? '4840' : '4850' },
+      port: { type: 'string', default: kind === 'cnc' ? '4840' : kind === 'plc' ? '4850' : '4860' },
+      tags: { type: 'string', default: '100' },
       servers: { type: 'string', default: '1' },
       machines: { type: 'string', default: '2' },
       security: { type: 'string', default: 'both' },
@@ -153,7 +155,9 @@ export async function simOpcua(kind: 'cnc' | 'plc', args: string[], untilSignal:
   const fleet: SimServer[] =
     kind === 'cnc'
       ? cncFleet({ ...common, machinesPerServer: whole(values.machines!, '--machines'), timeScale: num(values['time-scale']!, '--time-scale'), users })
-      : plcFleet({ ...common, plcsPerServer: whole(values.machines!, '--machines') });
+      : kind === 'plc'
+        ? plcFleet({ ...common, plcsPerServer: whole(values.machines!, '--machines') })
+        : scaleFleet({ ...common, machines: whole(values.machines!, '--machines'), tags: whole(values.tags!, '--tags') });
   for (const s of fleet) await s.start();
   for (const s of fleet) process.stdout.write(`${kind} simulator ${s.url}: ${s.models.map((m) => m.name).join(', ')} (certificate ${s.certificateFile})\n`);
   // fault injection on a schedule, for demos and soak tests

@@ -3,12 +3,12 @@
  * influxd (InfluxDB 1.x), mosquitto (external MQTT broker), victoria-metrics (a real server for the
  * InfluxDB v2 write protocol). A missing binary fails with a message that says how to install it.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startInfluxd, type Influxd } from '../../src/servers/influxd.js';
-import { findBinary, freePort, launch, waitFor, type Managed } from '../../src/servers/process.js';
-import { createConnection } from 'node:net';
+import { findBinary, freePort, launch, waitFor } from '../../src/servers/process.js';
+import { startMosquitto, tcpOpen } from '../../src/servers/mosquitto.js';
 import { afterAll, beforeAll } from 'vitest';
 
 export function tempDir(prefix: string): { path: string; remove(): void } {
@@ -83,47 +83,10 @@ export function rows(s: InfluxSeries[]): Record<string, unknown>[] {
 
 /** `tls`: an MQTT over TLS listener that requires client certificates signed by `ca` (CN = username). */
 export async function mosquitto(opts: { tls?: { ca: string; cert: string; key: string } } = {}): Promise<{ url: string; port: number; stop(): Promise<void>; restart(): Promise<void>; remove(): void }> {
-  const bin = need('mosquitto', 'mosquitto');
+  need('mosquitto', 'mosquitto');
   const dir = tempDir('mosquitto');
-  const port = await freePort();
-  const conf = join(dir.path, 'mosquitto.conf');
-  mkdirSync(join(dir.path, 'data'));
-  writeFileSync(
-    conf,
-    [
-      `listener ${port} 127.0.0.1`,
-      ...(opts.tls
-        ? [
-            // started as root, mosquitto drops to its own user before reading certificates; the test folders are root's
-            ...(process.getuid?.() === 0 ? ['user root'] : []),
-            `cafile ${opts.tls.ca}`, `certfile ${opts.tls.cert}`, `keyfile ${opts.tls.key}`, 'require_certificate true', 'use_identity_as_username true', 'allow_anonymous false',
-          ]
-        : ['allow_anonymous true']),
-      'persistence true',
-      `persistence_location ${join(dir.path, 'data')}/`,
-      'max_queued_messages 1000000',
-      'max_inflight_messages 100',
-      'log_dest stderr',
-      'log_type error',
-      '',
-    ].join('\n'),
-  );
-  let m: Managed;
-  const start = async () => {
-    m = launch(bin, ['-c', conf]);
-    await waitFor(`mosquitto on port ${port}`, () => tcpOpen(port), 15_000, m);
-  };
-  await start();
-  return {
-    url: `${opts.tls ? 'mqtts' : 'mqtt'}://127.0.0.1:${port}`,
-    port,
-    stop: () => m.stop(),
-    async restart() {
-      await m.stop();
-      await start();
-    },
-    remove: dir.remove,
-  };
+  const m = await startMosquitto({ dir: dir.path, tls: opts.tls });
+  return { url: m.url, port: m.port, stop: m.stop, restart: m.restart, remove: dir.remove };
 }
 
 export async function victoriaMetrics(): Promise<{ url: string; stop(): Promise<void>; remove(): void; exportSeries(match: string): Promise<VmSeries[]> }> {
@@ -163,17 +126,6 @@ export interface VmSeries {
   timestamps: number[];
 }
 
-export function tcpOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createConnection({ port, host: '127.0.0.1' });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
-
 export async function eventually<T>(what: string, fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 60_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: T | undefined;
@@ -184,3 +136,5 @@ export async function eventually<T>(what: string, fn: () => Promise<T>, ok: (v: 
   }
   throw new Error(`${what}: not reached within ${timeoutMs} ms; last value ${JSON.stringify(last)?.slice(0, 500)}`);
 }
+
+export { tcpOpen };

@@ -1,9 +1,11 @@
 /**
- * The gateway as its own process (`plantgate run`), for tests that kill it or measure its memory.
+ * The gateway as its own process (`plantgate run`), for tests that kill it and for the benchmarks,
+ * which measure its CPU and memory from outside.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort, launch, waitFor, type Managed } from '../../src/servers/process.js';
+import { rssBytes } from '../bench/proc-stats.js';
+import { freePort, launch, waitFor, type Managed } from './process.js';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'plantgate.js');
 
@@ -12,7 +14,7 @@ export interface GatewayProcess {
   pid(): number | undefined;
   /** Current resident set size in bytes, from /proc. */
   rss(): number;
-  start(): Promise<void>;
+  start(readyTimeoutMs?: number): Promise<void>;
   kill(signal?: NodeJS.Signals): Promise<void>;
   output(): string;
 }
@@ -28,17 +30,11 @@ export async function gatewayProcess(dir: string, yaml: (httpPort: number) => st
     pid: () => m?.proc.pid,
     rss() {
       const pid = m?.proc.pid;
-      if (!pid) return 0;
-      try {
-        const kb = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-        return kb ? Number(kb) * 1024 : 0;
-      } catch {
-        return 0;
-      }
+      return pid ? rssBytes(pid) : 0;
     },
-    async start() {
+    async start(readyTimeoutMs = 30_000) {
       m = launch(process.execPath, [BIN, 'run', '--config', file], { ...process.env, PLANTGATE_LOG: 'warn' });
-      await waitFor('gateway ready', async () => (await fetch(`${httpUrl}/readyz`)).ok, 30_000, m);
+      await waitFor('gateway ready', async () => (await fetch(`${httpUrl}/readyz`)).ok, readyTimeoutMs, m);
     },
     async kill(signal: NodeJS.Signals = 'SIGKILL') {
       await m?.stop(signal);

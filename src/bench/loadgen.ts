@@ -139,6 +139,7 @@ class Device {
   error?: string;
   private connackWaiter?: (err?: Error) => void;
   private ackWaiters: (() => void)[] = [];
+  private pingWaiter?: () => void;
 
   constructor(readonly name: string, readonly topic: Buffer, o: LoadOptions) {
     this.sock = connect({ host: o.host, port: o.port, noDelay: true });
@@ -183,6 +184,9 @@ class Device {
       if (type === 2) {
         const rc = this.inbuf[i + 1];
         this.connackWaiter?.(rc === 0 ? undefined : new Error(`${this.name}: CONNACK return code ${rc}`));
+      } else if (type === 13) {
+        this.pingWaiter?.();
+        this.pingWaiter = undefined;
       } else if (type === 4) {
         this.acked++;
         this.inflight--;
@@ -205,6 +209,20 @@ class Device {
     if (qos) this.inflight++;
     this.sent++;
     return this.sock.write(publishPacket(this.topic, payload, qos, id));
+  }
+
+  /**
+   * PINGREQ, then wait for PINGRESP: brokers handle one connection's packets in order, so every
+   * earlier QoS 0 message has been taken when it comes. (Closing right after the last QoS 0
+   * publish lets a broker drop what it has not read yet.)
+   */
+  flush(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.pingWaiter = resolve;
+      this.sock.write(Buffer.from([0xc0, 0]));
+      this.sock.once('close', () => resolve());
+    });
   }
 
   async end(): Promise<void> {
@@ -263,6 +281,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
         else if (seq % 64 === 63) await new Promise((r) => setImmediate(r));
       }
       if (o.qos) while (dev.inflight > 0 && !dev.closed) await dev.room(1);
+      else await dev.flush();
       if (dev.closed && dev.sent < o.messages) failures.push(`${dev.name}: closed after ${dev.sent} messages${dev.error ? ` (${dev.error})` : ''}`);
     }),
   );

@@ -51,7 +51,7 @@ export function gatewayYaml(o: GatewayOptions, httpPort: number): string {
   const source =
     o.via === 'embedded'
       ? `  broker:\n    listen: 127.0.0.1:${o.mqttPort}\n    allowAnonymous: true\n    maxConnectionsPerSecond: 100000\n`
-      : `  clients:\n    - name: mosquitto\n      url: mqtt://127.0.0.1:${o.mqttPort}\n      clientId: plantgate-bench-${Date.now().toString(36)}\n      clean: true\n      subscriptions: [{ topic: "bench/#", qos: ${o.qos} }]\n`;
+      : `  clients:\n    - name: mosquitto\n      url: mqtt://127.0.0.1:${o.mqttPort}\n      clientId: plantgate-bench-${Date.now().toString(36)}\n      subscriptions: [{ topic: "bench/#", qos: ${o.qos} }]\n`;
   return [
     'http:',
     `  listen: 127.0.0.1:${httpPort}`,

@@ -33,7 +33,9 @@ export async function gatewayProcess(dir: string, yaml: (httpPort: number) => st
       return pid ? rssBytes(pid) : 0;
     },
     async start(readyTimeoutMs = 30_000) {
-      m = launch(process.execPath, [BIN, 'run', '--config', file], { ...process.env, PLANTGATE_LOG: 'warn' });
+      // PLANTGATE_PROFILE=DIR: the gateway writes a V8 CPU profile there when it stops (docs/benchmarks.md)
+      const profile = process.env.PLANTGATE_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PLANTGATE_PROFILE}`] : [];
+      m = launch(process.execPath, [...profile, BIN, 'run', '--config', file], { ...process.env, PLANTGATE_LOG: 'warn' });
       await waitFor('gateway ready', async () => (await fetch(`${httpUrl}/readyz`)).ok, readyTimeoutMs, m);
     },
     async kill(signal: NodeJS.Signals = 'SIGKILL') {

@@ -4,16 +4,23 @@
  * Ack after durable (spec rule 1): mqtt.js sends PUBACK/PUBREC when `handleMessage` calls back, so
  * the points are ingested there and the callback waits for the buffer. With `clean: false` the
  * broker keeps QoS 1/2 messages for us while we are disconnected or stopped.
- * mqtt.js handles incoming packets one at a time, so one client's rate is bounded by the buffer's
- * commit latency; several clients with MQTT 5 shared subscriptions spread the load.
+ * mqtt.js handles incoming packets one at a time; AckPipeline lets it read on while earlier
+ * messages wait for their commit, and holds each PUBACK until its message is durable.
  */
 import { safeUrl } from '../../security/secrets.js';
 import { clientTlsOptions } from '../../security/tls.js';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { SourceContext } from '../source.js';
+import { AckPipeline } from './ack-pipeline.js';
 import { MqttSource } from './mqtt-source.js';
+import { isSparkplugTopic } from '../sparkplug/topic.js';
 import type { ClientConfig } from './config.js';
 import type { TopicRouter } from './router.js';
+
+/** Messages taken from one broker connection that may wait for their buffer commit at once. */
+const MAX_PENDING_ACKS = 2000;
+
+type SendPacket = (packet: { cmd: string; messageId?: number }, cb?: (err?: Error) => void, ...rest: unknown[]) => void;
 
 export class BrokerClient extends MqttSource {
   readonly type = 'mqtt-client';
@@ -54,15 +61,40 @@ export class BrokerClient extends MqttSource {
     }
     const client = mqtt.connect(c.url, opts);
     this.client = client;
+    const acks = new AckPipeline(MAX_PENDING_ACKS, (err, stream) => {
+      // Not durable: do not acknowledge. Dropping the connection makes the broker redeliver.
+      this.recordError(err);
+      (stream as { destroy(): void }).destroy();
+    });
+    /** QoS 1 messages whose PUBACK mqtt.js is about to send: held until durable (see AckPipeline). */
+    const held = new Map<number, { stream: object; durable: Promise<void> }>();
+    const sendPacket = (client as unknown as { _sendPacket: SendPacket })._sendPacket.bind(client);
+    (client as unknown as { _sendPacket: SendPacket })._sendPacket = (packet, cb, ...rest) => {
+      const h = packet.cmd === 'puback' && packet.messageId !== undefined ? held.get(packet.messageId) : undefined;
+      if (!h) return sendPacket(packet, cb, ...rest);
+      held.delete(packet.messageId!);
+      acks.admit(h.stream, h.durable, () => client.stream === h.stream && sendPacket(packet, undefined, ...rest), () => cb?.());
+    };
     client.handleMessage = (packet, callback) => {
-      this.deliver(packet.topic, packet.payload as Buffer).then(
-        () => callback(),
-        (err: unknown) => {
-          // Not durable: do not acknowledge. Dropping the connection makes the broker redeliver.
-          this.recordError(err);
-          client.stream?.destroy();
-        },
-      );
+      const durable = this.deliver(packet.topic, packet.payload as Buffer);
+      // Sparkplug keeps one message at a time (births must be recorded before the data that
+      // follows them); QoS 2 keeps mqtt.js's own PUBREC/PUBREL flow.
+      if (packet.qos === 2 || (this.sparkplug && isSparkplugTopic(packet.topic))) {
+        durable.then(
+          () => callback(),
+          (err: unknown) => {
+            this.recordError(err);
+            client.stream?.destroy();
+          },
+        );
+        return;
+      }
+      if (packet.qos === 1 && packet.messageId !== undefined) {
+        held.set(packet.messageId, { stream: client.stream, durable });
+        callback(); // mqtt.js now calls _sendPacket(puback), which the hook above holds back
+      } else {
+        acks.admit(client.stream, durable, () => undefined, () => callback());
+      }
     };
     client.on('connect', () => {
       this.connects++;

@@ -27,7 +27,7 @@ export interface BenchSizes {
 
 export const FULL: BenchSizes = {
   devices: 200,
-  messages: 2000,
+  messages: 3000,
   nodeRedPerMessageMessages: 250,
   latencySeconds: 30,
   outage: { warmSeconds: 15, downSeconds: 180, rate: 0 },

@@ -37,24 +37,25 @@ export type NodeRedFlow = 'per-message' | 'batched';
 
 export function flows(flow: NodeRedFlow, mqttPort: number, influxPort: number, qos: 0 | 1): object[] {
   const toFields = 'const p = msg.payload; const t = msg.topic.split("/");';
+  // ids are prefixed: a node id equal to a property name ("join") confuses Node-RED's config-node resolution
   const common = [
     { id: 'broker', type: 'mqtt-broker', name: 'mosquitto', broker: '127.0.0.1', port: String(mqttPort), clientid: `nodered-${Date.now().toString(36)}`, autoConnect: true, usetls: false, protocolVersion: '4', keepalive: '60', cleansession: true },
     { id: 'influx', type: 'influxdb', hostname: '127.0.0.1', port: String(influxPort), protocol: 'http', database: DB, name: 'bench', usetls: false, influxdbVersion: '1.x' },
     { id: 'tab', type: 'tab', label: 'bench' },
-    { id: 'in', z: 'tab', type: 'mqtt in', name: '', topic: 'bench/#', qos: String(qos), datatype: 'json', broker: 'broker', nl: false, rap: true, rh: 0, inputs: 0, wires: [['fn']] },
+    { id: 'n-in', z: 'tab', type: 'mqtt in', name: '', topic: 'bench/#', qos: String(qos), datatype: 'json', broker: 'broker', nl: false, rap: true, rh: 0, inputs: 0, wires: [['n-fn']] },
   ];
   if (flow === 'per-message') {
     return [
       ...common,
-      { id: 'fn', z: 'tab', type: 'function', name: 'to influx', func: `${toFields}\nmsg.payload = [{ temperature: p.temperature, pressure: p.pressure, spindle_speed: p.spindle_speed, power: p.power, time: p.ts }, { run: t[1], device: t[2] }];\nreturn msg;`, outputs: 1, wires: [['out']] },
-      { id: 'out', z: 'tab', type: 'influxdb out', influxdb: 'influx', name: '', measurement: MEASUREMENT, precision: 'ms', retentionPolicy: '', wires: [] },
+      { id: 'n-fn', z: 'tab', type: 'function', name: 'to influx', func: `${toFields}\nmsg.payload = [{ temperature: p.temperature, pressure: p.pressure, spindle_speed: p.spindle_speed, power: p.power, time: p.ts }, { run: t[1], device: t[2] }];\nreturn msg;`, outputs: 1, wires: [['n-out']] },
+      { id: 'n-out', z: 'tab', type: 'influxdb out', influxdb: 'influx', name: '', measurement: MEASUREMENT, precision: 'ms', retentionPolicy: '', wires: [] },
     ];
   }
   return [
     ...common,
-    { id: 'fn', z: 'tab', type: 'function', name: 'to point', func: `${toFields}\nmsg.payload = { measurement: "${MEASUREMENT}", fields: { temperature: p.temperature, pressure: p.pressure, spindle_speed: p.spindle_speed, power: p.power }, tags: { run: t[1], device: t[2] }, timestamp: p.ts };\nreturn msg;`, outputs: 1, wires: [['join']] },
-    { id: 'join', z: 'tab', type: 'join', name: '', mode: 'custom', build: 'array', property: 'payload', propertyType: 'msg', key: 'topic', joiner: '\\n', joinerType: 'str', accumulate: false, timeout: '1', count: '1000', reduceRight: false, wires: [['batch']] },
-    { id: 'batch', z: 'tab', type: 'influxdb batch', influxdb: 'influx', name: '', precision: 'ms', retentionPolicy: '', wires: [] },
+    { id: 'n-fn', z: 'tab', type: 'function', name: 'to point', func: `${toFields}\nmsg.payload = { measurement: "${MEASUREMENT}", fields: { temperature: p.temperature, pressure: p.pressure, spindle_speed: p.spindle_speed, power: p.power }, tags: { run: t[1], device: t[2] }, timestamp: p.ts };\nreturn msg;`, outputs: 1, wires: [['n-join']] },
+    { id: 'n-join', z: 'tab', type: 'join', name: '', mode: 'custom', build: 'array', property: 'payload', propertyType: 'msg', key: 'topic', joiner: '\\n', joinerType: 'str', accumulate: false, timeout: '1', count: '1000', reduceRight: false, wires: [['n-batch']] },
+    { id: 'n-batch', z: 'tab', type: 'influxdb batch', influxdb: 'influx', name: '', precision: 'ms', retentionPolicy: '', wires: [] },
   ];
 }
 
@@ -92,6 +93,7 @@ export async function nodeRed(ctx: BenchContext, o: { flow: NodeRedFlow; qos: 0 
     const seconds = (done.at - load.startedAt) / 1000;
     const r: NodeRedResult = { flow: o.flow, qos: o.qos, sent: load.sent, stored, lost: load.sent - stored, seconds: round(seconds, 2), pointsPerSecond: Math.round(stored / seconds), nodeRed: proc };
     ctx.log(`${name}: ${r.pointsPerSecond} points/s, ${stored}/${load.sent} stored, ${proc.cores} cores, peak RSS ${proc.peakRssMB} MB`);
+    if (r.lost > 0) ctx.log(`${name}: Node-RED's last output:\n${m.output().slice(-1500)}`);
     return r;
   } finally {
     await m.stop();

@@ -19,6 +19,9 @@ export interface Peer {
   tls?: TLSSocket;
 }
 
+/** Publishes of one connection that may wait for their buffer commit at once (× connections: the memory bound). */
+const MAX_WAITING_PUBLISHES = 64;
+
 export class GuardedConnection extends Duplex {
   /** 0: expecting a fixed header byte; 1..4: reading the remaining-length bytes; 5: in the body. */
   private phase = 0;
@@ -81,7 +84,23 @@ export class GuardedConnection extends Duplex {
   }
 
   override _read(): void {
-    this.inner.resume();
+    if (this.waitingPublishes < MAX_WAITING_PUBLISHES) this.inner.resume();
+  }
+
+  /**
+   * Publishes of this connection taken but not yet durable. aedes reads on while earlier packets
+   * are still being handled (each 'readable' event lets it start another chunk), so a QoS 0 flood,
+   * which no acknowledgement window limits, piled up 700 MB of messages waiting for their commit;
+   * past the limit the socket is paused until commits catch up.
+   */
+  private waitingPublishes = 0;
+
+  publishTaken(): void {
+    if (++this.waitingPublishes === MAX_WAITING_PUBLISHES) this.inner.pause();
+  }
+
+  publishDone(): void {
+    if (this.waitingPublishes-- === MAX_WAITING_PUBLISHES) this.inner.resume();
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {

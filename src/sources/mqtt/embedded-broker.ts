@@ -113,10 +113,18 @@ export class EmbeddedBroker extends MqttSource {
       if (!client) return callback(null);
       const denied = this.checkPublish(client, packet.topic);
       if (denied) return callback(new PublishRefused(denied));
+      const conn = client.conn as unknown as Partial<GuardedConnection>;
+      conn.publishTaken?.();
       this.onPublish(client, packet).then(
-        () => callback(null),
+        () => {
+          conn.publishDone?.();
+          callback(null);
+        },
         // Not durable: refuse, so aedes closes the connection without PUBACK and the device resends.
-        (err: unknown) => callback(err instanceof Error ? err : new Error(String(err))),
+        (err: unknown) => {
+          conn.publishDone?.();
+          callback(err instanceof Error ? err : new Error(String(err)));
+        },
       );
     };
     aedes.authorizeSubscribe = (client, sub, callback) => {

@@ -29,6 +29,14 @@ export class GuardedConnection extends Duplex {
   private multiplier = 1;
   private left = 0;
   private corked = false;
+  /** Whether the packet being read is a PUBLISH. */
+  private isPublish = false;
+  /** Bytes read from the socket and not yet handed to aedes, and where packets end in them. */
+  private held: Buffer = Buffer.alloc(0);
+  private ends: { at: number; publish: boolean }[] = [];
+  /** PUBLISH packets handed to aedes whose points are not durable yet. */
+  private inFlight = 0;
+  private ended = false;
 
   constructor(
     private readonly inner: Duplex,
@@ -38,33 +46,42 @@ export class GuardedConnection extends Duplex {
   ) {
     super({ allowHalfOpen: false });
     inner.on('data', (chunk: Buffer) => {
-      const problem = this.inspect(chunk);
+      const base = this.held.length;
+      const problem = this.inspect(chunk, base);
       if (problem) {
         this.onViolation(problem[0], problem[1]);
         this.destroy();
         return;
       }
-      if (!this.push(chunk)) inner.pause();
+      this.held = base ? Buffer.concat([this.held, chunk]) : chunk;
+      this.pump();
     });
-    inner.once('end', () => this.push(null));
+    inner.once('end', () => {
+      this.ended = true;
+      this.pump();
+    });
     inner.once('error', (err) => this.destroy(err));
     inner.once('close', () => this.destroy());
   }
 
   /** Walks the packet boundaries in `chunk`; returns why the stream must be closed, if it must. */
-  private inspect(chunk: Buffer): [reason: 'packet_too_large' | 'malformed_packet', detail: string] | undefined {
+  private inspect(chunk: Buffer, base: number): [reason: 'packet_too_large' | 'malformed_packet', detail: string] | undefined {
     let i = 0;
     while (i < chunk.length) {
       if (this.phase === 5) {
         const n = Math.min(this.left, chunk.length - i);
         this.left -= n;
         i += n;
-        if (this.left === 0) this.phase = 0;
+        if (this.left === 0) {
+          this.phase = 0;
+          this.ends.push({ at: base + i, publish: this.isPublish });
+        }
         continue;
       }
       const b = chunk[i++]!;
       if (this.phase === 0) {
         if (b >> 4 === 0) return ['malformed_packet', `packet type 0 is reserved (first byte 0x${b.toString(16).padStart(2, '0')})`];
+        this.isPublish = b >> 4 === 3;
         this.phase = 1;
         this.length = 0;
         this.multiplier = 1;
@@ -79,28 +96,58 @@ export class GuardedConnection extends Duplex {
       if (this.length > this.maxPacketBytes) return ['packet_too_large', `packet of ${this.length} bytes, limit ${this.maxPacketBytes}`];
       this.left = this.length;
       this.phase = this.left === 0 ? 0 : 5;
+      if (this.phase === 0) this.ends.push({ at: base + i, publish: this.isPublish });
     }
     return undefined;
   }
 
   override _read(): void {
-    if (this.waitingPublishes < MAX_WAITING_PUBLISHES) this.inner.resume();
+    this.pump();
   }
 
   /**
-   * Publishes of this connection taken but not yet durable. aedes reads on while earlier packets
-   * are still being handled (each 'readable' event lets it start another chunk), so a QoS 0 flood,
-   * which no acknowledgement window limits, piled up 700 MB of messages waiting for their commit;
-   * past the limit the socket is paused until commits catch up.
+   * Hands aedes whole packets, at most MAX_WAITING_PUBLISHES PUBLISH packets whose points are not
+   * durable yet. aedes starts every packet of what it reads at once (and reads again on each
+   * 'readable'), so a QoS 0 flood, which no acknowledgement window limits, put ~500 messages per
+   * connection in flight: ~1 GB with 200 devices. What is held back stays in the socket's
+   * buffers (the socket is paused once 64 KiB wait here), which pushes back on the device.
    */
-  private waitingPublishes = 0;
-
-  publishTaken(): void {
-    if (++this.waitingPublishes === MAX_WAITING_PUBLISHES) this.inner.pause();
+  private pump(): void {
+    if (this.destroyed) return;
+    // everything, up to the start of the first PUBLISH that would exceed the limit
+    let cut = this.held.length;
+    let n = this.ends.length;
+    let start = 0;
+    for (let k = 0; k < this.ends.length; k++) {
+      const e = this.ends[k]!;
+      if (e.publish) {
+        if (this.inFlight >= MAX_WAITING_PUBLISHES) {
+          cut = start;
+          n = k;
+          break;
+        }
+        this.inFlight++;
+      }
+      start = e.at;
+    }
+    if (cut > 0) {
+      const out = this.held.subarray(0, cut);
+      this.held = this.held.subarray(cut);
+      this.ends = n === this.ends.length ? [] : this.ends.slice(n).map((e) => ({ at: e.at - cut, publish: e.publish }));
+      this.push(out);
+    }
+    if (this.ended) {
+      if (this.held.length === 0) this.push(null);
+      return;
+    }
+    if (this.held.length > 65_536) this.inner.pause();
+    else this.inner.resume();
   }
 
+  /** A PUBLISH handed to aedes has been handled (its points are durable, or it was refused). */
   publishDone(): void {
-    if (this.waitingPublishes-- === MAX_WAITING_PUBLISHES) this.inner.resume();
+    if (this.inFlight > 0) this.inFlight--;
+    this.pump();
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {

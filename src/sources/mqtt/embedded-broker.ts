@@ -108,23 +108,20 @@ export class EmbeddedBroker extends MqttSource {
         (err: unknown) => done(Object.assign(err instanceof Error ? err : new Error(String(err)), { returnCode: 3 as const }), false),
       );
     };
-    aedes.authorizePublish = (client, packet, callback) => {
+    aedes.authorizePublish = (client, packet, cb) => {
+      // every PUBLISH the connection handed over is reported done, so it hands over the next
+      const callback = (err: Error | null) => {
+        (client?.conn as unknown as Partial<GuardedConnection> | undefined)?.publishDone?.();
+        cb(err);
+      };
       if (packet.topic.startsWith('$SYS/')) return callback(new Error('$SYS topics are reserved'));
       if (!client) return callback(null);
       const denied = this.checkPublish(client, packet.topic);
       if (denied) return callback(new PublishRefused(denied));
-      const conn = client.conn as unknown as Partial<GuardedConnection>;
-      conn.publishTaken?.();
       this.onPublish(client, packet).then(
-        () => {
-          conn.publishDone?.();
-          callback(null);
-        },
+        () => callback(null),
         // Not durable: refuse, so aedes closes the connection without PUBACK and the device resends.
-        (err: unknown) => {
-          conn.publishDone?.();
-          callback(err instanceof Error ? err : new Error(String(err)));
-        },
+        (err: unknown) => callback(err instanceof Error ? err : new Error(String(err))),
       );
     };
     aedes.authorizeSubscribe = (client, sub, callback) => {

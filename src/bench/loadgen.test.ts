@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import mqttPacket from 'mqtt-packet';
+import { connectPacket, deviceName, lineOf, payloadOf, publishPacket, topicOf } from './loadgen.js';
+
+function parse(buf: Buffer): mqttPacket.Packet[] {
+  const parser = mqttPacket.parser({ protocolVersion: 4 });
+  const out: mqttPacket.Packet[] = [];
+  parser.on('packet', (p) => out.push(p));
+  parser.on('error', (e) => {
+    throw e;
+  });
+  parser.parse(buf);
+  return out;
+}
+
+describe('load generator packets', () => {
+  it('CONNECT and PUBLISH built by hand parse as MQTT 3.1.1 (incl. a 2-byte remaining length)', () => {
+    const [c] = parse(connectPacket('dev-00001', 'user', 'secret')) as mqttPacket.IConnectPacket[];
+    expect(c).toMatchObject({ cmd: 'connect', clientId: 'dev-00001', username: 'user', clean: true, keepalive: 0, protocolVersion: 4 });
+    expect(String(c!.password)).toBe('secret');
+    const topic = Buffer.from(topicOf({ run: 'r1' }, deviceName(7)));
+    const long = 'x'.repeat(300);
+    const packets = parse(Buffer.concat([publishPacket(topic, payloadOf(7, 3, 1000), 1, 42), publishPacket(topic, long, 0, 0)])) as mqttPacket.IPublishPacket[];
+    expect(packets[0]).toMatchObject({ cmd: 'publish', topic: 'bench/r1/dev-00007/telemetry', qos: 1, messageId: 42 });
+    expect(JSON.parse(String(packets[0]!.payload))).toEqual({ ts: 1000, temperature: 27.003, pressure: 1.0003, spindle_speed: 8003, power: 4.203 });
+    expect(packets[1]).toMatchObject({ qos: 0 });
+    expect(String(packets[1]!.payload)).toBe(long);
+  });
+
+  it('the pre-encoded line of the ceiling carries the same values as the JSON message', () => {
+    expect(lineOf({ run: 'r1' }, 'telemetry', 7, 3, 1000)).toBe('telemetry,device=dev-00007,run=r1 temperature=27.003,pressure=1.0003,spindle_speed=8003,power=4.203 1000');
+  });
+});

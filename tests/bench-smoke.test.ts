@@ -1,0 +1,70 @@
+/**
+ * A short run of the whole benchmark harness (`plantgate bench --smoke` sizes), so that it cannot
+ * rot between full runs: every scenario starts its real servers and processes (influxd, mosquitto,
+ * the gateway, the load generator, Node-RED, OPC UA simulators) and must account for every point.
+ * The figures themselves mean nothing at these sizes; docs/benchmarks.md holds a full run.
+ */
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runBench, type BenchResults } from '../src/bench/run.js';
+import { BEGIN, END, writeMarkdown } from '../src/bench/report.js';
+
+describe('bench harness (smoke sizes)', () => {
+  let r: BenchResults;
+
+  it('runs every scenario and loses nothing', async () => {
+    const logs: string[] = [];
+    r = await runBench({ smoke: true, command: 'test', log: (m) => logs.push(m) });
+    expect(r.ceiling).toHaveLength(2);
+    for (const c of r.ceiling) expect(c.stored).toBe(c.points);
+    const total = r.sizes.devices * r.sizes.messages;
+    expect(r.mqtt.map((m) => `${m.via}/${m.qos}`)).toEqual(['embedded/1', 'embedded/0', 'mosquitto/1', 'mosquitto/0']);
+    for (const m of [...r.mqtt, ...r.pipeline]) {
+      expect(m.sent, m.scenario).toBe(total);
+      expect(m.stored, m.scenario).toBe(total);
+      expect(m.pointsPerSecond, m.scenario).toBeGreaterThan(0);
+      expect(m.gateway.cpuSeconds, m.scenario).toBeGreaterThan(0);
+      expect(m.gateway.peakRssMB, m.scenario).toBeGreaterThan(20);
+    }
+    expect(r.nodeRed.map((n) => `${n.flow}/${n.qos}`)).toEqual(['batched/1', 'batched/0', 'per-message/1']);
+    for (const n of r.nodeRed) {
+      expect(n.stored, `${n.flow} qos${n.qos}: ${logs.join('\n')}`).toBe(n.sent);
+      expect(n.nodeRed.peakRssMB).toBeGreaterThan(20);
+    }
+    expect(r.latency!.probes).toBeGreaterThan(20);
+    expect(r.latency!.seen).toBe(r.latency!.probes);
+    expect(r.latency!.stored).toBe(r.latency!.sent);
+    expect(r.latency!.p50Ms).toBeLessThanOrEqual(r.latency!.p99Ms);
+    expect(r.outage!.lost).toBe(0);
+    expect(r.outage!.backlogLines).toBeGreaterThan(0); // points really waited for InfluxDB
+    expect(r.outage!.drainMultiple).toBeGreaterThan(0);
+    expect(r.opcua.map((o) => o.intervalMs)).toEqual([1000, 100]);
+    for (const o of r.opcua) {
+      expect(o.itemsFailed).toBe(0);
+      expect(o.itemsSilent).toBe(0);
+      expect(o.valuesPerSecond).toBeGreaterThan(o.expectedValuesPerSecond * 0.5);
+      expect(o.linesWritten).toBeGreaterThan(0);
+    }
+    expect(Object.keys(r.ratios)).toEqual(expect.arrayContaining(['embedded-qos1 / ceiling', 'mosquitto-qos1 / node-red batched qos1', 'outage peak RSS / RSS before']));
+  }, 600_000);
+
+  it('writes the tables between the markers and keeps the prose around them', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'plantgate-bench-doc-'));
+    try {
+      const file = join(dir, 'benchmarks.md');
+      writeMarkdown(file, r);
+      writeMarkdown(file, r); // a second run replaces the block, it does not add one
+      const doc = readFileSync(file, 'utf8');
+      expect(doc.split(BEGIN)).toHaveLength(2);
+      expect(doc.split(END)).toHaveLength(2);
+      expect(doc).toMatch(/\| plantgate, embedded broker, QoS 1 \| [\d,]+ \|/);
+      expect(doc).toMatch(/Node-RED batched, via mosquitto, QoS 1/);
+      expect(doc).toMatch(/### OPC UA scale/);
+      expect(doc).toMatch(/\*\*Machine\*\*: cpu .* cores \d+/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -22,12 +22,12 @@ describe('load generator packets', () => {
     const long = 'x'.repeat(300);
     const packets = parse(Buffer.concat([publishPacket(topic, payloadOf(7, 3, 1000), 1, 42), publishPacket(topic, long, 0, 0)])) as mqttPacket.IPublishPacket[];
     expect(packets[0]).toMatchObject({ cmd: 'publish', topic: 'bench/r1/dev-00007/telemetry', qos: 1, messageId: 42 });
-    expect(JSON.parse(String(packets[0]!.payload))).toEqual({ ts: 1000, temperature: 27.003, pressure: 1.0003, spindle_speed: 8003, power: 4.203 });
+    expect(JSON.parse(String(packets[0]!.payload))).toEqual({ ts: 1000, temperature: 27.003, pressure: 1.0003, spindle_speed: 8003, power: 3.503 });
     expect(packets[1]).toMatchObject({ qos: 0 });
     expect(String(packets[1]!.payload)).toBe(long);
   });
 
   it('the pre-encoded line of the ceiling carries the same values as the JSON message', () => {
-    expect(lineOf({ run: 'r1' }, 'telemetry', 7, 3, 1000)).toBe('telemetry,device=dev-00007,run=r1 temperature=27.003,pressure=1.0003,spindle_speed=8003,power=4.203 1000');
+    expect(lineOf({ run: 'r1' }, 'telemetry', 7, 3, 1000)).toBe('telemetry,device=dev-00007,run=r1 temperature=27.003,pressure=1.0003,spindle_speed=8003,power=3.503 1000');
   });
 });

@@ -55,6 +55,16 @@ export interface BenchContext {
   folder(name: string): string;
 }
 
+/** What one MQTT run delivered, plantgate's or the peer's. */
+export interface DeliveryFigures {
+  qos: 0 | 1;
+  sent: number;
+  stored: number;
+  lost: number;
+  seconds: number;
+  pointsPerSecond: number;
+}
+
 export interface ProcFigures {
   cpuSeconds: number;
   cores: number;

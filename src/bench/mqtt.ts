@@ -9,7 +9,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { BenchGateway, type BenchContext, figures, freePort, type ProcFigures, round, runLoadProcess, waitForCount } from './harness.js';
+import { BenchGateway, type BenchContext, type DeliveryFigures, figures, freePort, type ProcFigures, round, runLoadProcess, waitForCount } from './harness.js';
 import { countRun, createDatabase, postLines, probesAfter } from './influx.js';
 import { deviceName, lineOf } from './loadgen.js';
 
@@ -17,15 +17,9 @@ export const DB = 'bench';
 export const MEASUREMENT = 'telemetry';
 const ROUTE = 'bench/{run}/{device}/telemetry';
 
-export interface ThroughputResult {
+export interface ThroughputResult extends DeliveryFigures {
   scenario: string;
   via: 'embedded' | 'mosquitto';
-  qos: 0 | 1;
-  sent: number;
-  stored: number;
-  lost: number;
-  seconds: number;
-  pointsPerSecond: number;
   gateway: ProcFigures;
   /** Gateway messages per CPU-second (per core). */
   perCore: number;

@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { launch, waitFor } from '../servers/process.js';
-import { type BenchContext, figures, freePort, type ProcFigures, round, runLoadProcess, waitForCount } from './harness.js';
+import { type BenchContext, type DeliveryFigures, figures, freePort, type ProcFigures, round, runLoadProcess, waitForCount } from './harness.js';
 import { countRun } from './influx.js';
 import { DB, MEASUREMENT, runId } from './mqtt.js';
 import { ProcSampler } from './proc-stats.js';
@@ -59,14 +59,8 @@ export function flows(flow: NodeRedFlow, mqttPort: number, influxPort: number, q
   ];
 }
 
-export interface NodeRedResult {
+export interface NodeRedResult extends DeliveryFigures {
   flow: NodeRedFlow;
-  qos: 0 | 1;
-  sent: number;
-  stored: number;
-  lost: number;
-  seconds: number;
-  pointsPerSecond: number;
   nodeRed: ProcFigures;
 }
 

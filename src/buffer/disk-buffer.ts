@@ -21,7 +21,7 @@
  *  5. Memory is bounded: records are read in chunks of at most `maxBytes` per `read()` and
  *     pending appends are bounded by the sources' own flow control.
  */
-import { closeSync, existsSync, fdatasync, write, readFileSync, fsyncSync, mkdirSync, openSync, readdirSync, readSync, renameSync, statSync, unlinkSync, writeSync, ftruncateSync, fdatasyncSync } from 'node:fs';
+import { closeSync, existsSync, fdatasync, write, readFileSync, fsyncSync, mkdirSync, openSync, readdirSync, readSync, renameSync, statSync, unlinkSync, writeSync, ftruncateSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';

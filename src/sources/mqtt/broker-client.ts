@@ -61,11 +61,12 @@ export class BrokerClient extends MqttSource {
     }
     const client = mqtt.connect(c.url, opts);
     this.client = client;
-    const acks = new AckPipeline(MAX_PENDING_ACKS, (err, stream) => {
-      // Not durable: do not acknowledge. Dropping the connection makes the broker redeliver.
+    // Not durable: do not acknowledge. Dropping the connection makes the broker redeliver.
+    const notDurable = (err: unknown, stream: { destroy(): void } | undefined) => {
       this.recordError(err);
-      (stream as { destroy(): void }).destroy();
-    });
+      stream?.destroy();
+    };
+    const acks = new AckPipeline(MAX_PENDING_ACKS, (err, stream) => notDurable(err, stream as { destroy(): void }));
     /** QoS 1 messages whose PUBACK mqtt.js is about to send: held until durable (see AckPipeline). */
     const held = new Map<number, { stream: object; durable: Promise<void> }>();
     const sendPacket = (client as unknown as { _sendPacket: SendPacket })._sendPacket.bind(client);
@@ -82,10 +83,7 @@ export class BrokerClient extends MqttSource {
       if (packet.qos === 2 || (this.sparkplug && isSparkplugTopic(packet.topic))) {
         durable.then(
           () => callback(),
-          (err: unknown) => {
-            this.recordError(err);
-            client.stream?.destroy();
-          },
+          (err: unknown) => notDurable(err, client.stream),
         );
         return;
       }

@@ -3,15 +3,11 @@
  * its own (measured from outside: CPU from /proc, RSS sampled), the load generator as another
  * process, and waiting for points to arrive.
  */
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { gatewayProcess, type GatewayProcess } from '../servers/gateway-process.js';
-import { freePort, launch } from '../servers/process.js';
+import { gatewayProcess, type GatewayProcess, PLANTGATE_BIN } from '../servers/gateway-process.js';
+import { launch } from '../servers/process.js';
 import type { Influxd } from '../servers/influxd.js';
 import { ProcSampler } from './proc-stats.js';
 import type { LoadOptions, LoadResult } from './loadgen.js';
-
-const BIN = join(import.meta.dirname, '..', '..', 'bin', 'plantgate.js');
 
 /** Sizes of one bench run; `smoke` is the few-second version the test suite runs. */
 export interface BenchSizes {
@@ -81,6 +77,22 @@ export function round(x: number, digits = 0): number {
   return Math.round(x * f) / f;
 }
 
+/** The part of `/api/status` the benchmarks read. */
+export interface GatewayStatus {
+  components: { kind: string; name: string; state: string; counters: { received: number; written: number; dropped: Record<string, number> }; details?: Record<string, unknown> }[];
+}
+
+/** Lines all sinks have had accepted. */
+export function sinkWritten(s: GatewayStatus): number {
+  return s.components.filter((c) => c.kind === 'sink').reduce((a, c) => a + c.counters.written, 0);
+}
+
+/** Lines waiting in the durable buffer for the slowest sink, and its bytes on disk. */
+export function bufferQueue(s: GatewayStatus): { lines: number; bytes: number } {
+  const b = s.components.find((c) => c.kind === 'buffer');
+  return { lines: Number(b?.details?.linesQueued ?? 0), bytes: Number(b?.details?.bytesOnDisk ?? 0) };
+}
+
 /** The gateway (`plantgate run`) with a configuration made for one scenario. */
 export class BenchGateway {
   private constructor(readonly proc: GatewayProcess) {}
@@ -95,15 +107,14 @@ export class BenchGateway {
     return new ProcSampler(this.proc.pid()!);
   }
 
-  async status(): Promise<{ components: { kind: string; name: string; state: string; counters: { received: number; written: number; dropped: Record<string, number> }; details?: Record<string, unknown> }[]; deadLetters: { total?: number } }> {
+  async status(): Promise<GatewayStatus> {
     const r = await fetch(`${this.proc.httpUrl}/api/status`);
     return (await r.json()) as never;
   }
 
   /** Lines the sinks have had accepted so far. */
   async written(): Promise<number> {
-    const s = await this.status();
-    return s.components.filter((c) => c.kind === 'sink').reduce((a, c) => a + c.counters.written, 0);
+    return sinkWritten(await this.status());
   }
 
   async stop(): Promise<void> {
@@ -112,9 +123,9 @@ export class BenchGateway {
 }
 
 /** The load generator as a process of its own; resolves with its result. */
-export async function runLoadProcess(o: Omit<LoadOptions, 'onProbe'>): Promise<LoadResult> {
+export async function runLoadProcess(o: LoadOptions): Promise<LoadResult> {
   const args = [
-    BIN, 'loadgen', '--url', `mqtt://${o.host}:${o.port}`, '--devices', String(o.devices), '--messages', String(o.messages), '--qos', String(o.qos),
+    PLANTGATE_BIN, 'loadgen', '--url', `mqtt://${o.host}:${o.port}`, '--devices', String(o.devices), '--messages', String(o.messages), '--qos', String(o.qos),
     '--rate', String(o.rate), '--run', o.run, '--window', String(o.window ?? 10), '--probe-rate', String(o.probeRate ?? 0),
   ];
   if (o.prefix) args.push('--prefix', o.prefix);
@@ -150,10 +161,3 @@ export async function waitForCount(count: () => Promise<number>, want: number, o
   }
 }
 
-export function scenarioDir(base: string, name: string): string {
-  const d = join(base, name);
-  mkdirSync(d, { recursive: true });
-  return d;
-}
-
-export { freePort };

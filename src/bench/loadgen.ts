@@ -36,8 +36,6 @@ export interface LoadOptions {
   password?: string;
   /** Probe messages per second (0 = no probe device). */
   probeRate?: number;
-  /** Called for every probe message sent: its seq and ts. */
-  onProbe?: (seq: number, ts: number) => void;
 }
 
 export interface LoadResult {
@@ -50,8 +48,6 @@ export interface LoadResult {
   /** Devices whose connection failed or was closed by the broker before the end. */
   failures: string[];
 }
-
-export const FIELDS = ['temperature', 'pressure', 'spindle_speed', 'power'] as const;
 
 export function deviceName(i: number): string {
   return `dev-${String(i).padStart(5, '0')}`;
@@ -255,7 +251,6 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     probeTimer = setInterval(() => {
       const ts = Date.now();
       probe!.publish(payloadOf(0, probes, ts), o.qos);
-      o.onProbe?.(probes, ts);
       probes++;
     }, 1000 / o.probeRate);
   }

@@ -9,9 +9,10 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { BenchGateway, type BenchContext, type DeliveryFigures, figures, freePort, type ProcFigures, round, runLoadProcess, waitForCount } from './harness.js';
+import { freePort } from '../servers/process.js';
+import { BenchGateway, type BenchContext, bufferQueue, type DeliveryFigures, figures, type ProcFigures, round, runLoadProcess, waitForCount } from './harness.js';
 import { countRun, createDatabase, postLines, probesAfter } from './influx.js';
-import { deviceName, lineOf } from './loadgen.js';
+import { lineOf } from './loadgen.js';
 
 export const DB = 'bench';
 export const MEASUREMENT = 'telemetry';
@@ -276,11 +277,7 @@ export async function outage(ctx: BenchContext, rate: number): Promise<OutageRes
     await ctx.stopInflux();
     const down = gw.sampler().start();
     let bufferBytesPeak = 0;
-    const bufferBytes = async () => {
-      const s = await gw.status();
-      const b = s.components.find((c) => c.kind === 'buffer');
-      return { bytes: Number(b?.details?.bytesOnDisk ?? 0), lines: Number(b?.details?.linesQueued ?? 0) };
-    };
+    const bufferBytes = async () => bufferQueue(await gw.status());
     const downUntil = Date.now() + downSeconds * 1000;
     while (Date.now() < downUntil) {
       bufferBytesPeak = Math.max(bufferBytesPeak, (await bufferBytes()).bytes);
@@ -331,5 +328,3 @@ export async function outage(ctx: BenchContext, rate: number): Promise<OutageRes
     await gw.stop();
   }
 }
-
-export { deviceName };

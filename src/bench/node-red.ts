@@ -8,8 +8,8 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { launch, waitFor } from '../servers/process.js';
-import { type BenchContext, type DeliveryFigures, figures, freePort, type ProcFigures, round, runLoadProcess, waitForCount } from './harness.js';
+import { freePort, launch, waitFor } from '../servers/process.js';
+import { type BenchContext, type DeliveryFigures, figures, type ProcFigures, round, runLoadProcess, waitForCount } from './harness.js';
 import { countRun } from './influx.js';
 import { DB, MEASUREMENT, runId } from './mqtt.js';
 import { ProcSampler } from './proc-stats.js';

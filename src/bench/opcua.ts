@@ -6,13 +6,12 @@
  * servers produced, items that never reported, gateway CPU and RSS, and the simulators' CPU (on a
  * 2-core machine they compete with the gateway and with influxd).
  */
-import { BenchGateway, type BenchContext, figures, freePort, type ProcFigures, round } from './harness.js';
-import { launch, waitFor, type Managed } from '../servers/process.js';
+import { BenchGateway, type BenchContext, bufferQueue, figures, type ProcFigures, round, sinkWritten } from './harness.js';
+import { PLANTGATE_BIN } from '../servers/gateway-process.js';
+import { freePort, launch, waitFor, type Managed } from '../servers/process.js';
 import { join } from 'node:path';
 import { ProcSampler } from './proc-stats.js';
 import { SCALE_NAMESPACE, scaleMachineName } from '../../simulators/opcua-scale.js';
-
-const BIN = join(import.meta.dirname, '..', '..', 'bin', 'plantgate.js');
 
 export interface OpcuaScaleResult {
   items: number;
@@ -44,7 +43,7 @@ export async function opcuaScale(ctx: BenchContext, o: { name: string; tags: num
     for (let s = 0; s < servers; s++) {
       const port = await freePort();
       ports.push(port);
-      const m = launch(process.execPath, [BIN, 'sim', 'scale', '--port', String(port), '--machines', String(machines), '--tags', String(o.tags), '--interval', String(o.intervalMs), '--pki', join(dir, 'sim-pki')]);
+      const m = launch(process.execPath, [PLANTGATE_BIN, 'sim', 'scale', '--port', String(port), '--machines', String(machines), '--tags', String(o.tags), '--interval', String(o.intervalMs), '--pki', join(dir, 'sim-pki')]);
       sims.push(m);
     }
     for (const [i, m] of sims.entries()) await waitFor(`scale simulator on ${ports[i]}`, async () => m.output().includes(`opc.tcp://127.0.0.1:${ports[i]}`), 300_000, m);
@@ -64,8 +63,7 @@ export async function opcuaScale(ctx: BenchContext, o: { name: string; tags: num
         failed += n?.failed ?? 0;
         received += c.counters.received;
       }
-      const buffer = st.components.find((c) => c.kind === 'buffer');
-      return { ok, failed, received, written: st.components.filter((c) => c.kind === 'sink').reduce((a, c) => a + c.counters.written, 0), queued: Number(buffer?.details?.linesQueued ?? 0) };
+      return { ok, failed, received, written: sinkWritten(st), queued: bufferQueue(st).lines };
     };
     const setupDeadline = Date.now() + 600_000;
     let n = await nodes();

@@ -10,7 +10,6 @@ import { findBinary, freePort, launch, waitFor, type Managed } from './process.j
 export interface Mosquitto {
   url: string;
   port: number;
-  pid(): number | undefined;
   stop(): Promise<void>;
   restart(): Promise<void>;
 }
@@ -54,7 +53,6 @@ export async function startMosquitto(opts: { dir: string; tls?: { ca: string; ce
   return {
     url: `${opts.tls ? 'mqtts' : 'mqtt'}://127.0.0.1:${port}`,
     port,
-    pid: () => m.proc.pid,
     stop: () => m.stop(),
     async restart() {
       await m.stop();

@@ -137,4 +137,3 @@ export async function eventually<T>(what: string, fn: () => Promise<T>, ok: (v: 
   throw new Error(`${what}: not reached within ${timeoutMs} ms; last value ${JSON.stringify(last)?.slice(0, 500)}`);
 }
 
-export { tcpOpen };

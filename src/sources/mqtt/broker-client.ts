@@ -69,6 +69,10 @@ export class BrokerClient extends MqttSource {
     const acks = new AckPipeline(MAX_PENDING_ACKS, (err, stream) => notDurable(err, stream as { destroy(): void }));
     /** QoS 1 messages whose PUBACK mqtt.js is about to send: held until durable (see AckPipeline). */
     const held = new Map<number, { stream: object; durable: Promise<void> }>();
+    // _sendPacket is private in mqtt.js' typings: say what changed rather than fail on .bind
+    if (typeof (client as unknown as { _sendPacket?: unknown })._sendPacket !== 'function') {
+      throw new Error('mqtt.js changed: MqttClient._sendPacket is missing (PUBACKs are held there until durable)');
+    }
     const sendPacket = (client as unknown as { _sendPacket: SendPacket })._sendPacket.bind(client);
     (client as unknown as { _sendPacket: SendPacket })._sendPacket = (packet, cb, ...rest) => {
       const h = packet.cmd === 'puback' && packet.messageId !== undefined ? held.get(packet.messageId) : undefined;

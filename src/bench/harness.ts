@@ -59,6 +59,9 @@ export interface DeliveryFigures {
   lost: number;
   seconds: number;
   pointsPerSecond: number;
+  /** Cores the other processes on the machine used meanwhile: where the 2 cores went. */
+  influxdCores: number;
+  loadgenCores: number;
 }
 
 export interface ProcFigures {
@@ -70,6 +73,11 @@ export interface ProcFigures {
 
 export function figures(s: ReturnType<ProcSampler['stop']>): ProcFigures {
   return { cpuSeconds: round(s.cpuSeconds, 2), cores: round(s.cores, 2), peakRssMB: round(s.peakRssBytes / 2 ** 20, 1), meanRssMB: round(s.meanRssBytes / 2 ** 20, 1) };
+}
+
+/** influxd's and the load generator's share of the cores over a run of `seconds`. */
+export function otherCores(influxdCpuSeconds: number, load: LoadResult, seconds: number): Pick<DeliveryFigures, 'influxdCores' | 'loadgenCores'> {
+  return { influxdCores: round(influxdCpuSeconds / seconds, 2), loadgenCores: round(load.cpuSeconds / ((load.endedAt - load.startedAt) / 1000), 2) };
 }
 
 export function round(x: number, digits = 0): number {

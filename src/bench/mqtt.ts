@@ -10,7 +10,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { freePort } from '../servers/process.js';
-import { BenchGateway, type BenchContext, bufferQueue, type DeliveryFigures, figures, type ProcFigures, round, runLoadProcess, waitForCount } from './harness.js';
+import { BenchGateway, type BenchContext, bufferQueue, type DeliveryFigures, figures, otherCores, type ProcFigures, round, runLoadProcess, waitForCount } from './harness.js';
+import { cpuSeconds } from './proc-stats.js';
 import { countRun, createDatabase, postLines, probesAfter } from './influx.js';
 import { lineOf } from './loadgen.js';
 
@@ -80,10 +81,12 @@ export async function throughput(
   const gw = await BenchGateway.start(dir, (http) => gatewayYaml({ influxUrl, via: o.via, mqttPort, qos: o.qos, dir }, http));
   try {
     const sampler = gw.sampler().start();
+    const influxd0 = cpuSeconds(ctx.influx.pid);
     const load = await runLoadProcess({ host: '127.0.0.1', port: mqttPort, devices: ctx.sizes.devices, messages: o.messages ?? ctx.sizes.messages, qos: o.qos, rate: 0, run });
     const want = o.qos ? load.acked : load.sent;
     const done = await waitForCount(() => gw.written(), want);
     const proc = figures(sampler.stop());
+    const influxdCpu = cpuSeconds(ctx.influx.pid) - influxd0;
     const stored = o.countInInflux === false ? done.count : await countRun(influxUrl, DB, MEASUREMENT, run);
     const seconds = (done.at - load.startedAt) / 1000;
     const r: ThroughputResult = {
@@ -95,10 +98,11 @@ export async function throughput(
       lost: load.sent - stored,
       seconds: round(seconds, 2),
       pointsPerSecond: Math.round(stored / seconds),
+      ...otherCores(influxdCpu, load, seconds),
       gateway: proc,
       perCore: proc.cpuSeconds > 0 ? Math.round(stored / proc.cpuSeconds) : 0,
     };
-    ctx.log(`${o.name}: ${r.pointsPerSecond} points/s, ${r.stored}/${r.sent} stored, gateway ${proc.cores} cores, peak RSS ${proc.peakRssMB} MB`);
+    ctx.log(`${o.name}: ${r.pointsPerSecond} points/s, ${r.stored}/${r.sent} stored, gateway ${proc.cores} cores (influxd ${r.influxdCores}, load ${r.loadgenCores}), peak RSS ${proc.peakRssMB} MB`);
     return r;
   } finally {
     await gw.stop();
@@ -112,6 +116,8 @@ export interface CeilingResult {
   seconds: number;
   pointsPerSecond: number;
   stored: number;
+  /** influxd's CPU per point stored: what any writer has to leave it on the shared cores. */
+  influxdMicrosPerPoint: number;
 }
 
 /**
@@ -139,6 +145,7 @@ export async function ceiling(ctx: BenchContext, o: { batch?: number; concurrenc
   }
   if (lines.length) bodies.push(lines.join('\n'));
   const start = performance.now();
+  const influxd0 = cpuSeconds(ctx.influx.pid);
   let next = 0;
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
@@ -146,10 +153,11 @@ export async function ceiling(ctx: BenchContext, o: { batch?: number; concurrenc
     }),
   );
   const seconds = (performance.now() - start) / 1000;
+  const influxdCpu = cpuSeconds(ctx.influx.pid) - influxd0;
   const points = devices * messages;
   const stored = await countRun(ctx.influx.url, DB, MEASUREMENT, run);
-  const r = { points, batch, concurrency, seconds: round(seconds, 2), pointsPerSecond: Math.round(points / seconds), stored };
-  ctx.log(`ceiling: ${r.pointsPerSecond} points/s (${batch} per request, ${concurrency} at a time), ${stored}/${points} stored`);
+  const r = { points, batch, concurrency, seconds: round(seconds, 2), pointsPerSecond: Math.round(points / seconds), stored, influxdMicrosPerPoint: round((influxdCpu / points) * 1e6, 2) };
+  ctx.log(`ceiling: ${r.pointsPerSecond} points/s (${batch} per request, ${concurrency} at a time), ${stored}/${points} stored, influxd ${r.influxdMicrosPerPoint} µs CPU per point`);
   return r;
 }
 

@@ -9,10 +9,10 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, launch, waitFor } from '../servers/process.js';
-import { type BenchContext, type DeliveryFigures, figures, type ProcFigures, round, runLoadProcess, waitForCount } from './harness.js';
+import { type BenchContext, type DeliveryFigures, figures, otherCores, type ProcFigures, round, runLoadProcess, waitForCount } from './harness.js';
 import { countRun } from './influx.js';
 import { DB, MEASUREMENT, runId } from './mqtt.js';
-import { ProcSampler } from './proc-stats.js';
+import { cpuSeconds, ProcSampler } from './proc-stats.js';
 
 const HOME = join(import.meta.dirname, '..', '..', 'bench', 'node-red');
 const RED = join(HOME, 'node_modules', 'node-red', 'red.js');
@@ -79,13 +79,15 @@ export async function nodeRed(ctx: BenchContext, o: { flow: NodeRedFlow; qos: 0 
   try {
     await waitFor('Node-RED connected to mosquitto', async () => /Connected to broker/.test(m.output()), 60_000, m);
     const sampler = new ProcSampler(m.proc.pid!).start();
+    const influxd0 = cpuSeconds(ctx.influx.pid);
     const load = await runLoadProcess({ host: '127.0.0.1', port: o.mosquittoPort, devices: ctx.sizes.devices, messages: o.messages, qos: o.qos, rate: 0, run });
     // Node-RED has no counter of its own to poll; count in InfluxDB once a second
     const done = await waitForCount(() => countRun(ctx.influx.url, DB, MEASUREMENT, run), load.sent, { everyMs: 1000, stallMs: 20_000 });
     const proc = figures(sampler.stop());
+    const influxdCpu = cpuSeconds(ctx.influx.pid) - influxd0;
     const stored = await countRun(ctx.influx.url, DB, MEASUREMENT, run);
     const seconds = (done.at - load.startedAt) / 1000;
-    const r: NodeRedResult = { flow: o.flow, qos: o.qos, sent: load.sent, stored, lost: load.sent - stored, seconds: round(seconds, 2), pointsPerSecond: Math.round(stored / seconds), nodeRed: proc };
+    const r: NodeRedResult = { flow: o.flow, qos: o.qos, sent: load.sent, stored, lost: load.sent - stored, seconds: round(seconds, 2), pointsPerSecond: Math.round(stored / seconds), ...otherCores(influxdCpu, load, seconds), nodeRed: proc };
     ctx.log(`${name}: ${r.pointsPerSecond} points/s, ${stored}/${load.sent} stored, ${proc.cores} cores, peak RSS ${proc.peakRssMB} MB`);
     if (r.lost > 0) ctx.log(`${name}: Node-RED's last output:\n${m.output().slice(-1500)}`);
     return r;

@@ -11,6 +11,8 @@ export interface Influxd {
   url: string;
   port: number;
   dataDir: string;
+  /** Process id (the benchmarks read its CPU time). */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -54,7 +56,7 @@ export async function startInfluxd(opts: { dataDir: string; port?: number; https
   const m = launch(bin, ['run', '-config', conf]);
   const url = `${opts.https ? 'https' : 'http'}://127.0.0.1:${port}`;
   await waitFor(`influxd on ${url}`, async () => (await ping(url)) === 204, 30_000, m);
-  return { url, port, dataDir, stop: () => m.stop() };
+  return { url, port, dataDir, pid: m.proc.pid!, stop: () => m.stop() };
 }
 
 /** /ping status; over HTTPS without checking the certificate (this only asks whether it is up). */

@@ -60,11 +60,22 @@ interface Segment {
 }
 
 interface PendingAppend {
-  record: Buffer;
-  lines: number;
+  lines: string[];
+  /** UTF-8 bytes of the lines with their separators, plus a record header (the room it reserves). */
+  bytes: number;
+  at: number;
   resolve: () => void;
   reject: (err: unknown) => void;
 }
+
+/**
+ * Appends that arrive while a commit is on its way are written as few records as these allow:
+ * one record per MQTT message cost a header, a checksum, a copy and, on the read side, a slice
+ * each (a tenth of the gateway's CPU at 40,000 messages/s). Small enough that a sink's batch
+ * stays close to its batchSize (reads take whole records).
+ */
+const GROUP_LINES = 1000;
+const GROUP_BYTES = 1024 * 1024;
 
 export class BufferFullError extends PlantgateError {
   constructor(message: string) {
@@ -193,23 +204,18 @@ export class DiskBuffer extends BaseComponent {
   append(lines: string[]): Promise<void> {
     if (this.stopped || !this.active) return Promise.reject(new PlantgateError('PG_ERR_BUFFER_STOPPED', 'buffer is not running', true));
     if (lines.length === 0) return Promise.resolve();
-    const payload = Buffer.from(lines.join('\n'), 'utf8');
-    if (payload.length > MAX_RECORD) return Promise.reject(new PlantgateError('PG_ERR_RECORD_TOO_LARGE', `record of ${payload.length} bytes exceeds ${MAX_RECORD}`));
-    const record = Buffer.allocUnsafe(HEADER + payload.length);
-    record.writeUInt32LE(payload.length, 0);
-    record.writeUInt32LE(lines.length, 8);
-    record.writeDoubleLE(Date.now(), 12);
-    payload.copy(record, HEADER);
-    record.writeUInt32LE(crc32(payload, crc32(record.subarray(8, HEADER))), 4);
-    return this.admit(record, lines.length);
+    let bytes = HEADER - 1;
+    for (const l of lines) bytes += Buffer.byteLength(l, 'utf8') + 1;
+    if (bytes - HEADER > MAX_RECORD) return Promise.reject(new PlantgateError('PG_ERR_RECORD_TOO_LARGE', `record of ${bytes - HEADER} bytes exceeds ${MAX_RECORD}`));
+    return this.admit(lines, bytes);
   }
 
-  private async admit(record: Buffer, lines: number): Promise<void> {
-    while (this.totalBytes() + this.pendingBytes + record.length > this.config.maxBytes) {
+  private async admit(lines: string[], bytes: number): Promise<void> {
+    while (this.totalBytes() + this.pendingBytes + bytes > this.config.maxBytes) {
       if (this.stopped) throw new PlantgateError('PG_ERR_BUFFER_STOPPED', 'buffer stopped while waiting for room', true);
       if (this.config.whenFull === 'drop_newest') {
-        this.drop('buffer_full_drop_newest', lines);
-        throw new BufferFullError(`buffer full (${this.config.maxBytes} bytes): ${lines} new line(s) dropped`);
+        this.drop('buffer_full_drop_newest', lines.length);
+        throw new BufferFullError(`buffer full (${this.config.maxBytes} bytes): ${lines.length} new line(s) dropped`);
       }
       if (this.config.whenFull === 'drop_oldest' && this.dropOldestSegment()) continue;
       // block: sources wait here, which stops them reading, so brokers hold the messages.
@@ -217,9 +223,9 @@ export class DiskBuffer extends BaseComponent {
       await new Promise<void>((r) => this.roomWaiters.push(r));
     }
     if (this.state === 'degraded') this.setState('running');
-    this.pendingBytes += record.length;
+    this.pendingBytes += bytes;
     return new Promise<void>((resolve, reject) => {
-      this.pending.push({ record, lines, resolve, reject });
+      this.pending.push({ lines, bytes, at: Date.now(), resolve, reject });
       if (!this.flushing) {
         this.flushing = true;
         if (this.config.commitDelay > 0) setTimeout(() => void this.flushLoop(), this.config.commitDelay);
@@ -228,38 +234,63 @@ export class DiskBuffer extends BaseComponent {
     });
   }
 
+  /** The records for a group of appends: as few as GROUP_LINES / GROUP_BYTES allow, in order. */
+  private static records(batch: PendingAppend[]): { buf: Buffer; records: number; lines: number; firstAt: number } {
+    const out: Buffer[] = [];
+    let lines = 0;
+    let group: string[] = [];
+    let groupBytes = 0;
+    let groupAt = 0;
+    const close = () => {
+      const payload = Buffer.from(group.join('\n'), 'utf8');
+      const header = Buffer.allocUnsafe(HEADER);
+      header.writeUInt32LE(payload.length, 0);
+      header.writeUInt32LE(group.length, 8);
+      header.writeDoubleLE(groupAt, 12);
+      header.writeUInt32LE(crc32(payload, crc32(header.subarray(8, HEADER))), 4);
+      out.push(header, payload);
+      group = [];
+      groupBytes = 0;
+    };
+    for (const p of batch) {
+      if (group.length > 0 && (group.length + p.lines.length > GROUP_LINES || groupBytes + p.bytes > GROUP_BYTES)) close();
+      if (group.length === 0) groupAt = p.at;
+      for (const l of p.lines) group.push(l);
+      groupBytes += p.bytes;
+      lines += p.lines.length;
+    }
+    if (group.length) close();
+    return { buf: Buffer.concat(out), records: out.length / 2, lines, firstAt: batch[0]!.at };
+  }
+
   /** Group commit: everything that arrived while the disk was busy goes in the next write+sync. */
   private async flushLoop(): Promise<void> {
     try {
       while (this.pending.length) {
         const batch = this.pending.splice(0);
-        let bytes = 0;
-        let lines = 0;
-        for (const p of batch) {
-          bytes += p.record.length;
-          lines += p.lines;
-        }
+        let reserved = 0;
+        for (const p of batch) reserved += p.bytes;
         try {
           const active = this.active;
           if (!active) throw new PlantgateError('PG_ERR_BUFFER_STOPPED', 'buffer is not open', true);
-          const buf = batch.length === 1 ? batch[0]!.record : Buffer.concat(batch.map((p) => p.record), bytes);
+          const { buf, records, lines, firstAt } = DiskBuffer.records(batch);
           // Write and fdatasync in libuv's thread pool: while the disk works, the event loop goes
           // on parsing and encoding what arrives, and that becomes the next group. (Synchronous
           // I/O here held the loop for the whole commit: a third of its time under load.)
           await writeAll(active.fd, buf, active.seg.size);
           if (this.config.fsync) await fdatasyncAsync(active.fd);
           const seg = active.seg;
-          if (seg.firstAppendedAt === undefined) seg.firstAppendedAt = batch[0]!.record.readDoubleLE(12);
-          seg.size += bytes;
-          seg.records += batch.length;
+          if (seg.firstAppendedAt === undefined) seg.firstAppendedAt = firstAt;
+          seg.size += buf.length;
+          seg.records += records;
           seg.lines += lines;
           this.counters.received += lines;
           this.lastValueAt = Date.now();
-          this.pendingBytes -= bytes;
+          this.pendingBytes -= reserved;
           for (const p of batch) p.resolve();
           if (seg.size >= this.config.segmentBytes) this.roll();
         } catch (err) {
-          this.pendingBytes -= bytes;
+          this.pendingBytes -= reserved;
           this.recordError(err);
           for (const p of batch) p.reject(err);
         }

@@ -3,4 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
-exec node bin/plantgate.js demo "$@"
+exec node --max-semi-space-size=32 bin/plantgate.js demo "$@"

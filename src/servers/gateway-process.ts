@@ -10,6 +10,9 @@ import { freePort, launch, waitFor, type Managed } from './process.js';
 /** The `plantgate` command, run with this Node.js: the gateway, and the bench's own helper processes. */
 export const PLANTGATE_BIN = join(import.meta.dirname, '..', '..', 'bin', 'plantgate.js');
 
+/** What bin/plantgate.js's shebang gives the gateway (a larger young generation: see there). */
+export const GATEWAY_NODE_FLAGS = ['--max-semi-space-size=32'];
+
 export interface GatewayProcess {
   httpUrl: string;
   pid(): number | undefined;
@@ -36,7 +39,7 @@ export async function gatewayProcess(dir: string, yaml: (httpPort: number) => st
     async start(readyTimeoutMs = 30_000) {
       // PLANTGATE_PROFILE=DIR: the gateway writes a V8 CPU profile there when it stops (docs/benchmarks.md)
       const profile = process.env.PLANTGATE_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PLANTGATE_PROFILE}`] : [];
-      m = launch(process.execPath, [...profile, PLANTGATE_BIN, 'run', '--config', file], { ...process.env, PLANTGATE_LOG: 'warn' });
+      m = launch(process.execPath, [...profile, ...GATEWAY_NODE_FLAGS, PLANTGATE_BIN, 'run', '--config', file], { ...process.env, PLANTGATE_LOG: 'warn' });
       await waitFor('gateway ready', async () => (await fetch(`${httpUrl}/readyz`)).ok, readyTimeoutMs, m);
     },
     async kill(signal: NodeJS.Signals = 'SIGKILL') {

@@ -37,6 +37,35 @@ describe('broker guard', () => {
     expect(b.violations).toEqual(['malformed_packet: remaining length longer than 4 bytes']);
   });
 
+  it('hands on at most 64 PUBLISH not yet done, the rest as they are done, in order and unchanged', async () => {
+    const { inner, g, got } = guard(1000);
+    const publish = (i: number) => Buffer.from([0x30, 0x03, 0, 1, 0x61 + (i % 26)]);
+    const all = Buffer.concat([...Array.from({ length: 100 }, (_, i) => publish(i)), Buffer.from([0xc0, 0x00])]);
+    inner.write(all);
+    await new Promise((r) => setImmediate(r));
+    expect(Buffer.concat(got).length).toBe(64 * 5);
+    for (let i = 0; i < 10; i++) g.publishDone();
+    await new Promise((r) => setImmediate(r));
+    expect(Buffer.concat(got).length).toBe(74 * 5);
+    for (let i = 0; i < 64; i++) g.publishDone();
+    await new Promise((r) => setImmediate(r));
+    expect(Buffer.concat(got)).toEqual(all);
+  });
+
+  it('passes a packet larger than what it holds back while it is still arriving', async () => {
+    const { inner, got, violations } = guard(1_000_000);
+    const payload = Buffer.alloc(300_000, 0x61);
+    const len = 3 + payload.length; // topic length (2) + topic "t" (1) + payload
+    const head = Buffer.from([0x30, (len & 0x7f) | 0x80, ((len >> 7) & 0x7f) | 0x80, len >> 14, 0, 1, 0x74]);
+    const packet = Buffer.concat([head, payload]);
+    for (let at = 0; at < packet.length; at += 10_000) {
+      inner.write(packet.subarray(at, at + 10_000));
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(violations).toEqual([]);
+    expect(Buffer.concat(got)).toEqual(packet);
+  });
+
   it('rate limiter: a burst, then the refill rate, per key', () => {
     const r = new RateLimiter(2, 2);
     expect([r.allow('a', 0), r.allow('a', 0), r.allow('a', 0)]).toEqual([true, true, false]);

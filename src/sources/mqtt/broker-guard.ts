@@ -31,9 +31,12 @@ export class GuardedConnection extends Duplex {
   private corked = false;
   /** Whether the packet being read is a PUBLISH. */
   private isPublish = false;
-  /** Bytes read from the socket and not yet handed to aedes, and where packets end in them. */
+  /** Bytes read from the socket and not yet handed to aedes; `heldAt`: their offset in the stream. */
   private held: Buffer = Buffer.alloc(0);
+  private heldAt = 0;
+  /** Where packets end (stream offsets) from `ends[endsHead]` on: offsets, so nothing is rebased per packet. */
   private ends: { at: number; publish: boolean }[] = [];
+  private endsHead = 0;
   /** PUBLISH packets handed to aedes whose points are not durable yet. */
   private inFlight = 0;
   private ended = false;
@@ -46,14 +49,13 @@ export class GuardedConnection extends Duplex {
   ) {
     super({ allowHalfOpen: false });
     inner.on('data', (chunk: Buffer) => {
-      const base = this.held.length;
-      const problem = this.inspect(chunk, base);
+      const problem = this.inspect(chunk, this.heldAt + this.held.length);
       if (problem) {
         this.onViolation(problem[0], problem[1]);
         this.destroy();
         return;
       }
-      this.held = base ? Buffer.concat([this.held, chunk]) : chunk;
+      this.held = this.held.length ? Buffer.concat([this.held, chunk]) : chunk;
       this.pump();
     });
     inner.once('end', () => {
@@ -114,26 +116,32 @@ export class GuardedConnection extends Duplex {
    */
   private pump(): void {
     if (this.destroyed) return;
-    // everything, up to the start of the first PUBLISH that would exceed the limit
-    let cut = this.held.length;
-    let n = this.ends.length;
-    let start = 0;
-    for (let k = 0; k < this.ends.length; k++) {
+    // everything, up to the start of the first PUBLISH that would exceed the limit. This runs once
+    // per finished PUBLISH, so it must not walk (or copy) the packets it holds back: under a QoS 0
+    // flood hundreds wait here, and rebasing them each time made a message cost twice as much.
+    let k = this.endsHead;
+    while (k < this.ends.length) {
       const e = this.ends[k]!;
       if (e.publish) {
-        if (this.inFlight >= MAX_WAITING_PUBLISHES) {
-          cut = start;
-          n = k;
-          break;
-        }
+        if (this.inFlight >= MAX_WAITING_PUBLISHES) break;
         this.inFlight++;
       }
-      start = e.at;
+      k++;
     }
+    // nothing held back: the start of a packet still arriving goes too (a large one would
+    // otherwise fill `held` and pause the socket before its end could arrive)
+    const cut = k === this.ends.length ? this.held.length : k > this.endsHead ? this.ends[k - 1]!.at - this.heldAt : 0;
     if (cut > 0) {
       const out = this.held.subarray(0, cut);
       this.held = this.held.subarray(cut);
-      this.ends = n === this.ends.length ? [] : this.ends.slice(n).map((e) => ({ at: e.at - cut, publish: e.publish }));
+      this.heldAt += cut;
+      if (k === this.ends.length) {
+        this.ends = [];
+        this.endsHead = 0;
+      } else if (k > 1024) {
+        this.ends = this.ends.slice(k);
+        this.endsHead = 0;
+      } else this.endsHead = k;
       this.push(out);
     }
     if (this.ended) {

@@ -20,11 +20,14 @@ export function markdown(r: BenchResults): string {
   if (r.mqtt.length || r.nodeRed.length) {
     const ceil = Math.max(0, ...r.ceiling.map((c) => c.pointsPerSecond));
     out.push('### MQTT to InfluxDB, against the ceiling and the peer', '');
-    out.push('| run | points/s | of ceiling | stored / sent | lost | CPU (cores) | peak RSS MB | points per CPU-second |', '|---|---:|---:|---:|---:|---:|---:|---:|');
-    for (const c of r.ceiling) out.push(`| raw InfluxDB ceiling (pre-encoded, ${n(c.batch)} per POST, ${c.concurrency} at a time) | ${n(c.pointsPerSecond)} | ${ceil ? (c.pointsPerSecond / ceil).toFixed(2) : '–'} | ${n(c.stored)} / ${n(c.points)} | ${n(c.points - c.stored)} | – | – | – |`);
-    for (const m of r.mqtt) out.push(`| plantgate, ${m.via === 'embedded' ? 'embedded broker' : 'via mosquitto'}, QoS ${m.qos} | ${n(m.pointsPerSecond)} | ${ceil ? (m.pointsPerSecond / ceil).toFixed(2) : '–'} | ${n(m.stored)} / ${n(m.sent)} | ${n(m.lost)} | ${m.gateway.cores} | ${m.gateway.peakRssMB} | ${n(m.perCore)} |`);
-    for (const m of r.nodeRed) out.push(`| Node-RED ${m.flow}, via mosquitto, QoS ${m.qos} | ${n(m.pointsPerSecond)} | ${ceil ? (m.pointsPerSecond / ceil).toFixed(2) : '–'} | ${n(m.stored)} / ${n(m.sent)} | ${n(m.lost)} | ${m.nodeRed.cores} | ${m.nodeRed.peakRssMB} | ${m.nodeRed.cpuSeconds > 0 ? n(Math.round(m.stored / m.nodeRed.cpuSeconds)) : '–'} |`);
+    out.push('| run | points/s | of ceiling | stored / sent | lost | CPU (cores) | peak RSS MB | points per CPU-second | influxd / load generator (cores) |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const c of r.ceiling) out.push(`| raw InfluxDB ceiling (pre-encoded, ${n(c.batch)} per POST, ${c.concurrency} at a time) | ${n(c.pointsPerSecond)} | ${ceil ? (c.pointsPerSecond / ceil).toFixed(2) : '–'} | ${n(c.stored)} / ${n(c.points)} | ${n(c.points - c.stored)} | – | – | – | influxd ${c.influxdMicrosPerPoint} µs CPU per point |`);
+    const others = (m: { influxdCores?: number; loadgenCores?: number }) => `${m.influxdCores ?? '–'} / ${m.loadgenCores ?? '–'}`;
+    for (const m of r.mqtt) out.push(`| plantgate, ${m.via === 'embedded' ? 'embedded broker' : 'via mosquitto'}, QoS ${m.qos} | ${n(m.pointsPerSecond)} | ${ceil ? (m.pointsPerSecond / ceil).toFixed(2) : '–'} | ${n(m.stored)} / ${n(m.sent)} | ${n(m.lost)} | ${m.gateway.cores} | ${m.gateway.peakRssMB} | ${n(m.perCore)} | ${others(m)} |`);
+    for (const m of r.nodeRed) out.push(`| Node-RED ${m.flow}, via mosquitto, QoS ${m.qos} | ${n(m.pointsPerSecond)} | ${ceil ? (m.pointsPerSecond / ceil).toFixed(2) : '–'} | ${n(m.stored)} / ${n(m.sent)} | ${n(m.lost)} | ${m.nodeRed.cores} | ${m.nodeRed.peakRssMB} | ${m.nodeRed.cpuSeconds > 0 ? n(Math.round(m.stored / m.nodeRed.cpuSeconds)) : '–'} | ${others(m)} |`);
     out.push('');
+    const budget = coreBudget(r);
+    if (budget) out.push(budget, '');
   }
   if (r.pipeline.length) {
     out.push('### Pipeline alone (sink answering 204 and throwing the data away)', '');
@@ -55,6 +58,24 @@ export function markdown(r: BenchResults): string {
     out.push('');
   }
   return out.join('\n');
+}
+
+/**
+ * What 70 % of the ceiling would cost on this machine, from this run's own figures: influxd's CPU
+ * per point (ceiling) and the load generator's per message (embedded QoS 1 run). Whatever is left
+ * of the cores is all any gateway could use.
+ */
+export function coreBudget(r: BenchResults): string | undefined {
+  const best = [...r.ceiling].sort((a, b) => b.pointsPerSecond - a.pointsPerSecond)[0];
+  const run = r.mqtt.find((m) => m.scenario === 'embedded-qos1');
+  if (!best?.influxdMicrosPerPoint || !run?.loadgenCores) return undefined;
+  const rate = 0.7 * best.pointsPerSecond;
+  const influxd = (rate * best.influxdMicrosPerPoint) / 1e6;
+  const loadgen = (run.loadgenCores / run.pointsPerSecond) * rate;
+  const cores = Number(r.machine.cores) || 2;
+  const left = cores - influxd - loadgen;
+  const perMsg = left > 0 ? `${((left / rate) * 1e6).toFixed(1)} µs of CPU per message` : 'nothing';
+  return `**The ${cores}-core budget at 70 % of the ceiling** (${n(Math.round(rate))} points/s), from this run: influxd ${influxd.toFixed(2)} cores (${best.influxdMicrosPerPoint} µs per point), the load generator ${loadgen.toFixed(2)} cores (${((run.loadgenCores / run.pointsPerSecond) * 1e6).toFixed(1)} µs per message), leaving ${left.toFixed(2)} cores: ${perMsg} for the gateway (it spends ${((run.gateway.cpuSeconds / run.stored) * 1e6).toFixed(1)}).`;
 }
 
 /** Replaces the generated block of `file` (appends one when the markers are missing). */

@@ -11,7 +11,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { freePort } from '../servers/process.js';
 import { BenchGateway, type BenchContext, bufferQueue, type DeliveryFigures, figures, otherCores, type ProcFigures, round, runLoadProcess, waitForCount } from './harness.js';
-import { cpuSeconds } from './proc-stats.js';
+import { ProcSampler } from './proc-stats.js';
 import { countRun, createDatabase, postLines, probesAfter } from './influx.js';
 import { lineOf } from './loadgen.js';
 
@@ -81,12 +81,12 @@ export async function throughput(
   const gw = await BenchGateway.start(dir, (http) => gatewayYaml({ influxUrl, via: o.via, mqttPort, qos: o.qos, dir }, http));
   try {
     const sampler = gw.sampler().start();
-    const influxd0 = cpuSeconds(ctx.influx.pid);
+    const influxd = new ProcSampler(ctx.influx.pid).start();
     const load = await runLoadProcess({ host: '127.0.0.1', port: mqttPort, devices: ctx.sizes.devices, messages: o.messages ?? ctx.sizes.messages, qos: o.qos, rate: 0, run });
     const want = o.qos ? load.acked : load.sent;
     const done = await waitForCount(() => gw.written(), want);
     const proc = figures(sampler.stop());
-    const influxdCpu = cpuSeconds(ctx.influx.pid) - influxd0;
+    const influxdCpu = influxd.stop().cpuSeconds;
     const stored = o.countInInflux === false ? done.count : await countRun(influxUrl, DB, MEASUREMENT, run);
     const seconds = (done.at - load.startedAt) / 1000;
     const r: ThroughputResult = {
@@ -145,7 +145,7 @@ export async function ceiling(ctx: BenchContext, o: { batch?: number; concurrenc
   }
   if (lines.length) bodies.push(lines.join('\n'));
   const start = performance.now();
-  const influxd0 = cpuSeconds(ctx.influx.pid);
+  const influxd = new ProcSampler(ctx.influx.pid).start();
   let next = 0;
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
@@ -153,7 +153,7 @@ export async function ceiling(ctx: BenchContext, o: { batch?: number; concurrenc
     }),
   );
   const seconds = (performance.now() - start) / 1000;
-  const influxdCpu = cpuSeconds(ctx.influx.pid) - influxd0;
+  const influxdCpu = influxd.stop().cpuSeconds;
   const points = devices * messages;
   const stored = await countRun(ctx.influx.url, DB, MEASUREMENT, run);
   const r = { points, batch, concurrency, seconds: round(seconds, 2), pointsPerSecond: Math.round(points / seconds), stored, influxdMicrosPerPoint: round((influxdCpu / points) * 1e6, 2) };

@@ -12,7 +12,7 @@ import { freePort, launch, waitFor } from '../servers/process.js';
 import { type BenchContext, type DeliveryFigures, figures, otherCores, type ProcFigures, round, runLoadProcess, waitForCount } from './harness.js';
 import { countRun } from './influx.js';
 import { DB, MEASUREMENT, runId } from './mqtt.js';
-import { cpuSeconds, ProcSampler } from './proc-stats.js';
+import { ProcSampler } from './proc-stats.js';
 
 const HOME = join(import.meta.dirname, '..', '..', 'bench', 'node-red');
 const RED = join(HOME, 'node_modules', 'node-red', 'red.js');
@@ -79,12 +79,12 @@ export async function nodeRed(ctx: BenchContext, o: { flow: NodeRedFlow; qos: 0 
   try {
     await waitFor('Node-RED connected to mosquitto', async () => /Connected to broker/.test(m.output()), 60_000, m);
     const sampler = new ProcSampler(m.proc.pid!).start();
-    const influxd0 = cpuSeconds(ctx.influx.pid);
+    const influxd = new ProcSampler(ctx.influx.pid).start();
     const load = await runLoadProcess({ host: '127.0.0.1', port: o.mosquittoPort, devices: ctx.sizes.devices, messages: o.messages, qos: o.qos, rate: 0, run });
     // Node-RED has no counter of its own to poll; count in InfluxDB once a second
     const done = await waitForCount(() => countRun(ctx.influx.url, DB, MEASUREMENT, run), load.sent, { everyMs: 1000, stallMs: 20_000 });
     const proc = figures(sampler.stop());
-    const influxdCpu = cpuSeconds(ctx.influx.pid) - influxd0;
+    const influxdCpu = influxd.stop().cpuSeconds;
     const stored = await countRun(ctx.influx.url, DB, MEASUREMENT, run);
     const seconds = (done.at - load.startedAt) / 1000;
     const r: NodeRedResult = { flow: o.flow, qos: o.qos, sent: load.sent, stored, lost: load.sent - stored, seconds: round(seconds, 2), pointsPerSecond: Math.round(stored / seconds), ...otherCores(influxdCpu, load, seconds), nodeRed: proc };

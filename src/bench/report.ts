@@ -71,11 +71,12 @@ export function coreBudget(r: BenchResults): string | undefined {
   if (!best?.influxdMicrosPerPoint || !run?.loadgenCores) return undefined;
   const rate = 0.7 * best.pointsPerSecond;
   const influxd = (rate * best.influxdMicrosPerPoint) / 1e6;
-  const loadgen = (run.loadgenCores / run.pointsPerSecond) * rate;
+  const loadgenPerMessage = run.loadgenCores / run.pointsPerSecond;
+  const loadgen = loadgenPerMessage * rate;
   const cores = Number(r.machine.cores) || 2;
   const left = cores - influxd - loadgen;
   const perMsg = left > 0 ? `${((left / rate) * 1e6).toFixed(1)} µs of CPU per message` : 'nothing';
-  return `**The ${cores}-core budget at 70 % of the ceiling** (${n(Math.round(rate))} points/s), from this run: influxd ${influxd.toFixed(2)} cores (${best.influxdMicrosPerPoint} µs per point), the load generator ${loadgen.toFixed(2)} cores (${((run.loadgenCores / run.pointsPerSecond) * 1e6).toFixed(1)} µs per message), leaving ${left.toFixed(2)} cores: ${perMsg} for the gateway (it spends ${((run.gateway.cpuSeconds / run.stored) * 1e6).toFixed(1)}).`;
+  return `**The ${cores}-core budget at 70 % of the ceiling** (${n(Math.round(rate))} points/s), from this run: influxd ${influxd.toFixed(2)} cores (${best.influxdMicrosPerPoint} µs per point), the load generator ${loadgen.toFixed(2)} cores (${(loadgenPerMessage * 1e6).toFixed(1)} µs per message), leaving ${left.toFixed(2)} cores: ${perMsg} for the gateway (it spends ${((run.gateway.cpuSeconds / run.stored) * 1e6).toFixed(1)}).`;
 }
 
 /** Replaces the generated block of `file` (appends one when the markers are missing). */

@@ -41,7 +41,7 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
 export async function startGateway(config: PlantgateConfig, log: Logger = createLogger(config.log.level)): Promise<Gateway> {
   const sinkName = `influx-${config.influx.api}`;
   const sinkNames = [config.influx.name ?? sinkName];
-  const buffer = new DiskBuffer('buffer', { ...config.buffer, dir: resolve(config.buffer.dir) }, sinkNames);
+  const buffer = new DiskBuffer('buffer', { ...config.buffer, dir: resolve(config.buffer.dir) }, sinkNames, log);
   const deadLetters = new DeadLetters(resolve(config.deadLetters.file), config.deadLetters);
   const sink = new InfluxSink(sinkNames[0]!, config.influx, buffer, deadLetters);
   const pipeline = new Pipeline(buffer, [new Guard('guard', config.guard), new CardinalityGuard('cardinality', config.cardinality)], [sink], deadLetters, log);

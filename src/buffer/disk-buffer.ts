@@ -1,11 +1,10 @@
 /**
- * The durable buffer between processors and sinks (docs/spec/delivery.md, DESIGN §3).
+ * The durable buffer between processors and sinks (docs/delivery.md, rules 1, 2, 3 and 5).
  *
- * Layout: `dir/NNNNNNNNNNNNNNNNNNNN.seg` append-only segment files and `dir/cursors.json`, the
- * position up to which each sink has had its writes accepted.
- *
- * Record: [u32 payloadLength][u32 crc32][u32 lineCount][f64 appendedAtMs][payload: lines, '\n'-joined]
- * The CRC covers lineCount, appendedAt and the payload.
+ * Layout: `dir/NNNNNNNNNNNNNNNNNNNN.seg` append-only segment files of records (record.ts) and the
+ * ledger's small files (ledger.ts): `cursors.json`, the position up to which each sink has had
+ * its writes accepted, `segments.json`, the line count of each closed segment, and `losses.json`,
+ * damage found on open until an operator acknowledges it.
  *
  * Invariants, which every change here must keep:
  *  1. `append()` resolves only after the record is written and (with fsync on) fdatasync'd.
@@ -14,23 +13,29 @@
  *     whenFull=drop_oldest, when it is dropped on purpose and its records counted as dropped).
  *  3. A cursor moves only on `ack()`, i.e. after the sink's write was accepted. A crash between
  *     the write and the cursor update replays the batch: at least once, never less.
- *  4. On open, every record is checked. A corrupt record whose successor is intact is skipped
- *     (one record lost); otherwise the segment is cut at the first bad record (a torn tail after a
- *     crash: that record was never acknowledged). A missing segment is detected from
- *     `segments.json`, which records each closed segment's line count. Every loss is counted.
+ *  4. On open, every record is checked. A damaged stretch is skipped up to the next record that
+ *     checks out (even after a broken length field); what is left after the last intact record is
+ *     cut off (a torn tail after a crash: that append was never acknowledged). A missing segment
+ *     is detected from `segments.json`. Every loss is counted in lines, exactly where the manifest
+ *     knows the segment's line count and otherwise as an estimate with an upper bound; each
+ *     finding is logged with its file and offset and kept in `losses.json` until acknowledged.
+ *     Damage before every consumer's cursor was delivered already and is not a loss.
  *  5. Memory is bounded: records are read in chunks of at most `maxBytes` per `read()` and
  *     pending appends are bounded by the sources' own flow control.
+ *  6. A disk that refuses writes (no space, I/O error) never fails an append and never stops the
+ *     process: the commit is retried with backoff, appends wait (so sources hold back their
+ *     acknowledgements), the state is `disk_error`, and the ledger's writes never throw.
  */
-import { closeSync, existsSync, fdatasync, write, readFileSync, fsyncSync, mkdirSync, openSync, readdirSync, readSync, renameSync, statSync, unlinkSync, writeSync, ftruncateSync } from 'node:fs';
+import { closeSync, fdatasync, write, readFileSync, fsyncSync, mkdirSync, openSync, readdirSync, readSync, statSync, statfsSync, unlinkSync, ftruncateSync, ftruncate } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { crc32 } from 'node:zlib';
+import type { Logger } from 'pino';
 import { BaseComponent } from '../core/component.js';
 import { PlantgateError } from '../core/errors.js';
+import { backoff } from '../core/retry.js';
 import type { BufferConfig } from './config.js';
-
-const HEADER = 20;
-const MAX_RECORD = 256 * 1024 * 1024;
+import { isDiskError, isNoSpace, Ledger } from './ledger.js';
+import { encodeRecord, HEADER, MAX_RECORD, scanSegment, type DamagedRegion } from './record.js';
 
 export interface Position {
   segment: number;
@@ -55,8 +60,22 @@ interface Segment {
   records: number;
   lines: number;
   firstAppendedAt?: number;
-  /** Offsets of records that failed their checksum but whose successor is intact: skipped on read. */
-  corrupt?: Set<number>;
+  /** Damaged stretches between intact records (start -> end): skipped on read. */
+  corrupt?: Map<number, number>;
+}
+
+/** Damage found on open: kept (losses.json) and shown until an operator acknowledges it. */
+export interface BufferLoss {
+  at: number;
+  file: string;
+  offset: number;
+  bytes: number;
+  kind: 'corrupt_region' | 'corrupt_tail' | 'truncated_segment' | 'segment_missing';
+  /** Lines lost: exact when `exact`, else the best estimate, at least `atLeast`, at most `atMost`. */
+  lines: number;
+  atLeast: number;
+  atMost: number;
+  exact: boolean;
 }
 
 interface PendingAppend {
@@ -95,27 +114,42 @@ export class DiskBuffer extends BaseComponent {
   private waiters: { atLeast: number; done: () => void }[] = [];
   private roomWaiters: (() => void)[] = [];
   private readHandles = new Map<number, FileHandle>();
-  private recovered = { tornBytes: 0, corruptRecords: 0, corruptSegments: 0, missingSegments: 0, linesLost: 0 };
+  private recovered = { tornBytes: 0, corruptRegions: 0, corruptSegments: 0, missingSegments: 0, linesLost: 0, linesLostAtLeast: 0, linesLostAtMost: 0, exact: true };
+  /** Damage found on open and not yet acknowledged by an operator (persisted in losses.json). */
+  private losses: BufferLoss[] = [];
   /** Per consumer: lines inside its cursor's segment before the cursor (kept so depth is exact and cheap). */
   private linesBefore = new Map<string, { segment: number; offset: number; lines: number }>();
   /** Line counts of closed segments (persisted in segments.json) so a missing one can be counted. */
   private manifest = new Map<number, number>();
   private stopped = false;
+  private ledger!: Ledger;
+  /** Set while commits fail for a reason of the disk's (invariant 6). */
+  private diskError?: { code: string; message: string; since: number; retries: number };
+  private ledgerProblem?: { file: string; code: string; message: string; since: number };
+  /** Wakes a commit that waits for the disk, early, when space was freed. */
+  private diskWaiter?: () => void;
+  private log?: Logger;
 
-  constructor(name: string, private readonly config: BufferConfig, private readonly consumers: string[]) {
+  constructor(name: string, private readonly config: BufferConfig, private readonly consumers: string[], log?: Logger) {
     super(name);
+    this.log = log?.child({ component: name });
   }
 
   protected async doStart(): Promise<void> {
     this.stopped = false;
     mkdirSync(this.config.dir, { recursive: true });
-    this.recover();
+    this.ledger = new Ledger(this.config.dir, (p) => this.onLedgerProblem(p));
     this.loadCursors();
+    this.recover();
+    this.clampCursors();
     this.openActive();
+    this.ledger.ensureReserve();
+    this.checkFreeSpace();
   }
 
   protected async doStop(): Promise<void> {
     this.stopped = true;
+    this.diskWaiter?.();
     while (this.flushing || this.pending.length) await new Promise((r) => setTimeout(r, 5));
     for (const h of this.readHandles.values()) await h.close().catch(() => undefined);
     this.readHandles.clear();
@@ -123,8 +157,42 @@ export class DiskBuffer extends BaseComponent {
       closeSync(this.active.fd);
       this.active = undefined;
     }
+    this.ledger.close();
     this.wake();
     for (const w of this.roomWaiters.splice(0)) w();
+  }
+
+  /** Space the filesystem has left for the buffer, or undefined where it cannot tell. */
+  private freeBytes(): number | undefined {
+    try {
+      const s = statfsSync(this.config.dir);
+      return s.bavail * s.bsize;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** maxBytes beyond what the disk can hold means the disk fills first: say so at start. */
+  private checkFreeSpace(): void {
+    const free = this.freeBytes();
+    if (free === undefined) return;
+    const room = free + this.totalBytes();
+    if (this.config.maxBytes > room) {
+      this.log?.warn(
+        { code: 'PG_ERR_BUFFER_OVER_FREE_SPACE', dir: this.config.dir, maxBytes: this.config.maxBytes, freeBytes: free },
+        `buffer.maxBytes (${this.config.maxBytes} bytes) is more than the disk has room for (${room} bytes): the disk will fill before the buffer does; intake then waits for space (state disk_error)`,
+      );
+    }
+  }
+
+  private onLedgerProblem(p: Ledger['problem']): void {
+    this.ledgerProblem = p;
+    if (p) {
+      this.recordError(new Error(`cannot write ${p.file}: ${p.code}`));
+      this.log?.error({ code: 'PG_ERR_BUFFER_LEDGER_WRITE', file: p.file, errno: p.code }, `buffer cannot write ${p.file} (${p.message}); retrying, nothing is lost (a restart would replay from the last saved cursor)`);
+    } else {
+      this.log?.info({ code: 'PG_ERR_BUFFER_LEDGER_WRITE' }, 'buffer state files written again');
+    }
   }
 
   /** Lines the slowest consumer has not had accepted yet, bytes on disk, and the oldest append time. */
@@ -148,7 +216,8 @@ export class DiskBuffer extends BaseComponent {
   private appendedAtOf(pos: Position): number | undefined {
     for (const seg of this.segments) {
       if (seg.id < pos.segment) continue;
-      const off = seg.id === pos.segment ? pos.offset : 0;
+      let off = seg.id === pos.segment ? pos.offset : 0;
+      off = seg.corrupt?.get(off) ?? off;
       if (off >= seg.size) continue;
       if (off === 0) return seg.firstAppendedAt;
       const h = Buffer.alloc(HEADER);
@@ -195,9 +264,27 @@ export class DiskBuffer extends BaseComponent {
       oldestAppendedAt: d.oldestAppendedAt,
       oldestAgeMs: d.oldestAppendedAt ? Date.now() - d.oldestAppendedAt : 0,
       whenFull: this.config.whenFull,
+      freeBytes: this.freeBytes(),
+      diskError: this.diskError ? { ...this.diskError } : undefined,
+      ledgerError: this.ledgerProblem ? { ...this.ledgerProblem } : undefined,
       recovered: { ...this.recovered },
+      losses: this.losses.length ? { lines: this.losses.reduce((n, l) => n + l.lines, 0), exact: this.losses.every((l) => l.exact), findings: this.losses.slice(-20) } : undefined,
       cursors: Object.fromEntries(this.cursors),
     };
+  }
+
+  /** Damage found on open that an operator has not acknowledged yet. */
+  unacknowledgedLosses(): BufferLoss[] {
+    return [...this.losses];
+  }
+
+  /** The operator has seen the losses: they leave the status (and losses.json). Returns how many. */
+  acknowledgeLosses(): number {
+    const n = this.losses.length;
+    this.losses = [];
+    this.ledger.save('losses', () => '[]');
+    if (n) this.log?.info({ findings: n }, 'buffer losses acknowledged by an operator');
+    return n;
   }
 
   /** Appends lines durably. Resolves once they are on disk; rejects with BufferFullError for drop_newest. */
@@ -219,10 +306,16 @@ export class DiskBuffer extends BaseComponent {
       }
       if (this.config.whenFull === 'drop_oldest' && this.dropOldestSegment()) continue;
       // block: sources wait here, which stops them reading, so brokers hold the messages.
-      if (this.state === 'running') this.setState('degraded');
+      if (this.state === 'running') {
+        this.setState('full');
+        this.log?.warn({ code: 'PG_ERR_BUFFER_FULL', maxBytes: this.config.maxBytes }, `buffer full (${this.config.maxBytes} bytes): intake is held back until a sink frees space`);
+      }
       await new Promise<void>((r) => this.roomWaiters.push(r));
     }
-    if (this.state === 'degraded') this.setState('running');
+    if (this.state === 'full') {
+      this.setState('running');
+      this.log?.info({ code: 'PG_ERR_BUFFER_FULL' }, 'buffer has room again: intake resumes');
+    }
     this.pendingBytes += bytes;
     return new Promise<void>((resolve, reject) => {
       this.pending.push({ lines, bytes, at: Date.now(), resolve, reject });
@@ -242,13 +335,7 @@ export class DiskBuffer extends BaseComponent {
     let groupBytes = 0;
     let groupAt = 0;
     const close = () => {
-      const payload = Buffer.from(group.join('\n'), 'utf8');
-      const header = Buffer.allocUnsafe(HEADER);
-      header.writeUInt32LE(payload.length, 0);
-      header.writeUInt32LE(group.length, 8);
-      header.writeDoubleLE(groupAt, 12);
-      header.writeUInt32LE(crc32(payload, crc32(header.subarray(8, HEADER))), 4);
-      out.push(header, payload);
+      out.push(...encodeRecord(group, groupAt));
       group = [];
       groupBytes = 0;
     };
@@ -270,15 +357,30 @@ export class DiskBuffer extends BaseComponent {
         const batch = this.pending.splice(0);
         let reserved = 0;
         for (const p of batch) reserved += p.bytes;
-        try {
+        const { buf, records, lines, firstAt } = DiskBuffer.records(batch);
+        for (let attempt = 0; ; attempt++) {
           const active = this.active;
-          if (!active) throw new PlantgateError('PG_ERR_BUFFER_STOPPED', 'buffer is not open', true);
-          const { buf, records, lines, firstAt } = DiskBuffer.records(batch);
-          // Write and fdatasync in libuv's thread pool: while the disk works, the event loop goes
-          // on parsing and encoding what arrives, and that becomes the next group. (Synchronous
-          // I/O here held the loop for the whole commit: a third of its time under load.)
-          await writeAll(active.fd, buf, active.seg.size);
-          if (this.config.fsync) await fdatasyncAsync(active.fd);
+          try {
+            if (!active) throw new PlantgateError('PG_ERR_BUFFER_STOPPED', 'buffer is not open', true);
+            // Write and fdatasync in libuv's thread pool: while the disk works, the event loop goes
+            // on parsing and encoding what arrives, and that becomes the next group. (Synchronous
+            // I/O here held the loop for the whole commit: a third of its time under load.)
+            await writeAll(active.fd, buf, active.seg.size);
+            if (this.config.fsync) await fdatasyncAsync(active.fd);
+          } catch (err) {
+            if (isDiskError(err) && active && !this.stopped) {
+              // invariant 6: keep the batch, give back what the half-written commit took, wait, write it again
+              await ftruncateAsync(active.fd, active.seg.size).catch(() => undefined);
+              this.diskFailed(err);
+              await this.waitForDisk(backoff(attempt, 250, 5000));
+              continue;
+            }
+            this.pendingBytes -= reserved;
+            this.recordError(err);
+            for (const p of batch) p.reject(err);
+            break;
+          }
+          if (this.diskError) this.diskRecovered();
           const seg = active.seg;
           if (seg.firstAppendedAt === undefined) seg.firstAppendedAt = firstAt;
           seg.size += buf.length;
@@ -289,16 +391,49 @@ export class DiskBuffer extends BaseComponent {
           this.pendingBytes -= reserved;
           for (const p of batch) p.resolve();
           if (seg.size >= this.config.segmentBytes) this.roll();
-        } catch (err) {
-          this.pendingBytes -= reserved;
-          this.recordError(err);
-          for (const p of batch) p.reject(err);
+          break;
         }
         this.wake();
       }
     } finally {
       this.flushing = false;
     }
+  }
+
+  private diskFailed(err: NodeJS.ErrnoException): void {
+    const code = err.code ?? 'EIO';
+    if (!this.diskError) {
+      this.diskError = { code, message: err.message, since: Date.now(), retries: 0 };
+      this.recordError(err);
+      this.setState('disk_error');
+      const what = isNoSpace(err) ? 'the disk is full' : `the disk refuses writes (${code})`;
+      this.log?.error(
+        { code: isNoSpace(err) ? 'PG_ERR_BUFFER_DISK_FULL' : 'PG_ERR_BUFFER_DISK_ERROR', errno: code, dir: this.config.dir, freeBytes: this.freeBytes() },
+        `buffer cannot commit: ${what}; intake waits (no acknowledgement is sent) and the write is retried`,
+      );
+    }
+    this.diskError.retries++;
+  }
+
+  private diskRecovered(): void {
+    const e = this.diskError!;
+    this.diskError = undefined;
+    this.setState('running');
+    this.log?.info({ code: e.code === 'ENOSPC' || e.code === 'EDQUOT' ? 'PG_ERR_BUFFER_DISK_FULL' : 'PG_ERR_BUFFER_DISK_ERROR', retries: e.retries, outageMs: Date.now() - e.since }, 'buffer commits again: the disk accepted the write');
+  }
+
+  /** Resolves after `ms`, or sooner when a segment was deleted or the buffer stops. */
+  private waitForDisk(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(done, ms);
+      const self = this;
+      function done() {
+        clearTimeout(t);
+        if (self.diskWaiter === done) self.diskWaiter = undefined;
+        resolve();
+      }
+      this.diskWaiter = done;
+    });
   }
 
   /** Reads up to maxLines lines (whole records) after the consumer's cursor; null when caught up. */
@@ -324,12 +459,12 @@ export class DiskBuffer extends BaseComponent {
       const { bytesRead } = await fh.read(buf, 0, want, pos.offset);
       let off = 0;
       while (off + HEADER <= bytesRead && lines < maxLines) {
-        const len = buf.readUInt32LE(off);
-        if (seg.corrupt?.has(pos.offset + off)) {
-          if (off + HEADER + len > bytesRead) break;
-          off += HEADER + len; // counted when found at start
+        const skipTo = seg.corrupt?.get(pos.offset + off);
+        if (skipTo !== undefined) {
+          off = skipTo - pos.offset; // damaged: counted when found at start
           continue;
         }
+        const len = buf.readUInt32LE(off);
         if (off + HEADER + len > bytesRead) {
           if (off === 0 && parts.length === 0) {
             // a record larger than maxBytes: read it whole
@@ -437,7 +572,11 @@ export class DiskBuffer extends BaseComponent {
       this.removeSegment(first);
       freed = true;
     }
-    if (freed) for (const w of this.roomWaiters.splice(0)) w();
+    if (!freed) return;
+    // space was given back: state files that could not be written go first, then the reserve
+    if (this.ledger.flush()) this.ledger.ensureReserve();
+    this.diskWaiter?.();
+    for (const w of this.roomWaiters.splice(0)) w();
   }
 
   private dropOldestSegment(): boolean {
@@ -499,133 +638,208 @@ export class DiskBuffer extends BaseComponent {
 
   private openActive(): void {
     const last = this.segments[this.segments.length - 1];
-    if (last && last.size < this.config.segmentBytes) {
+    if (last && (last.size < this.config.segmentBytes || !this.newSegment(last.id + 1))) {
+      // a full disk may refuse a new file: the last segment then takes more than segmentBytes
       this.active = { seg: last, fd: openSync(last.path, 'r+') };
       return;
     }
-    this.newSegment((last?.id ?? 0) + 1);
+    if (!last && !this.newSegment(1)) throw new PlantgateError('PG_ERR_BUFFER_DISK_FULL', `cannot create a buffer segment in ${this.config.dir}`);
   }
 
-  private newSegment(id: number): void {
+  /** Opens segment `id` as the active one; false (the active one unchanged) when the disk refuses. */
+  private newSegment(id: number): boolean {
     const seg: Segment = { id, path: this.segPath(id), size: 0, records: 0, lines: 0 };
-    const fd = openSync(seg.path, 'w+');
+    let fd: number;
+    try {
+      fd = openSync(seg.path, 'w+');
+    } catch (err) {
+      if (!isDiskError(err)) throw err;
+      this.diskFailed(err);
+      return false;
+    }
     fsyncDir(this.config.dir);
     this.segments.push(seg);
     this.active = { seg, fd };
+    return true;
   }
 
+  /** Closes the active segment and starts the next; on a full disk the active one goes on growing. */
   private roll(): void {
-    if (!this.active) return;
-    closeSync(this.active.fd);
-    this.manifest.set(this.active.seg.id, this.active.seg.lines);
+    const old = this.active;
+    if (!old || !this.newSegment(old.seg.id + 1)) return;
+    closeSync(old.fd);
+    this.manifest.set(old.seg.id, old.seg.lines);
     this.saveManifest();
-    this.newSegment(this.active.seg.id + 1);
   }
 
   private saveManifest(): void {
-    atomicWrite(join(this.config.dir, 'segments.json'), JSON.stringify(Object.fromEntries(this.manifest)));
+    this.ledger.save('manifest', () => JSON.stringify(Object.fromEntries(this.manifest)));
   }
 
-  /** Invariant 4: check every record, skip or cut what is corrupt, count what was lost. */
+  /** Invariant 4: check every record, skip or cut what is damaged, count and log what was lost. */
   private recover(): void {
     const ids = readdirSync(this.config.dir)
       .filter((f) => /^\d{20}\.seg$/.test(f))
       .map((f) => Number(f.slice(0, 20)))
       .sort((a, b) => a - b);
     this.manifest = this.loadManifest();
+    this.losses = this.loadLosses();
     this.segments = [];
     const present = new Set(ids);
     const known = new Set(this.manifest.keys());
+    // What every consumer had written already is not lost, whatever happened to it since.
+    const min = this.minCursor();
+    const delivered = (segment: number, end: number) => !!min && (segment < min.segment || (segment === min.segment && end <= min.offset));
+    const found: BufferLoss[] = [];
+    const report = (loss: Omit<BufferLoss, 'at'>, message: string) => {
+      const code = loss.kind === 'segment_missing' ? 'PG_ERR_BUFFER_SEGMENT_MISSING' : 'PG_ERR_BUFFER_CORRUPT';
+      this.recordError(new Error(message));
+      this.log?.error({ code, file: loss.file, offset: loss.offset, bytes: loss.bytes, lines: loss.lines, linesAtMost: loss.atMost, exact: loss.exact }, message);
+      if (loss.lines > 0 || loss.atMost > 0) found.push({ at: Date.now(), ...loss });
+    };
     // Segments listed as closed but gone: their lines are lost. Segments that were fully consumed
     // are removed from the manifest when deleted, so anything left here was not yet written.
     for (const [id, lines] of this.manifest) {
       if (present.has(id)) continue;
+      this.manifest.delete(id);
+      if (delivered(id, Infinity)) continue; // deleted after delivery, before the manifest could say so
       this.recovered.missingSegments++;
       this.recovered.linesLost += lines;
+      this.recovered.linesLostAtLeast += lines;
+      this.recovered.linesLostAtMost += lines;
       this.drop('segment_missing', lines);
-      this.recordError(new Error(`buffer segment ${id} is missing; its ${lines} line(s) are lost`));
-      this.manifest.delete(id);
+      report(
+        { file: this.segPath(id), offset: 0, bytes: 0, kind: 'segment_missing', lines, atLeast: lines, atMost: lines, exact: true },
+        `buffer segment ${id} is missing; its ${lines} line(s) are lost`,
+      );
     }
     for (let i = 1; i < ids.length; i++) {
       for (let gap = ids[i - 1]! + 1; gap < ids[i]!; gap++) {
-        if (known.has(gap)) continue;
+        if (known.has(gap) || delivered(gap, Infinity)) continue;
         // a gap the manifest does not know (manifest lost as well): count the segment, lines unknown
         this.recovered.missingSegments++;
+        this.recovered.exact = false;
         this.drop('segment_missing', 0);
-        this.recordError(new Error(`buffer segment ${gap} is missing; its line count is unknown`));
+        report({ file: this.segPath(gap), offset: 0, bytes: 0, kind: 'segment_missing', lines: 0, atLeast: 0, atMost: 0, exact: false }, `buffer segment ${gap} is missing; its line count is unknown`);
       }
     }
     for (const id of ids) {
       const path = this.segPath(id);
-      const seg = scanSegment(id, path);
-      const fileSize = statSync(path).size;
-      if (seg.corrupt?.size) {
-        this.recovered.corruptRecords += seg.corrupt.size;
-        this.drop('corrupt_record', seg.corrupt.size);
-        this.recordError(new Error(`buffer segment ${id}: ${seg.corrupt.size} record(s) failed their checksum and are skipped`));
+      const bytes = readFileSync(path);
+      const scan = scanSegment(bytes);
+      const seg: Segment = { id, path, size: scan.size, records: scan.records, lines: scan.lines, firstAppendedAt: scan.firstAppendedAt };
+      if (scan.regions.length) seg.corrupt = new Map(scan.regions.map((r) => [r.start, r.end]));
+      const closedLines = this.manifest.get(id);
+      // Damage after the slowest cursor is what was lost; a closed segment's manifest count makes it exact.
+      const damage: (DamagedRegion & { kind: BufferLoss['kind'] })[] = scan.regions.map((r) => ({ ...r, kind: 'corrupt_region' as const }));
+      if (scan.tail && (!scan.tail.torn || closedLines !== undefined)) damage.push({ ...scan.tail, kind: closedLines !== undefined ? 'truncated_segment' : 'corrupt_tail' });
+      const lost = damage.filter((r) => !delivered(id, r.end));
+      if (closedLines !== undefined && damage.length && lost.length === damage.length) {
+        // every damaged stretch is undelivered: the manifest gives their lines exactly
+        const lines = Math.max(0, closedLines - scan.lines);
+        const share = (r: DamagedRegion) => Math.round((lines * r.estimate) / damage.reduce((n, x) => n + x.estimate, 0));
+        for (const r of lost) this.lose(report, id, r, share(r), true);
+      } else {
+        for (const r of lost) this.lose(report, id, r, r.estimate, false);
       }
-      if (seg.size < fileSize) {
-        const lost = fileSize - seg.size;
-        this.recovered.tornBytes += lost;
-        this.recovered.corruptSegments++;
-        this.drop('corrupt_record', 1);
-        this.recordError(new Error(`buffer segment ${id}: ${lost} byte(s) after offset ${seg.size} are torn or corrupt and were cut off`));
+      if (scan.tail) {
+        this.recovered.tornBytes += scan.tail.end - scan.tail.start;
+        if (scan.tail.torn && closedLines === undefined) {
+          const msg = `buffer segment ${id}: ${scan.tail.end - scan.tail.start} byte(s) after offset ${scan.size} are an unfinished write (never acknowledged) and were cut off`;
+          this.recordError(new Error(msg));
+          this.log?.warn({ code: 'PG_ERR_BUFFER_TORN_TAIL', file: path, offset: scan.size, bytes: scan.tail.end - scan.tail.start }, msg);
+        }
         const fd = openSync(path, 'r+');
-        ftruncateSync(fd, seg.size);
+        ftruncateSync(fd, scan.size);
         fsyncSync(fd);
         closeSync(fd);
       }
       this.segments.push(seg);
     }
+    if (found.length) {
+      this.losses.push(...found);
+      this.ledger.save('losses', () => JSON.stringify(this.losses));
+    }
     this.saveManifest();
   }
 
+  /** Counts one damaged stretch as lost: `lines` exactly, or as the estimate of `r`. */
+  private lose(report: (l: Omit<BufferLoss, 'at'>, m: string) => void, id: number, r: DamagedRegion & { kind: BufferLoss['kind'] }, lines: number, exact: boolean): void {
+    const atLeast = exact ? lines : 1;
+    const atMost = exact ? lines : r.atMost;
+    this.recovered.corruptRegions++;
+    if (r.kind !== 'corrupt_region') this.recovered.corruptSegments++;
+    this.recovered.linesLost += lines;
+    this.recovered.linesLostAtLeast += atLeast;
+    this.recovered.linesLostAtMost += atMost;
+    if (!exact) this.recovered.exact = false;
+    this.drop('corrupt_record', lines);
+    const what = r.kind === 'truncated_segment' ? 'the closed segment ends early' : r.kind === 'corrupt_tail' ? 'the records at its end are damaged' : 'damaged records';
+    report(
+      { file: this.segPath(id), offset: r.start, bytes: r.end - r.start, kind: r.kind, lines, atLeast, atMost, exact },
+      `buffer segment ${id}: ${what}, ${r.end - r.start} byte(s) at offset ${r.start}: ${exact ? `${lines}` : `about ${lines} (at most ${atMost})`} line(s) lost`,
+    );
+  }
+
   private loadManifest(): Map<number, number> {
-    const file = join(this.config.dir, 'segments.json');
-    if (!existsSync(file)) return new Map();
+    const text = this.ledger.read('manifest');
+    if (text === undefined) return new Map();
     try {
-      return new Map(Object.entries(JSON.parse(readFileSync(file, 'utf8')) as Record<string, number>).map(([k, v]) => [Number(k), Number(v)]));
+      return new Map(Object.entries(JSON.parse(text) as Record<string, number>).map(([k, v]) => [Number(k), Number(v)]));
     } catch (err) {
       this.recordError(new Error(`segments.json unreadable (${(err as Error).message}); missing segments cannot be counted exactly`));
+      this.log?.error({ code: 'PG_ERR_BUFFER_CORRUPT', file: this.ledger.path('manifest') }, 'segments.json is unreadable: missing segments cannot be counted exactly');
+      this.recovered.exact = false;
       return new Map();
     }
   }
 
+  private loadLosses(): BufferLoss[] {
+    try {
+      const v = JSON.parse(this.ledger.read('losses') ?? '[]') as unknown;
+      return Array.isArray(v) ? (v as BufferLoss[]) : [];
+    } catch {
+      return [];
+    }
+  }
+
   private cursorFile(): string {
-    return join(this.config.dir, 'cursors.json');
+    return this.ledger.path('cursors');
   }
 
   private loadCursors(): void {
-    const file = this.cursorFile();
-    if (!existsSync(file)) return;
+    const text = this.ledger.read('cursors');
+    if (text === undefined) {
+      if (readdirSync(this.config.dir).some((f) => f.endsWith('.seg') && statSync(join(this.config.dir, f)).size > 0)) {
+        this.log?.warn({ code: 'PG_ERR_BUFFER_CORRUPT', file: this.cursorFile() }, 'cursors.json is missing beside buffer segments: replaying from the oldest segment (duplicates are overwritten in InfluxDB, nothing is lost)');
+      }
+      return;
+    }
     try {
-      const data = JSON.parse(readFileSync(file, 'utf8')) as Record<string, Position>;
+      const data = JSON.parse(text) as Record<string, Position>;
       for (const [name, pos] of Object.entries(data)) {
         if (Number.isInteger(pos?.segment) && Number.isInteger(pos?.offset)) this.cursors.set(name, pos);
       }
     } catch (err) {
       // A torn cursor file only means replaying from the oldest segment: at least once still holds.
       this.recordError(new Error(`cursors.json unreadable (${(err as Error).message}); replaying from the oldest segment`));
+      this.log?.warn({ code: 'PG_ERR_BUFFER_CORRUPT', file: this.cursorFile() }, 'cursors.json is unreadable: replaying from the oldest segment (duplicates are overwritten in InfluxDB, nothing is lost)');
     }
-    // A cursor past a truncated tail points at bytes that no longer exist: clamp it.
+  }
+
+  /** A cursor past a truncated tail points at bytes that no longer exist: clamp it. */
+  private clampCursors(): void {
     for (const [name, pos] of this.cursors) {
       const seg = this.segments.find((s) => s.id === pos.segment);
       if (seg && pos.offset > seg.size) this.cursors.set(name, { segment: seg.id, offset: seg.size });
+      // a cursor inside a damaged stretch goes to its end (the next intact record)
+      for (const [start, end] of seg?.corrupt ?? []) if (start < pos.offset && pos.offset < end) this.cursors.set(name, { segment: seg!.id, offset: end });
     }
   }
 
   private saveCursors(): void {
-    atomicWrite(this.cursorFile(), JSON.stringify(Object.fromEntries(this.cursors)));
+    this.ledger.save('cursors', () => JSON.stringify(Object.fromEntries(this.cursors)));
   }
-}
-
-/** Write-then-rename, so a crash leaves the old or the new file, never half of one. */
-function atomicWrite(file: string, text: string): void {
-  const tmp = `${file}.tmp`;
-  const fd = openSync(tmp, 'w');
-  writeSync(fd, text);
-  closeSync(fd);
-  renameSync(tmp, file);
 }
 
 async function writeAll(fd: number, buf: Buffer, position: number): Promise<void> {
@@ -641,6 +855,10 @@ function fdatasyncAsync(fd: number): Promise<void> {
   return new Promise((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve())));
 }
 
+function ftruncateAsync(fd: number, len: number): Promise<void> {
+  return new Promise((resolve, reject) => ftruncate(fd, len, (err) => (err ? reject(err) : resolve())));
+}
+
 function fsyncDir(dir: string): void {
   try {
     const fd = openSync(dir, 'r');
@@ -651,56 +869,7 @@ function fsyncDir(dir: string): void {
   }
 }
 
-/** Records of a segment that read back intact (see invariant 4). */
-export function scanSegment(id: number, path: string): Segment {
-  const seg: Segment = { id, path, size: 0, records: 0, lines: 0 };
-  const fd = openSync(path, 'r');
-  try {
-    const fileSize = statSync(path).size;
-    let off = 0;
-    while (off + HEADER <= fileSize) {
-      const rec = readRecord(fd, off, fileSize);
-      if (rec === 'bad') {
-        const len = readHeaderLength(fd, off);
-        const next = off + HEADER + len;
-        // only the checksum failed and the next record is intact: skip just this one
-        if (len <= MAX_RECORD && next + HEADER <= fileSize && readRecord(fd, next, fileSize) !== 'bad') {
-          (seg.corrupt ??= new Set()).add(off);
-          off = next;
-          continue;
-        }
-        break;
-      }
-      if (seg.firstAppendedAt === undefined) seg.firstAppendedAt = rec.appendedAt;
-      seg.records++;
-      seg.lines += rec.lines;
-      off += HEADER + rec.len;
-    }
-    seg.size = off;
-    return seg;
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function readHeaderLength(fd: number, off: number): number {
-  const h = Buffer.alloc(4);
-  readSync(fd, h, 0, 4, off);
-  return h.readUInt32LE(0);
-}
-
-function readRecord(fd: number, off: number, fileSize: number): 'bad' | { len: number; lines: number; appendedAt: number } {
-  const header = Buffer.alloc(HEADER);
-  if (readSync(fd, header, 0, HEADER, off) < HEADER) return 'bad';
-  const len = header.readUInt32LE(0);
-  if (len > MAX_RECORD || off + HEADER + len > fileSize) return 'bad';
-  const payload = Buffer.allocUnsafe(len);
-  readSync(fd, payload, 0, len, off + HEADER);
-  if (crc32(payload, crc32(header.subarray(8, HEADER))) !== header.readUInt32LE(4)) return 'bad';
-  return { len, lines: header.readUInt32LE(8), appendedAt: header.readDoubleLE(12) };
-}
-
-/** Lines in the records of `seg` that start before `offset` (headers only, skipping corrupt ones). */
+/** Lines in the records of `seg` that start before `offset` (headers only, skipping damaged stretches). */
 function countLines(seg: Segment, offset: number): number {
   if (offset === 0) return 0;
   const fd = openSync(seg.path, 'r');
@@ -708,8 +877,14 @@ function countLines(seg: Segment, offset: number): number {
     const h = Buffer.alloc(HEADER);
     let off = 0;
     let n = 0;
-    while (off < offset && readSync(fd, h, 0, HEADER, off) === HEADER) {
-      if (!seg.corrupt?.has(off)) n += h.readUInt32LE(8);
+    while (off < offset) {
+      const skipTo = seg.corrupt?.get(off);
+      if (skipTo !== undefined) {
+        off = skipTo;
+        continue;
+      }
+      if (readSync(fd, h, 0, HEADER, off) !== HEADER) break;
+      n += h.readUInt32LE(8);
       off += HEADER + h.readUInt32LE(0);
     }
     return n;

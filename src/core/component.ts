@@ -14,6 +14,14 @@ export type ComponentState =
   /** Connected but something is wrong (failing nodes, auth refused, sink paused). */
   | 'degraded'
   | 'reconnecting'
+  /** A sink whose last write failed and is being retried (network, 429, 5xx). */
+  | 'retrying'
+  /** A sink that stopped writing until something outside changes (credentials, missing target). */
+  | 'paused'
+  /** The buffer reached maxBytes: sources are held back (whenFull: block). */
+  | 'full'
+  /** The buffer's disk refuses writes (no space, I/O error): appends wait and are retried. */
+  | 'disk_error'
   | 'stopping';
 
 export interface ComponentCounters {

@@ -6,7 +6,7 @@
 import type { ComponentStatus } from '../core/component.js';
 import type { IndicatorValue } from '../indicators/engine.js';
 
-const STATES = ['stopped', 'starting', 'running', 'degraded', 'reconnecting', 'stopping'] as const;
+const STATES = ['stopped', 'starting', 'running', 'degraded', 'reconnecting', 'retrying', 'paused', 'full', 'disk_error', 'stopping'] as const;
 
 class Exposition {
   private readonly families = new Map<string, { help: string; type: 'counter' | 'gauge'; samples: string[] }>();

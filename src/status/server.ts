@@ -11,6 +11,7 @@
  *   /metrics          Prometheus text format
  * Admin actions (POST, always authenticated; refused when http.auth is not configured):
  *   /api/sparkplug/rebirth?node=GROUP/EDGE   ask an edge node for a new birth
+ *   /api/buffer/losses/acknowledge            the operator has seen the buffer's reported losses
  * Reading is open unless http.auth.readAccess is `authenticated` (then only /healthz and /readyz
  * answer without credentials). Responses carry security headers; no secret is ever part of a
  * response (components show URLs without user info, configuration is never echoed).
@@ -91,10 +92,13 @@ export class StatusServer {
     for (const c of components) {
       if (c.state === 'stopped' || c.state === 'starting' || c.state === 'stopping') reasons.push(`${c.kind} ${c.name} is ${c.state}`);
       else if (c.kind === 'source' && c.state === 'reconnecting') reasons.push(`source ${c.name} is not connected${c.lastError ? `: ${c.lastError.message}` : ''}`);
-      else if (c.kind === 'sink' && c.details?.alert) reasons.push(`sink ${c.name} is paused: ${String(c.details.alert)}`);
+      else if (c.kind === 'sink' && c.state === 'paused') reasons.push(`sink ${c.name} is paused: ${String(c.details?.alert ?? c.lastError?.message ?? '')}`);
+      else if (c.kind === 'sink' && c.state === 'retrying') reasons.push(`sink ${c.name} is retrying: ${c.lastError?.message ?? 'the last write failed'}`);
       else if (c.kind === 'buffer') {
+        const disk = c.details?.diskError as { code: string; since: number } | undefined;
         const fill = Number(c.details?.bytesOnDisk ?? 0) / Number(c.details?.maxBytes ?? Infinity);
-        if (c.state === 'degraded' || fill > BUFFER_READY_LIMIT) reasons.push(`buffer ${c.name} is ${Math.round(fill * 100)}% full`);
+        if (disk) reasons.push(`buffer ${c.name} cannot write to its disk (${disk.code === 'ENOSPC' ? 'disk full' : disk.code}) since ${new Date(disk.since).toISOString()}: intake is held back`);
+        else if (c.state === 'full' || fill > BUFFER_READY_LIMIT) reasons.push(`buffer ${c.name} is ${Math.round(fill * 100)}% full`);
       }
     }
     return reasons;
@@ -188,6 +192,8 @@ export class StatusServer {
           throw err;
         }
       }
+      case '/api/buffer/losses/acknowledge':
+        return send(res, 200, { acknowledged: this.pipeline.buffer.acknowledgeLosses() });
       default:
         return send(res, 404, { error: `no such admin action: ${url.pathname}` });
     }

@@ -35,7 +35,7 @@
   }
 
   function recovered(r) {
-    const parts = Object.entries(r || {}).filter(([, n]) => n > 0).map(([k, n]) => `${k.replace(/([A-Z])/g, ' $1').toLowerCase()}: ${n}`);
+    const parts = Object.entries(r || {}).filter(([, n]) => typeof n === 'number' && n > 0).map(([k, n]) => `${k.replace(/([A-Z])/g, ' $1').toLowerCase()}: ${n}`);
     return parts.length ? parts.join(', ') : 'nothing lost';
   }
 
@@ -102,7 +102,11 @@
       $('#buffer').innerHTML = `<dt>State</dt><dd>${state(b.state)}</dd><dt>Lines waiting</dt><dd>${fmtNum(d.linesQueued)}</dd>` +
         `<dt>On disk</dt><dd>${fmtBytes(d.bytesOnDisk)} of ${fmtBytes(d.maxBytes)} (${((100 * d.bytesOnDisk) / d.maxBytes).toFixed(1)}%)</dd>` +
         `<dt>Oldest line</dt><dd>${d.linesQueued ? fmtAge(d.oldestAgeMs) : '–'}</dd><dt>When full</dt><dd>${esc(d.whenFull)}</dd>` +
-        `<dt>Dropped</dt><dd>${fmtNum(sum(b.counters.dropped))}</dd><dt>Recovered at start</dt><dd>${esc(recovered(d.recovered))}</dd>`;
+        `<dt>Dropped</dt><dd>${fmtNum(sum(b.counters.dropped))}</dd><dt>Recovered at start</dt><dd>${esc(recovered(d.recovered))}</dd>` +
+        (d.diskError ? `<dt>Disk</dt><dd class="problems">cannot write (${esc(d.diskError.code === 'ENOSPC' ? 'disk full' : d.diskError.code)}) for ${fmtAge(now - d.diskError.since)}: intake is held back, ${fmtNum(d.diskError.retries)} retries</dd>` : '') +
+        (d.ledgerError ? `<dt>State files</dt><dd class="problems">${esc(d.ledgerError.file)} cannot be written (${esc(d.ledgerError.code)}), retrying</dd>` : '') +
+        (d.losses ? `<dt>Lost in damaged segments</dt><dd class="problems" id="buffer-losses">${d.losses.exact ? '' : 'about '}${fmtNum(d.losses.lines)} line(s) in ${d.losses.findings.length} finding(s), ` +
+          `${esc(d.losses.findings.map((f) => `${f.file.split('/').pop()} @${f.offset}`).join(', '))}; shown until acknowledged (POST /api/buffer/losses/acknowledge)</dd>` : '');
     }
 
     const ind = st.indicators;

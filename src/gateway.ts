@@ -43,7 +43,7 @@ export async function startGateway(config: PlantgateConfig, log: Logger = create
   const sinkNames = [config.influx.name ?? sinkName];
   const buffer = new DiskBuffer('buffer', { ...config.buffer, dir: resolve(config.buffer.dir) }, sinkNames, log);
   const deadLetters = new DeadLetters(resolve(config.deadLetters.file), config.deadLetters);
-  const sink = new InfluxSink(sinkNames[0]!, config.influx, buffer, deadLetters);
+  const sink = new InfluxSink(sinkNames[0]!, config.influx, buffer, deadLetters, log);
   const pipeline = new Pipeline(buffer, [new Guard('guard', config.guard), new CardinalityGuard('cardinality', config.cardinality)], [sink], deadLetters, log);
 
   const router = new TopicRouter(config.mqtt.routes);

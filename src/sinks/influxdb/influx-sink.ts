@@ -7,14 +7,22 @@
  * Error sorting, never looping on a poisoned batch:
  *  - network errors, timeouts, 429 and 5xx: retry the same batch with exponential backoff and
  *    jitter, honouring Retry-After, without giving up (the buffer's size limit is the bound);
- *  - 400 (bad lines) and 413 (too large): split the batch in halves until the bad lines are alone,
- *    write the good ones, move each bad line to dead letters with InfluxDB's reason;
- *  - 401, 403, missing database or bucket: pause (state `degraded`, alert on the status page),
+ *    state `retrying` until a write is accepted again;
+ *  - 400 naming a field type conflict: the conflict is remembered, and every line that sends that
+ *    field with the refused type goes to dead letters before it is sent (in this batch and in all
+ *    later ones), so one bad device costs one extra request, not a bisection of every batch;
+ *  - other 400s (bad lines) and 413 (too large): split the batch in halves until the bad lines
+ *    are alone, write the good ones, move each bad line to dead letters with InfluxDB's reason;
+ *  - 401, 403, missing database or bucket: pause (state `paused`, alert on the status page),
  *    keep the data, probe again at the slowest backoff. A missing v1 database is created first
  *    when createDatabase is on.
+ * Every change of state is logged with its PG_ERR code, once, and so is the recovery. A probe of
+ * `/ping` at start shows an unreachable InfluxDB before the first point arrives.
  * Batches are written in buffer order and a batch is retried before the next is read, so writes
  * of one series stay in order.
  */
+import type { Logger } from 'pino';
+import { lineFields, parseTypeConflicts, type FieldType } from '../../lineprotocol/fields.js';
 import { safeUrl } from '../../security/secrets.js';
 import { clientTlsOptions } from '../../security/tls.js';
 import { backoff, sleep } from '../../core/retry.js';
@@ -42,15 +50,24 @@ export class InfluxSink extends BaseComponent {
   private lastLatencyMs = 0;
   private alert?: string;
   private backoffUntil = 0;
+  /** Every request sent, accepted or not. */
+  private requests = 0;
+  /** Since when writes have failed (undefined while they are accepted). */
+  private failingSince?: number;
+  /** Fields InfluxDB holds with another type, by `measurement\0field`: lines sending them otherwise are refused before sending. */
+  private readonly refusedFields = new Map<string, { measurement: string; field: string; existing: FieldType; lines: number }>();
+  private readonly log?: Logger;
 
   constructor(
     name: string,
     private readonly config: InfluxConfig,
     private readonly buffer: DiskBuffer,
     private readonly deadLetters: DeadLetters,
+    log?: Logger,
   ) {
     super(name);
     this.type = `influxdb-${config.api}`;
+    this.log = log?.child({ component: name });
   }
 
   protected async doStart(): Promise<void> {
@@ -65,6 +82,48 @@ export class InfluxSink extends BaseComponent {
     this.abort = new AbortController();
     this.wake = new AbortController();
     this.loop = this.run();
+    void this.probe();
+  }
+
+  /**
+   * Until the first write, GET /ping shows whether InfluxDB can be reached at all (retried with
+   * backoff while it cannot); from the first write on, the writes themselves tell.
+   */
+  private async probe(): Promise<void> {
+    for (let attempt = 0; this.running && this.requests === 0; attempt++) {
+      try {
+        await this.transport.request('/ping', '', { method: 'GET', signal: this.abort.signal });
+        if (this.requests === 0) this.succeeded();
+        return;
+      } catch (raw) {
+        const err = classify(raw);
+        // an HTTP answer, even an error, means the server is there; the writes will sort the rest
+        if (err.status !== undefined || !this.running) return;
+        if (this.requests === 0) this.failed(err);
+      }
+      await sleep(backoff(attempt, this.config.retryMin, this.config.retryMax), this.abort.signal);
+    }
+  }
+
+  /** A write (or the probe) failed: state retrying or paused, logged on each change of state. */
+  private failed(err: SinkWriteError, paused = false): void {
+    this.recordError(err);
+    const state = paused ? 'paused' : 'retrying';
+    this.failingSince ??= Date.now();
+    if (this.state === state) return;
+    this.setState(state);
+    const fields = { code: err.code, status: err.status, url: safeUrl(this.config.url) };
+    if (paused) this.log?.error(fields, `InfluxDB sink paused: ${err.message}; the data stays in the buffer and the write is tried again every ${this.config.retryMax} ms`);
+    else this.log?.warn(fields, `InfluxDB write failed, retrying with backoff: ${err.message}`);
+  }
+
+  private succeeded(): void {
+    if (this.state === 'running' && this.failingSince === undefined) return;
+    const since = this.failingSince;
+    this.failingSince = undefined;
+    this.alert = undefined;
+    this.setState('running');
+    if (since !== undefined) this.log?.info({ code: 'PG_ERR_INFLUX_RECOVERED', outageMs: Date.now() - since, retries: this.retries }, 'InfluxDB accepts writes again');
   }
 
   /** Stops after the write in flight; what is not written stays in the buffer for the next start. */
@@ -86,7 +145,10 @@ export class InfluxSink extends BaseComponent {
       url: safeUrl(this.config.url),
       target: this.config.api === 'v1' ? this.config.database : `${this.config.org}/${this.config.bucket}`,
       writes: this.writes,
+      requests: this.requests,
       retries: this.retries,
+      failingSince: this.failingSince,
+      refusedFields: this.refusedFields.size ? [...this.refusedFields.values()].slice(0, 20) : undefined,
       lastLatencyMs: this.lastLatencyMs,
       alert: this.alert,
       retryingUntil: this.backoffUntil > Date.now() ? this.backoffUntil : undefined,
@@ -121,30 +183,35 @@ export class InfluxSink extends BaseComponent {
   }
 
   /** Writes lines, retrying until accepted; false only when stopped first. */
-  private async deliver(lines: string[]): Promise<boolean> {
+  private async deliver(all: string[]): Promise<boolean> {
+    const lines = this.refusedFields.size ? this.withoutRefusedFields(all) : all;
+    if (lines.length === 0) return true;
     let attempt = 0;
     while (this.running) {
       try {
         await this.write(lines.join('\n'));
         this.counters.written += lines.length;
         this.lastValueAt = Date.now();
-        if (this.state !== 'running') this.setState('running');
-        this.alert = undefined;
+        this.succeeded();
         return true;
       } catch (raw) {
         const err = classify(raw);
-        this.recordError(err);
         if (!err.retryable && (err.status === 400 || err.status === 413)) {
+          this.recordError(err);
+          // a 400 is InfluxDB answering: the connection and the credentials are fine
+          if (this.state === 'retrying') this.succeeded();
+          if (err.status === 400 && this.learnTypeConflicts(err.message)) return this.deliver(lines);
           return this.splitAndDeliver(lines, err);
         }
         if (err.code === 'PG_ERR_INFLUX_DB_MISSING' && this.config.api === 'v1' && (await this.createDatabase())) continue;
         let delay: number;
         if (err.retryable) {
+          this.failed(err);
           delay = err.retryAfterMs ?? backoff(attempt++, this.config.retryMin, this.config.retryMax);
         } else {
           // auth or missing target: nothing we can fix; keep the data and probe slowly
           this.alert = err.message;
-          this.setState('degraded');
+          this.failed(err, true);
           delay = this.config.retryMax;
         }
         this.retries++;
@@ -153,6 +220,41 @@ export class InfluxSink extends BaseComponent {
       }
     }
     return false;
+  }
+
+  /** Remembers the field type conflicts a 400 names; true when one was new (the batch is then filtered and sent again). */
+  private learnTypeConflicts(message: string): boolean {
+    let learned = false;
+    for (const c of parseTypeConflicts(message)) {
+      const key = `${c.measurement}\0${c.field}`;
+      if (this.refusedFields.has(key)) continue;
+      this.refusedFields.set(key, { ...c, lines: 0 });
+      learned = true;
+      this.log?.warn({ code: 'PG_ERR_INFLUX_REJECTED', measurement: c.measurement, field: c.field, existing: c.existing }, `InfluxDB holds field "${c.field}" of "${c.measurement}" as ${c.existing}: lines sending it as another type go to dead letters before they are sent`);
+    }
+    return learned;
+  }
+
+  /** Dead-letters the lines that send a field InfluxDB holds with another type; returns the rest. */
+  private withoutRefusedFields(lines: string[]): string[] {
+    const keep: string[] = [];
+    for (const line of lines) {
+      const lf = lineFields(line);
+      let refused: { measurement: string; field: string; existing: FieldType; lines: number } | undefined;
+      let type: FieldType | undefined;
+      for (const [field, t] of lf?.fields ?? []) {
+        const r = this.refusedFields.get(`${lf!.measurement}\0${field}`);
+        if (r && r.existing !== t) [refused, type] = [r, t];
+      }
+      if (!refused) {
+        keep.push(line);
+        continue;
+      }
+      refused.lines++;
+      this.drop('influx_400');
+      this.deadLetters.add({ source: this.name, reason: 'influx_400', message: `field type conflict: field "${refused.field}" of measurement "${refused.measurement}" is ${type} here, InfluxDB holds it as ${refused.existing} (refused before sending)`, line });
+    }
+    return keep;
   }
 
   private async splitAndDeliver(lines: string[], err: SinkWriteError): Promise<boolean> {
@@ -182,6 +284,7 @@ export class InfluxSink extends BaseComponent {
     const onStop = () => ac.abort();
     this.abort.signal.addEventListener('abort', onStop, { once: true });
     const t0 = performance.now();
+    this.requests++;
     try {
       await this.transport.request(path, body, {
         method: 'POST',

@@ -1,0 +1,70 @@
+/**
+ * Reading back the measurement and the field types of a line plantgate wrote, for the sink to
+ * recognise lines InfluxDB is known to refuse (a field that already exists with another type)
+ * before sending them again. Follows the escaping of encode.ts (and of InfluxDB's parser):
+ * backslash escapes in names, `"` and `\` escaped inside string values.
+ */
+export type FieldType = 'float' | 'integer' | 'unsigned' | 'boolean' | 'string';
+
+export interface LineFields {
+  measurement: string;
+  /** Field key (unescaped) -> its type. */
+  fields: Map<string, FieldType>;
+}
+
+/** Characters a backslash escapes in keys; before anything else a backslash is itself. */
+const KEY_ESCAPED = new Set([',', '=', ' ']);
+
+/** The measurement and field types of one line, or undefined when it is not line protocol. */
+export function lineFields(line: string): LineFields | undefined {
+  let i = 0;
+  const n = line.length;
+  let measurement = '';
+  for (; i < n; i++) {
+    const c = line[i]!;
+    if (c === '\\' && (line[i + 1] === ',' || line[i + 1] === ' ')) measurement += line[++i];
+    else if (c === ',' || c === ' ') break;
+    else measurement += c;
+  }
+  // tags: skip to the first space that is not escaped
+  for (; i < n && line[i] !== ' '; i++) if (line[i] === '\\') i++;
+  while (line[i] === ' ') i++;
+  const fields = new Map<string, FieldType>();
+  while (i < n) {
+    let key = '';
+    for (; i < n && line[i] !== '='; i++) key += line[i] === '\\' && KEY_ESCAPED.has(line[i + 1]!) ? line[++i] : line[i];
+    i++; // '='
+    if (i >= n) return undefined;
+    let type: FieldType;
+    if (line[i] === '"') {
+      type = 'string';
+      for (i++; i < n && line[i] !== '"'; i++) if (line[i] === '\\') i++;
+      i++;
+    } else {
+      const start = i;
+      for (; i < n && line[i] !== ',' && line[i] !== ' '; i++);
+      const v = line.slice(start, i);
+      const last = v[v.length - 1];
+      type = last === 'i' ? 'integer' : last === 'u' ? 'unsigned' : /^(t|T|true|True|TRUE|f|F|false|False|FALSE)$/.test(v) ? 'boolean' : 'float';
+    }
+    if (!key) return undefined;
+    fields.set(key, type);
+    if (line[i] === ' ' || i >= n) break;
+    i++; // ','
+  }
+  return { measurement, fields };
+}
+
+/**
+ * A field type conflict from InfluxDB's 400 answer, as 1.x and 2.x word it:
+ * `field type conflict: input field "v" on measurement "m" is type integer, already exists as type float`.
+ */
+export function parseTypeConflicts(message: string): { measurement: string; field: string; existing: FieldType }[] {
+  const out: { measurement: string; field: string; existing: FieldType }[] = [];
+  const re = /input field "((?:[^"\\]|\\.)*)" on measurement "((?:[^"\\]|\\.)*)" is type \w+, already exists as type (\w+)/g;
+  for (const m of message.matchAll(re)) {
+    const existing = m[3] === 'int' || m[3] === 'integer' ? 'integer' : m[3] === 'uint' || m[3] === 'unsigned' ? 'unsigned' : m[3] === 'bool' || m[3] === 'boolean' ? 'boolean' : m[3] === 'string' ? 'string' : 'float';
+    out.push({ field: m[1]!.replace(/\\(.)/g, '$1'), measurement: m[2]!.replace(/\\(.)/g, '$1'), existing });
+  }
+  return out;
+}

@@ -29,9 +29,25 @@ function connectPacket(protocol = 'MQTT'): Buffer {
   const body = Buffer.concat([Buffer.from([0, 4]), Buffer.from(protocol), Buffer.from([4, 2, 0, 60, 0, id.length]), id]);
   return Buffer.concat([Buffer.from([0x10, body.length]), body]);
 }
-function publishPacket(topic: Buffer, payload: Buffer): Buffer {
-  const body = Buffer.concat([Buffer.from([topic.length >> 8, topic.length & 255]), topic, Buffer.from([0, 1]), payload]);
-  return Buffer.concat([Buffer.from([0x32, body.length]), body]);
+/** CONNECT with the given flags byte, client id and what follows it (user name, password). */
+function connectWith(flags: number, id: string, rest: Buffer = Buffer.alloc(0)): Buffer {
+  const cid = Buffer.from(id);
+  const body = Buffer.concat([Buffer.from([0, 4]), Buffer.from('MQTT'), Buffer.from([4, flags, 0, 60, 0, cid.length]), cid, rest]);
+  return Buffer.concat([Buffer.from([0x10, body.length]), body]);
+}
+function publishPacket(topic: Buffer, payload: Buffer, packetId = 1): Buffer {
+  const body = Buffer.concat([Buffer.from([topic.length >> 8, topic.length & 255]), topic, Buffer.from([packetId >> 8, packetId & 255]), payload]);
+  return Buffer.concat([Buffer.from([0x32, ...remainingLength(body.length)]), body]);
+}
+function remainingLength(n: number): number[] {
+  const out: number[] = [];
+  do {
+    let b = n % 128;
+    n = Math.floor(n / 128);
+    if (n > 0) b |= 0x80;
+    out.push(b);
+  } while (n > 0);
+  return out;
 }
 const rawPublish = (topic: Buffer) => ({ raw: Buffer.concat([connectPacket(), publishPacket(topic, Buffer.from('{"v":1}'))]) });
 const T = 'factory/anshan/bad-dev/telemetry';
@@ -52,6 +68,15 @@ const CATALOGUE: Entry[] = [
   { what: 'an empty PUBLISH topic', send: rawPublish(Buffer.from('')), expect: { refused: 'malformed_packet' } },
   { what: 'a topic over maxTopicLength', send: { topic: `factory/${'x'.repeat(200)}/m/telemetry`, payload: '{"v":1}' }, expect: { refused: 'topic_too_long' } },
   { what: 'a topic over maxTopicDepth', send: { topic: 'a/b/c/d/e/f/g/h/i/j/k/l', payload: '{"v":1}' }, expect: { refused: 'topic_too_deep' } },
+  // protocol rules MQTT 3.1.1 makes and a lenient broker let through
+  { what: 'a QoS 1 PUBLISH with packet identifier 0 (MQTT-2.3.1-1)', send: { raw: Buffer.concat([connectPacket(), publishPacket(Buffer.from(T), Buffer.from('{"v":1}'), 0)]) }, expect: { refused: 'malformed_packet' } },
+  { what: 'an empty client id with clean session 0 (MQTT-3.1.3-8)', send: { raw: connectWith(0x00, '') }, expect: { refused: 'client_id_rejected' } },
+  { what: 'a password without a user name (MQTT-3.1.2-22)', send: { raw: connectWith(0x42, 'nouser', Buffer.from([0, 2, 0x70, 0x77])) }, expect: { refused: 'malformed_packet' } },
+  { what: 'a PUBLISH to $SYS', send: { topic: '$SYS/broker/uptime', payload: '1' }, expect: { refused: 'reserved_topic' } },
+  // what the network can do to a broker that trusts it
+  { what: '2,000 PINGREQs at once', send: { raw: Buffer.concat([connectPacket(), Buffer.alloc(4000, Buffer.from([0xc0, 0x00]))]) }, expect: { refused: 'control_packet_flood' } },
+  { what: 'a PUBLISH that stops half-way (packetTimeout 2 s)', send: { raw: Buffer.concat([connectPacket(), publishPacket(Buffer.from(T), Buffer.alloc(900, 0x20)).subarray(0, 300)]) }, expect: { refused: 'packet_timeout' } },
+  { what: 'an unfinished packet beyond maxPartialBytes', send: { raw: Buffer.concat([connectPacket(), publishPacket(Buffer.from(T), Buffer.alloc(70_000, 0x20)).subarray(0, 50_000)]) }, expect: { refused: 'partial_packets_over_limit' } },
   // bad payloads: acknowledged, kept as a dead letter with the reason, the connection stays
   { what: 'a payload over maxPayloadBytes', send: { topic: T, payload: `{"v":"${'x'.repeat(12_000)}"}` }, expect: { deadLetter: 'payload_too_large' } },
   { what: 'truncated JSON', send: { topic: T, payload: '{"v": 1' }, expect: { deadLetter: 'invalid_json' } },
@@ -69,6 +94,10 @@ const CATALOGUE: Entry[] = [
   { what: 'a timestamp in the year 2000 (maxAge 30d)', send: { topic: T, payload: '{"ts": 946684800000, "v": 1}' }, expect: { deadLetter: 'timestamp_too_old' } },
   { what: 'a timestamp beyond what InfluxDB or a Date can hold', send: { topic: T, payload: '{"ts": 8640000000000001, "v": 1}' }, expect: { deadLetter: 'timestamp_out_of_range' } },
   { what: 'an empty field name', send: { topic: T, payload: '{"": 1}' }, expect: { deadLetter: 'empty_name' } },
+  { what: 'a __proto__ key', send: { topic: T, payload: '{"__proto__": 1, "v": 2}' }, expect: { deadLetter: 'reserved_name' } },
+  { what: 'a batch without ts: every item the same point in InfluxDB', send: { topic: T, payload: '[{"v":1},{"v":2},{"v":3}]' }, expect: { deadLetter: 'duplicate_point' } },
+  { what: 'a batch over maxPoints (1,100 items, maxPoints 1,000)', send: { topic: T, payload: `[${Array(1100).fill('{}').join(',')}]` }, expect: { deadLetter: 'too_many_points' } },
+  { what: 'a batch whose topic tags expand it beyond maxLineBytes', send: { topic: `amp/${'a'.repeat(50)}/${'b'.repeat(50)}`, payload: JSON.stringify(Array.from({ length: 40 }, (_, i) => ({ ts: now - i, v: i }))) }, expect: { deadLetter: 'expansion_too_large' } },
   // Sparkplug garbage
   { what: 'Sparkplug: bytes that are not a protobuf', send: { topic: 'spBv1.0/g/NDATA/e1', payload: Buffer.from([0xff, 0xff, 0xff, 0xff]) }, expect: { deadLetter: 'sparkplug_malformed' } },
   { what: 'Sparkplug: JSON on a Sparkplug topic', send: { topic: 'spBv1.0/g/DDATA/e1/d1', payload: '{"v":1}' }, expect: { deadLetter: 'sparkplug_malformed' } },
@@ -89,9 +118,10 @@ describe('bad-input catalogue: every entry gets its outcome while good traffic f
 influx: { url: ${db.url}, database: catalogue, flushInterval: 100ms }
 http: { listen: 127.0.0.1:0 }
 mqtt:
-  broker: { listen: 127.0.0.1:0, allowAnonymous: true, maxPayloadBytes: 10000, maxPacketBytes: 80000, maxTopicLength: 128, maxTopicDepth: 10 }
+  broker: { listen: 127.0.0.1:0, allowAnonymous: true, maxPayloadBytes: 10000, maxPacketBytes: 80000, maxTopicLength: 128, maxTopicDepth: 10, packetTimeout: 2s, maxPartialBytes: 40000 }
   routes:
-    - { topic: "factory/{site}/{machine}/telemetry", measurement: cat, maxFields: 100 }
+    - { topic: "factory/{site}/{machine}/telemetry", measurement: cat, maxFields: 100, maxPoints: 1000 }
+    - { topic: "amp/{a}/{b}", measurement: amp, maxLineBytes: 4000 }
     - { topic: "typed/{machine}", measurement: typed, fields: { count: { type: integer } } }
 sparkplug: { mode: passive, groups: [g] }
 guard: { maxAge: 30d }

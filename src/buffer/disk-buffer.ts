@@ -504,6 +504,11 @@ export class DiskBuffer extends BaseComponent {
     return !last || this.pending.length === 0 && (c.segment > last.id || (c.segment === last.id && c.offset >= last.size));
   }
 
+  /** Bytes of appends waiting for their commit (held in memory until then). */
+  pendingAppendBytes(): number {
+    return this.pendingBytes;
+  }
+
   /** Lines committed since start; grows monotonically. */
   committedLines(): number {
     return this.counters.received;

@@ -37,7 +37,7 @@ export class Pipeline {
 
   /** The context handed to every source. */
   sourceContext(): SourceContext {
-    return { ingest: (points, source) => this.ingest(points, source), deadLetters: this.deadLetters, log: this.log };
+    return { ingest: (points, source) => this.ingest(points, source), deadLetters: this.deadLetters, log: this.log, pendingBytes: () => this.buffer.pendingAppendBytes() };
   }
 
   addSource(source: Source): void {

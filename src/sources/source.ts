@@ -14,6 +14,8 @@ export interface SourceContext {
   ingest(points: Point[], source: string): Promise<void>;
   deadLetters: DeadLetters;
   log: Logger;
+  /** Bytes of lines the pipeline holds until their buffer commit (what intake has in memory). */
+  pendingBytes?: () => number;
 }
 
 export interface Source extends Component {

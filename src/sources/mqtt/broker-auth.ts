@@ -18,6 +18,8 @@ export interface Grant {
   method: 'certificate' | 'password' | 'anonymous';
   publish: readonly string[];
   subscribe: readonly string[];
+  /** May publish retained messages. */
+  retain: boolean;
 }
 
 /** MQTT 3.1.1 CONNACK codes: 4 bad user name or password, 5 not authorized. */
@@ -79,16 +81,16 @@ export class BrokerAuth {
       const user = cn ? this.user(cn) : undefined;
       if (!cn || !user?.certificate) return { reason: 'unknown_certificate', detail: `no user with certificate: true for CN ${JSON.stringify(cn ?? '')}`, returnCode: 5 };
       if (username !== undefined && username !== cn) return { reason: 'certificate_username_mismatch', detail: `username ${JSON.stringify(username)} but certificate CN ${JSON.stringify(cn)}`, returnCode: 5 };
-      return { identity: { clientId, username: cn }, method: 'certificate', publish: user.publish, subscribe: user.subscribe };
+      return { identity: { clientId, username: cn }, method: 'certificate', publish: user.publish, subscribe: user.subscribe, retain: user.retain };
     }
     if (username !== undefined) {
       const user = this.user(username);
       const hash = user?.passwordHash;
       const ok = await verifyPassword(password ?? Buffer.alloc(0), hash ?? (await dummyHash));
       if (!hash || !ok) return { reason: 'bad_credentials', detail: `wrong password or unknown user ${JSON.stringify(username)}`, returnCode: 4 };
-      return { identity: { clientId, username }, method: 'password', publish: user!.publish, subscribe: user!.subscribe };
+      return { identity: { clientId, username }, method: 'password', publish: user!.publish, subscribe: user!.subscribe, retain: user!.retain };
     }
     if (!this.config.allowAnonymous) return { reason: 'anonymous_refused', detail: 'no username and no client certificate (allowAnonymous is off)', returnCode: 5 };
-    return { identity: { clientId }, method: 'anonymous', publish: this.config.anonymous.publish, subscribe: this.config.anonymous.subscribe };
+    return { identity: { clientId }, method: 'anonymous', publish: this.config.anonymous.publish, subscribe: this.config.anonymous.subscribe, retain: this.config.anonymous.retain };
   }
 }

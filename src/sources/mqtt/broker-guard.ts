@@ -3,7 +3,15 @@
  *   - GuardedConnection reads the MQTT framing (type byte, remaining length) of every packet as
  *     the bytes arrive, and closes the connection as soon as a packet announces more than the
  *     limit or its length field is malformed: aedes (mqtt-packet) would otherwise buffer up to
- *     256 MB per packet before deciding anything.
+ *     256 MB per packet before deciding anything. It also closes a connection
+ *       - whose packet does not arrive whole within `packetTimeoutMs` (keepalive 0 sets no other clock),
+ *       - that sends PINGREQ, SUBSCRIBE or UNSUBSCRIBE faster than `maxControlPacketsPerSecond`,
+ *       - that does not read what is written to it (more than `maxUnsentBytes` waiting),
+ *       - whose unfinished packet takes the connections' partial bytes over `maxPartialBytes`.
+ *   - IntakeBudget bounds, across all connections, the bytes of PUBLISH packets handed to aedes
+ *     and not done yet plus the lines waiting for their buffer commit: beyond `maxInflightBytes`
+ *     no connection is handed another PUBLISH (its socket is paused: the device is pushed back)
+ *     until some are done. The heap then holds at most that, plus one message's expansion.
  *   - RateLimiter bounds new connections and failed logins per remote address (reconnect storms,
  *     password guessers, which would otherwise also keep scrypt busy).
  * It works on any duplex stream, so TCP, TLS and WebSocket connections get the same limits.
@@ -19,8 +27,59 @@ export interface Peer {
   tls?: TLSSocket;
 }
 
-/** Publishes of one connection that may wait for their buffer commit at once (× connections: the memory bound). */
+/** Publishes of one connection that may wait for their buffer commit at once. */
 const MAX_WAITING_PUBLISHES = 64;
+/** Bytes of one connection's PUBLISH packets that may wait at once (at least one packet always may). */
+const MAX_WAITING_BYTES_PER_CONNECTION = 8 * 1024 * 1024;
+/** PINGREQ (12), SUBSCRIBE (8), UNSUBSCRIBE (10): a device needs few; a flood of them costs the event loop. */
+const CONTROL_TYPES = new Set([8, 10, 12]);
+
+export type GuardViolation = 'packet_too_large' | 'malformed_packet' | 'packet_timeout' | 'partial_packets_over_limit' | 'control_packet_flood' | 'output_backlog';
+
+export interface GuardLimits {
+  maxPacketBytes: number;
+  maxUnsentBytes: number;
+  packetTimeoutMs: number;
+  maxControlPacketsPerSecond: number;
+}
+
+/** What all connections share: bytes of unfinished packets, and of PUBLISH packets not done yet. */
+export class IntakeBudget {
+  partialBytes = 0;
+  inflightBytes = 0;
+  private readonly waiting = new Set<GuardedConnection>();
+  private timer?: NodeJS.Timeout;
+
+  constructor(
+    readonly maxPartialBytes: number,
+    readonly maxInflightBytes: number,
+    /** Bytes of lines the pipeline holds for their commit (all sources). */
+    private readonly pendingBytes: () => number = () => 0,
+  ) {}
+
+  full(): boolean {
+    return this.inflightBytes + this.pendingBytes() > this.maxInflightBytes;
+  }
+
+  /** `conn` is held back until the budget has room: woken when publishes are done, and checked every 50 ms. */
+  wait(conn: GuardedConnection): void {
+    this.waiting.add(conn);
+    this.timer ??= setInterval(() => this.wake(), 50).unref();
+  }
+
+  forget(conn: GuardedConnection): void {
+    this.waiting.delete(conn);
+  }
+
+  wake(): void {
+    if (this.full()) return;
+    const conns = [...this.waiting];
+    this.waiting.clear();
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    for (const c of conns) c.resumeIntake();
+  }
+}
 
 export class GuardedConnection extends Duplex {
   /** 0: expecting a fixed header byte; 1..4: reading the remaining-length bytes; 5: in the body. */
@@ -35,26 +94,34 @@ export class GuardedConnection extends Duplex {
   private held: Buffer = Buffer.alloc(0);
   private heldAt = 0;
   /** Where packets end (stream offsets) from `ends[endsHead]` on: offsets, so nothing is rebased per packet. */
-  private ends: { at: number; publish: boolean }[] = [];
+  private ends: { at: number; publish: boolean; size: number }[] = [];
   private endsHead = 0;
-  /** PUBLISH packets handed to aedes whose points are not durable yet. */
+  /** PUBLISH packets handed to aedes whose points are not durable yet, and their sizes (oldest first). */
   private inFlight = 0;
+  private inFlightBytes = 0;
+  private inFlightSizes: number[] = [];
   private ended = false;
+  /** Bytes of the packet being read so far (counted in the budget's partialBytes while it is unfinished). */
+  private partial = 0;
+  private packetStartedAt = 0;
+  private packets = 0;
+  private packetTimer?: NodeJS.Timeout;
+  private controlTokens: number;
+  private controlAt = Date.now();
 
   constructor(
     private readonly inner: Duplex,
     readonly peer: Peer,
-    private readonly maxPacketBytes: number,
-    private readonly onViolation: (reason: 'packet_too_large' | 'malformed_packet', detail: string) => void,
+    private readonly limits: GuardLimits,
+    private readonly budget: IntakeBudget,
+    private readonly onViolation: (reason: GuardViolation, detail: string) => void,
   ) {
     super({ allowHalfOpen: false });
+    this.controlTokens = limits.maxControlPacketsPerSecond * 10;
     inner.on('data', (chunk: Buffer) => {
       const problem = this.inspect(chunk, this.heldAt + this.held.length);
-      if (problem) {
-        this.onViolation(problem[0], problem[1]);
-        this.destroy();
-        return;
-      }
+      if (problem) return this.violate(problem[0], problem[1]);
+      if (this.phase !== 0) this.armPacketTimer();
       this.held = this.held.length ? Buffer.concat([this.held, chunk]) : chunk;
       this.pump();
     });
@@ -66,8 +133,14 @@ export class GuardedConnection extends Duplex {
     inner.once('close', () => this.destroy());
   }
 
+  private violate(reason: GuardViolation, detail: string): void {
+    if (this.destroyed) return;
+    this.onViolation(reason, detail);
+    this.destroy();
+  }
+
   /** Walks the packet boundaries in `chunk`; returns why the stream must be closed, if it must. */
-  private inspect(chunk: Buffer, base: number): [reason: 'packet_too_large' | 'malformed_packet', detail: string] | undefined {
+  private inspect(chunk: Buffer, base: number): [reason: GuardViolation, detail: string] | undefined {
     let i = 0;
     while (i < chunk.length) {
       if (this.phase === 5) {
@@ -76,17 +149,27 @@ export class GuardedConnection extends Duplex {
         i += n;
         if (this.left === 0) {
           this.phase = 0;
-          this.ends.push({ at: base + i, publish: this.isPublish });
+          this.packetDone(base + i);
+        } else {
+          this.partial += n;
+          this.budget.partialBytes += n;
+          if (this.budget.partialBytes > this.budget.maxPartialBytes) {
+            return ['partial_packets_over_limit', `unfinished packets of all connections hold more than ${this.budget.maxPartialBytes} bytes`];
+          }
         }
         continue;
       }
       const b = chunk[i++]!;
       if (this.phase === 0) {
         if (b >> 4 === 0) return ['malformed_packet', `packet type 0 is reserved (first byte 0x${b.toString(16).padStart(2, '0')})`];
+        if (CONTROL_TYPES.has(b >> 4) && !this.takeControlToken()) {
+          return ['control_packet_flood', `more than ${this.limits.maxControlPacketsPerSecond} PINGREQ/SUBSCRIBE/UNSUBSCRIBE per second`];
+        }
         this.isPublish = b >> 4 === 3;
         this.phase = 1;
         this.length = 0;
         this.multiplier = 1;
+        this.packetStartedAt = Date.now();
         continue;
       }
       this.length += (b & 0x7f) * this.multiplier;
@@ -95,12 +178,46 @@ export class GuardedConnection extends Duplex {
         if (++this.phase > 4) return ['malformed_packet', 'remaining length longer than 4 bytes'];
         continue;
       }
-      if (this.length > this.maxPacketBytes) return ['packet_too_large', `packet of ${this.length} bytes, limit ${this.maxPacketBytes}`];
+      if (this.length > this.limits.maxPacketBytes) return ['packet_too_large', `packet of ${this.length} bytes, limit ${this.limits.maxPacketBytes}`];
       this.left = this.length;
+      this.size = this.phase + 1 + this.length;
       this.phase = this.left === 0 ? 0 : 5;
-      if (this.phase === 0) this.ends.push({ at: base + i, publish: this.isPublish });
+      if (this.phase === 0) this.packetDone(base + i);
     }
     return undefined;
+  }
+
+  /** Bytes of the packet being read, header included. */
+  private size = 0;
+
+  private packetDone(at: number): void {
+    this.ends.push({ at, publish: this.isPublish, size: this.size });
+    this.packets++;
+    this.budget.partialBytes -= this.partial;
+    this.partial = 0;
+  }
+
+  private takeControlToken(): boolean {
+    const now = Date.now();
+    const rate = this.limits.maxControlPacketsPerSecond;
+    this.controlTokens = Math.min(rate * 10, this.controlTokens + ((now - this.controlAt) / 1000) * rate);
+    this.controlAt = now;
+    if (this.controlTokens < 1) return false;
+    this.controlTokens--;
+    return true;
+  }
+
+  /** A packet has started arriving and is not whole yet: it must be within packetTimeoutMs. */
+  private armPacketTimer(): void {
+    if (this.packetTimer) return;
+    const seq = this.packets;
+    const wait = Math.max(0, this.packetStartedAt + this.limits.packetTimeoutMs - Date.now());
+    this.packetTimer = setTimeout(() => {
+      this.packetTimer = undefined;
+      if (this.destroyed || this.phase === 0) return;
+      if (this.packets === seq) return this.violate('packet_timeout', `a packet was not whole ${this.limits.packetTimeoutMs} ms after it began`);
+      this.armPacketTimer(); // another packet is arriving now: it gets its own time
+    }, wait).unref();
   }
 
   override _read(): void {
@@ -124,7 +241,14 @@ export class GuardedConnection extends Duplex {
       const e = this.ends[k]!;
       if (e.publish) {
         if (this.inFlight >= MAX_WAITING_PUBLISHES) break;
+        if ((this.inFlight > 0 && this.inFlightBytes + e.size > MAX_WAITING_BYTES_PER_CONNECTION) || this.budget.full()) {
+          this.budget.wait(this);
+          break;
+        }
         this.inFlight++;
+        this.inFlightBytes += e.size;
+        this.inFlightSizes.push(e.size);
+        this.budget.inflightBytes += e.size;
       }
       k++;
     }
@@ -154,7 +278,18 @@ export class GuardedConnection extends Duplex {
 
   /** A PUBLISH handed to aedes has been handled (its points are durable, or it was refused). */
   publishDone(): void {
-    if (this.inFlight > 0) this.inFlight--;
+    if (this.inFlight > 0) {
+      this.inFlight--;
+      const size = this.inFlightSizes.shift() ?? 0;
+      this.inFlightBytes -= size;
+      this.budget.inflightBytes -= size;
+    }
+    this.pump();
+    this.budget.wake();
+  }
+
+  /** The intake budget has room again. */
+  resumeIntake(): void {
     this.pump();
   }
 
@@ -169,6 +304,11 @@ export class GuardedConnection extends Duplex {
         this.inner.uncork();
       });
     }
+    // a peer that does not read (a PINGREQ flood that never takes its PINGRESPs) must not grow our memory
+    if (this.inner.writableLength > this.limits.maxUnsentBytes) {
+      cb();
+      return this.violate('output_backlog', `more than ${this.limits.maxUnsentBytes} bytes written to the connection are not read by the peer`);
+    }
     if (this.inner.write(chunk)) cb();
     else this.inner.once('drain', () => cb());
   }
@@ -178,7 +318,16 @@ export class GuardedConnection extends Duplex {
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    // what this connection held counts no more
+    this.budget.partialBytes -= this.partial;
+    this.partial = 0;
+    this.budget.inflightBytes -= this.inFlightBytes;
+    this.inFlightBytes = 0;
+    this.inFlightSizes = [];
+    this.budget.forget(this);
+    if (this.packetTimer) clearTimeout(this.packetTimer);
     this.inner.destroy();
+    this.budget.wake();
     cb(err);
   }
 }

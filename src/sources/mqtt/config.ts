@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { bool, componentName, duration, int, listenAddress } from '../../config/types.js';
+import { bool, byteSize, componentName, duration, int, listenAddress } from '../../config/types.js';
 import { isPasswordHash, PASSWORD_HASH_HINT } from '../../security/passwords.js';
 import { readableFile, tlsClientSchema, tlsServerSchema } from '../../security/tls.js';
 import { secretFromFile } from '../../security/secrets.js';
@@ -39,6 +39,15 @@ export const routeSchema = z
     maxDepth: int().pipe(z.number().min(1).max(32)).default(8),
     /** Fields beyond this count make the payload a dead letter rather than a series explosion. */
     maxFields: int().pipe(z.number().min(1).max(10_000)).default(1000),
+    /** Points one message may become (a JSON array is a batch). */
+    maxPoints: int().pipe(z.number().min(1).max(1_000_000)).default(10_000),
+    /**
+     * Line-protocol characters one message may become, as a multiple of its payload bytes, once
+     * past 256 KiB: topic tags repeated on every point of a batch must not turn 1 MiB into 80 MB.
+     */
+    maxExpansion: z.number().min(1).default(16),
+    /** Line-protocol characters one message may become at the most. */
+    maxLineBytes: byteSize.default(16 * 1024 ** 2),
   });
 export type RouteConfig = z.output<typeof routeSchema>;
 
@@ -64,6 +73,8 @@ export const brokerUserSchema = z
     publish: aclRules,
     /** Topic filters this user may subscribe to; none when empty. */
     subscribe: aclRules,
+    /** May publish retained messages (held by the broker for later subscribers). */
+    retain: bool().default(true),
   })
   .superRefine((u, ctx) => {
     if (!u.passwordHash && !u.certificate) ctx.addIssue({ code: 'custom', path: ['passwordHash'], message: 'a user needs a passwordHash, certificate: true, or both' });
@@ -83,7 +94,7 @@ export const brokerSchema = z
     /** Connections without username and certificate; only when asked for by name. */
     allowAnonymous: bool().default(false),
     /** What anonymous connections may do, when allowed. */
-    anonymous: z.strictObject({ publish: aclRules, subscribe: aclRules }).default({ publish: ['#'], subscribe: ['#'] }),
+    anonymous: z.strictObject({ publish: aclRules, subscribe: aclRules, retain: bool().default(false) }).default({ publish: ['#'], subscribe: ['#'], retain: false }),
     users: z.array(brokerUserSchema).default([]),
     /** YAML file with `users: [...]`; re-read when it changes, so devices can be added without a restart. */
     credentialsFile: readableFile.optional(),
@@ -103,6 +114,23 @@ export const brokerSchema = z
     maxAuthFailuresPerMinute: int().pipe(z.number().min(1)).default(30),
     /** A connection that has not sent CONNECT by then is closed. */
     connectTimeout: duration.default(10_000),
+    /** A packet must arrive whole within this once its first byte came (keepalive 0 sets no other clock). */
+    packetTimeout: duration.default(30_000),
+    /** Bytes of unfinished packets, all connections together; the connection that goes beyond is closed. */
+    maxPartialBytes: byteSize.default(64 * 1024 ** 2),
+    /**
+     * Bytes of PUBLISH packets being ingested plus lines waiting for their buffer commit, all
+     * connections together; beyond it devices are held back (their sockets are not read).
+     */
+    maxInflightBytes: byteSize.default(128 * 1024 ** 2),
+    /** Bytes written to a connection that its peer has not read; beyond it the connection is closed. */
+    maxUnsentBytes: byteSize.default(1024 ** 2),
+    /** PINGREQ, SUBSCRIBE and UNSUBSCRIBE per second per connection (bursts of ten times that are allowed). */
+    maxControlPacketsPerSecond: int().pipe(z.number().min(1)).default(100),
+    /** Retained messages the broker holds, in all and per client, and their bytes in all; beyond them the retain flag is refused. */
+    maxRetainedMessages: int().pipe(z.number().min(0)).default(10_000),
+    maxRetainedPerClient: int().pipe(z.number().min(0)).default(100),
+    maxRetainedBytes: byteSize.default(16 * 1024 ** 2),
   })
   .transform((b) => ({ ...b, maxPacketBytes: b.maxPacketBytes ?? b.maxPayloadBytes + 65_536 }))
   .superRefine((b, ctx) => {

@@ -25,7 +25,7 @@ import { serverTlsOptions } from '../../security/tls.js';
 import type { SourceContext } from '../source.js';
 import { mayPublish, maySubscribe } from './acl.js';
 import { BrokerAuth, type Grant } from './broker-auth.js';
-import { GuardedConnection, type Peer, RateLimiter } from './broker-guard.js';
+import { GuardedConnection, IntakeBudget, type Peer, RateLimiter } from './broker-guard.js';
 import { MqttSource } from './mqtt-source.js';
 import type { BrokerConfig } from './config.js';
 import type { TopicRouter } from './router.js';
@@ -72,6 +72,16 @@ export class EmbeddedBroker extends MqttSource {
   private readonly recentRefusals: RefusalRecord[] = [];
   private readonly lastLogged = new Map<string, number>();
   private connections = 0;
+  private budget?: IntakeBudget;
+  /** Connections whose CONNECT had an empty client id and clean session 0 (refused with CONNACK 2, MQTT-3.1.3-8). */
+  private readonly emptyIdPersistent = new WeakSet<Client>();
+  /** QoS 2 packet ids being ingested or awaiting PUBREL, per connection: a resend before PUBREL is not ingested again. */
+  private readonly qos2Seen = new WeakMap<Client, Set<number>>();
+  /** Retained messages the broker holds: topic -> bytes and the client that set it. */
+  private readonly retained = new Map<string, { bytes: number; clientId: string }>();
+  private readonly retainedPerClient = new Map<string, number>();
+  private retainedBytes = 0;
+  private retainedCleared = 0;
   /** Port actually bound (differs from config when it asks for port 0). */
   port = 0;
   wsPort = 0;
@@ -93,8 +103,32 @@ export class EmbeddedBroker extends MqttSource {
       maxInflightInbound: c.maxInflight,
     });
     this.aedes = aedes;
+    this.budget = new IntakeBudget(c.maxPartialBytes, c.maxInflightBytes, this.ctx.pendingBytes);
+    // [MQTT-4.3.3-2]: aedes itself sends no second delivery for a QoS 2 resend before PUBREL, but
+    // it asks authorizePublish (where plantgate ingests) again; PUBREL ends the packet id's life here
+    // (aedes' typings leave out its persistence, which every aedes persistence implements)
+    const persistence = (aedes as unknown as { persistence: { incomingDelPacket(client: Client, packet: unknown): Promise<void> } }).persistence;
+    const incomingDel = persistence.incomingDelPacket.bind(persistence);
+    persistence.incomingDelPacket = (client: Client, packet: unknown) => {
+      this.qos2Seen.get(client)?.delete((packet as { messageId?: number }).messageId ?? -1);
+      return incomingDel(client, packet);
+    };
+    aedes.preConnect = (client, packet, done) => {
+      const address = (client.conn as unknown as GuardedConnection).peer?.address;
+      // [MQTT-3.1.2-22]: a password flag without the user name flag is a protocol violation
+      if (packet.password !== undefined && packet.username === undefined) {
+        this.refuse('malformed_packet', 'CONNECT has a password but no user name (MQTT-3.1.2-22)', { clientId: packet.clientId, address });
+        return done(new Error('password without user name'), false);
+      }
+      if (packet.clientId === '' && packet.clean === false) this.emptyIdPersistent.add(client);
+      done(null, true);
+    };
     aedes.authenticate = (client, username, password, done) => {
       const peer = (client.conn as unknown as GuardedConnection).peer ?? {};
+      if (this.emptyIdPersistent.has(client)) {
+        this.refuse('client_id_rejected', 'an empty client id needs clean session 1 (MQTT-3.1.3-8)', { username, address: peer.address });
+        return done(Object.assign(new Error('identifier rejected'), { returnCode: 2 as const }), false);
+      }
       this.auth.authenticate(client.id, username, password, peer).then(
         (res) => {
           if ('reason' in res) {
@@ -114,14 +148,23 @@ export class EmbeddedBroker extends MqttSource {
         (client?.conn as unknown as Partial<GuardedConnection> | undefined)?.publishDone?.();
         cb(err);
       };
-      if (packet.topic.startsWith('$SYS/')) return callback(new Error('$SYS topics are reserved'));
       if (!client) return callback(null);
-      const denied = this.checkPublish(client, packet.topic);
+      const denied = this.checkPublish(client, packet);
       if (denied) return callback(new PublishRefused(denied));
+      if (packet.retain && !this.retain(client, packet)) return callback(null); // an empty retained message deletes, it is no value
+      if (packet.qos === 2) {
+        const seen = this.qos2Seen.get(client) ?? new Set<number>();
+        this.qos2Seen.set(client, seen);
+        if (seen.has(packet.messageId!)) return callback(null);
+        seen.add(packet.messageId!);
+      }
       this.onPublish(client, packet).then(
         () => callback(null),
         // Not durable: refuse, so aedes closes the connection without PUBACK and the device resends.
-        (err: unknown) => callback(err instanceof Error ? err : new Error(String(err))),
+        (err: unknown) => {
+          if (packet.qos === 2) this.qos2Seen.get(client)?.delete(packet.messageId!); // not durable: the resend must be taken
+          callback(err instanceof Error ? err : new Error(String(err)));
+        },
       );
     };
     aedes.authorizeSubscribe = (client, sub, callback) => {
@@ -194,7 +237,9 @@ export class EmbeddedBroker extends MqttSource {
       return void conn.destroy();
     }
     this.connections++;
-    const guarded = new GuardedConnection(conn, { ...peer, address, port: peer.port ?? sock.remotePort }, this.config.maxPacketBytes, (reason, detail) =>
+    const c = this.config;
+    const limits = { maxPacketBytes: c.maxPacketBytes, maxUnsentBytes: c.maxUnsentBytes, packetTimeoutMs: c.packetTimeout, maxControlPacketsPerSecond: c.maxControlPacketsPerSecond };
+    const guarded = new GuardedConnection(conn, { ...peer, address, port: peer.port ?? sock.remotePort }, limits, this.budget!, (reason, detail) =>
       this.refuse(reason, detail, { address, clientId: (guarded as unknown as { client?: Client }).client?.id }),
     );
     guarded.once('close', () => this.connections--);
@@ -202,12 +247,16 @@ export class EmbeddedBroker extends MqttSource {
   }
 
   /** Why this publish is refused, or undefined when it may go on. */
-  private checkPublish(client: Client, topic: string): string | undefined {
+  private checkPublish(client: Client, packet: PublishPacket): string | undefined {
     const c = this.config;
+    const topic = packet.topic;
     const grant = this.grants.get(client);
     let reason: string | undefined;
     let detail = '';
-    if (Buffer.byteLength(topic) > c.maxTopicLength) [reason, detail] = ['topic_too_long', `topic of ${Buffer.byteLength(topic)} bytes, limit ${c.maxTopicLength}`];
+    // [MQTT-2.3.1-1]: QoS 1 and 2 packets carry a non-zero packet identifier
+    if (packet.qos > 0 && !packet.messageId) [reason, detail] = ['malformed_packet', `QoS ${packet.qos} PUBLISH with packet identifier 0`];
+    else if (topic.startsWith('$SYS/') || topic === '$SYS') [reason, detail] = ['reserved_topic', `$SYS topics are the broker's own (${JSON.stringify(topic.slice(0, 200))})`];
+    else if (Buffer.byteLength(topic) > c.maxTopicLength) [reason, detail] = ['topic_too_long', `topic of ${Buffer.byteLength(topic)} bytes, limit ${c.maxTopicLength}`];
     // [MQTT-1.5.3-1/2]: ill-formed UTF-8 (which the packet parser turns into U+FFFD) and U+0000 close the connection
     else if (BAD_TOPIC_CHAR.test(topic)) [reason, detail] = ['invalid_topic', `topic ${JSON.stringify(topic.slice(0, 200))} holds invalid UTF-8 or U+0000`];
     else if (!grant || !mayPublish(grant.publish, grant.identity, topic)) [reason, detail] = ['publish_denied', `may not publish to ${JSON.stringify(topic.slice(0, 200))}`];
@@ -215,6 +264,48 @@ export class EmbeddedBroker extends MqttSource {
     this.drop(reason);
     this.refuse(reason, detail, this.who(client));
     return detail;
+  }
+
+  /**
+   * Keeps the retained store within its limits. Returns false for an empty retained message (MQTT's
+   * delete, which aedes applies). A retain beyond the limits, or from a connection whose ACL does
+   * not allow retaining, has its retain flag taken off: the value is still ingested, nothing is held.
+   */
+  private retain(client: Client, packet: PublishPacket): boolean {
+    const c = this.config;
+    const old = this.retained.get(packet.topic);
+    const payload = packet.payload as Buffer;
+    const forget = () => {
+      if (!old) return;
+      this.retained.delete(packet.topic);
+      this.retainedBytes -= old.bytes;
+      const n = (this.retainedPerClient.get(old.clientId) ?? 1) - 1;
+      if (n > 0) this.retainedPerClient.set(old.clientId, n);
+      else this.retainedPerClient.delete(old.clientId);
+    };
+    if (payload.length === 0) {
+      forget();
+      this.retainedCleared++;
+      return false;
+    }
+    const bytes = payload.length + Buffer.byteLength(packet.topic);
+    const mine = this.retainedPerClient.get(client.id) ?? 0;
+    const grant = this.grants.get(client);
+    let why: string | undefined;
+    if (!grant?.retain) why = 'this connection may not publish retained messages (acl: retain)';
+    else if (!old && this.retained.size >= c.maxRetainedMessages) why = `the broker holds ${c.maxRetainedMessages} retained messages (maxRetainedMessages)`;
+    else if (!old && mine >= c.maxRetainedPerClient) why = `this client holds ${mine} retained messages (maxRetainedPerClient)`;
+    else if (this.retainedBytes - (old?.bytes ?? 0) + bytes > c.maxRetainedBytes) why = `retained messages would take more than ${c.maxRetainedBytes} bytes (maxRetainedBytes)`;
+    if (why) {
+      packet.retain = false;
+      this.refuse('retain_refused', `${why}: the value is taken, not retained`, this.who(client));
+      return true;
+    }
+    forget();
+    this.retained.set(packet.topic, { bytes, clientId: client.id });
+    this.retainedBytes += bytes;
+    this.retainedPerClient.set(client.id, (this.retainedPerClient.get(client.id) ?? 0) + 1);
+    return true;
   }
 
   private who(client: Client): Omit<RefusalRecord, 'reason' | 'detail' | 'at'> {
@@ -294,6 +385,8 @@ export class EmbeddedBroker extends MqttSource {
       devices: [...this.devices.values()].slice(0, 200),
       refusals: this.refusals,
       recentRefusals: this.recentRefusals.slice(-20),
+      retained: { messages: this.retained.size, bytes: this.retainedBytes, cleared: this.retainedCleared },
+      intake: this.budget ? { inflightBytes: this.budget.inflightBytes, partialBytes: this.budget.partialBytes, maxInflightBytes: this.config.maxInflightBytes } : undefined,
       ...this.routingDetails(),
     };
   }

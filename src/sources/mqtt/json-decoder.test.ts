@@ -40,7 +40,30 @@ describe('JSON payloads', () => {
   });
 
   it('a top-level array is a batch', () => {
-    expect(decodeJson(enc([{ v: 1 }, { v: 2 }]), ctx()).map((p) => p.fields.v)).toEqual([1, 2]);
+    expect(decodeJson(enc([{ ts: 1, v: 1 }, { ts: 2, v: 2 }]), ctx()).map((p) => p.fields.v)).toEqual([1, 2]);
+    // items that differ by a tag are different series, so they may share the receive time
+    expect(decodeJson(enc([{ id: 'a', v: 1 }, { id: 'b', v: 2 }]), ctx({ tags: ['id'] })).map((p) => p.tags.id)).toEqual(['a', 'b']);
+  });
+
+  it('refuses a batch whose items would be one point in InfluxDB (same series, same time), rather than keep one silently', () => {
+    expect(reason(() => decodeJson(enc([{ v: 1 }, { v: 2 }]), ctx()))).toBe('duplicate_point');
+    expect(reason(() => decodeJson(enc([{ ts: 5, v: 1 }, { ts: 6, v: 1 }, { ts: 5, v: 3 }]), ctx()))).toBe('duplicate_point');
+  });
+
+  it('refuses amplification: too many points, or far more line protocol than payload', () => {
+    const items = (n: number) => enc(Array.from({ length: n }, (_, i) => ({ ts: i, v: i })));
+    expect(reason(() => decodeJson(items(11), ctx({ maxPoints: 10 })))).toBe('too_many_points');
+    expect(decodeJson(items(10), ctx({ maxPoints: 10 }))).toHaveLength(10);
+    // tiny items on a topic with long levels: every point repeats ~1,000 characters of tags
+    const long = { route: route(), topicTags: { a: 'x'.repeat(500), b: 'y'.repeat(500) }, receivedAt: 1, source: 'test' };
+    expect(reason(() => decodeJson(items(5000), long))).toBe('expansion_too_large');
+    expect(decodeJson(items(100), long)).toHaveLength(100); // 100 kB of lines: under the 256 KiB floor
+    expect(reason(() => decodeJson(items(3000), { ...long, route: route({ maxLineBytes: 1000 }) }))).toBe('expansion_too_large');
+  });
+
+  it('refuses a __proto__ key instead of dropping it', () => {
+    expect(reason(() => decodeJson(enc('{"__proto__": 1, "v": 2}'), ctx()))).toBe('reserved_name');
+    expect(reason(() => decodeJson(enc('{"a": {"__proto__": {"x": 1}}}'), ctx()))).toBe('reserved_name');
   });
 
   it.each([

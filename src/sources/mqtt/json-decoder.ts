@@ -4,10 +4,20 @@
  * arrays are flattened with `_` (`{"axis":{"x":1}}` -> `axis_x`). `ts` (epoch ms) or `timestamp`
  * (ISO 8601) is the source time, else the receive time. A top-level array is a batch of objects.
  * Anything that cannot become a point throws RejectedInput with a reason; nothing is guessed.
+ *
+ * Limits against amplification: a message becomes at most `maxPoints` points and at most
+ * `maxLineBytes` characters of line protocol, nor more than `maxExpansion` times its payload once
+ * past 256 KiB (counted as the points are made, so a bomb is stopped before it is built). A batch
+ * whose items would land on the same series at the same time (no `ts`, no distinguishing tag) is
+ * refused: InfluxDB would silently keep only the last of them.
  */
 import type { FieldValue, Point } from '../../core/point.js';
 import { RejectedInput } from '../../core/errors.js';
+import { encodeSeriesKey } from '../../lineprotocol/encode.js';
 import type { RouteConfig } from './config.js';
+
+/** Below this, a message's line protocol is never refused for its expansion. */
+const EXPANSION_FLOOR = 256 * 1024;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/;
@@ -18,6 +28,27 @@ export interface DecodeContext {
   receivedAt: number;
   source: string;
   origin?: Point['origin'];
+}
+
+/** Characters of line protocol the points of one message have made so far, against the route's limits. */
+class LineBudget {
+  private used = 0;
+  private readonly limit: number;
+  constructor(private readonly route: RouteConfig, private readonly payloadBytes: number) {
+    this.limit = Math.min(route.maxLineBytes, Math.max(EXPANSION_FLOOR, route.maxExpansion * payloadBytes));
+  }
+  add(p: Point): void {
+    let n = p.measurement.length + 16;
+    for (const k in p.tags) n += k.length + p.tags[k]!.length + 2;
+    for (const k in p.fields) {
+      const v = p.fields[k]!;
+      n += k.length + 2 + (typeof v === 'string' ? v.length + 2 : 24);
+    }
+    this.used += n;
+    if (this.used > this.limit) {
+      throw new RejectedInput('expansion_too_large', `payload of ${this.payloadBytes} bytes would become more than ${this.limit} characters of line protocol (maxExpansion ${this.route.maxExpansion}, maxLineBytes ${this.route.maxLineBytes})`);
+    }
+  }
 }
 
 export function decodeJson(payload: Uint8Array, ctx: DecodeContext): Point[] {
@@ -33,18 +64,34 @@ export function decodeJson(payload: Uint8Array, ctx: DecodeContext): Point[] {
   } catch (err) {
     throw new RejectedInput('invalid_json', `payload is not valid JSON: ${(err as Error).message}`);
   }
+  const budget = new LineBudget(ctx.route, payload.length);
   if (Array.isArray(doc)) {
     if (doc.length === 0) throw new RejectedInput('no_fields', 'payload is an empty array');
+    if (doc.length > ctx.route.maxPoints) throw new RejectedInput('too_many_points', `payload is a batch of ${doc.length} items, limit ${ctx.route.maxPoints} (maxPoints)`);
+    const seen = doc.length > 1 ? new Map<string, number>() : undefined;
     return doc.map((item, i) => {
+      let p: Point;
       try {
-        return decodeObject(item, ctx);
+        p = decodeObject(item, ctx);
+        budget.add(p);
       } catch (err) {
         if (err instanceof RejectedInput) throw new RejectedInput(err.reason, `item ${i}: ${err.message}`);
         throw err;
       }
+      if (seen) {
+        const key = `${encodeSeriesKey(p.measurement, p.tags)} ${p.time}`;
+        const first = seen.get(key);
+        if (first !== undefined) {
+          throw new RejectedInput('duplicate_point', `items ${first} and ${i} have the same series and time${p.time === ctx.receivedAt ? ' (no ts)' : ''}: InfluxDB would keep only one; give each item its own ts or a distinguishing tag`);
+        }
+        seen.set(key, i);
+      }
+      return p;
     });
   }
-  return [decodeObject(doc, ctx)];
+  const p = decodeObject(doc, ctx);
+  budget.add(p);
+  return [p];
 }
 
 function decodeObject(doc: unknown, ctx: DecodeContext): Point {
@@ -96,6 +143,8 @@ function flatten(obj: Record<string, unknown> | unknown[], prefix: string, depth
   if (depth > maxDepth) throw new RejectedInput('too_deep', `payload nests deeper than ${maxDepth} levels`);
   const entries: [string, unknown][] = Array.isArray(obj) ? obj.map((v, i) => [String(i), v]) : Object.entries(obj);
   for (const [k, v] of entries) {
+    // JSON.parse makes "__proto__" an own key, which assigning to a plain object would drop without a word
+    if (k === '__proto__') throw new RejectedInput('reserved_name', 'key "__proto__" cannot be a field or tag name');
     const key = prefix ? `${prefix}_${k}` : k;
     if (v !== null && typeof v === 'object') flatten(v as Record<string, unknown>, key, depth + 1, maxDepth, out, maxFields);
     else {

@@ -304,13 +304,16 @@ export class GuardedConnection extends Duplex {
         this.inner.uncork();
       });
     }
-    // a peer that does not read (a PINGREQ flood that never takes its PINGRESPs) must not grow our memory
+    // What the peer does not read waits in the socket, counted there, up to maxUnsentBytes: a peer
+    // that stops reading (a subscriber gone quiet, a PINGREQ flood that never takes its PINGRESPs)
+    // is closed instead of growing our memory. (Waiting for 'drain' here would queue the rest in
+    // this stream, where no limit would see it.)
     if (this.inner.writableLength > this.limits.maxUnsentBytes) {
       cb();
       return this.violate('output_backlog', `more than ${this.limits.maxUnsentBytes} bytes written to the connection are not read by the peer`);
     }
-    if (this.inner.write(chunk)) cb();
-    else this.inner.once('drain', () => cb());
+    this.inner.write(chunk);
+    cb();
   }
 
   override _final(cb: (err?: Error | null) => void): void {

@@ -124,7 +124,7 @@ export const brokerSchema = z
      */
     maxInflightBytes: byteSize.default(128 * 1024 ** 2),
     /** Bytes written to a connection that its peer has not read; beyond it the connection is closed. */
-    maxUnsentBytes: byteSize.default(1024 ** 2),
+    maxUnsentBytes: byteSize.default(4 * 1024 ** 2),
     /** PINGREQ, SUBSCRIBE and UNSUBSCRIBE per second per connection (bursts of ten times that are allowed). */
     maxControlPacketsPerSecond: int().pipe(z.number().min(1)).default(100),
     /** Retained messages the broker holds, in all and per client, and their bytes in all; beyond them the retain flag is refused. */

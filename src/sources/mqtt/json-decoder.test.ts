@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { RejectedInput } from '../../core/errors.js';
 import { routeSchema } from './config.js';
-import { decodeJson } from './json-decoder.js';
+import { countArrayItems, decodeJson } from './json-decoder.js';
 
 const route = (extra: Record<string, unknown> = {}) => routeSchema.parse({ topic: 'f/{m}', measurement: 'cnc', ...extra });
 const ctx = (extra: Record<string, unknown> = {}) => ({ route: route(extra), topicTags: { m: 'm1' }, receivedAt: 1_000, source: 'test' });
@@ -59,6 +59,15 @@ describe('JSON payloads', () => {
     expect(reason(() => decodeJson(items(5000), long))).toBe('expansion_too_large');
     expect(decodeJson(items(100), long)).toHaveLength(100); // 100 kB of lines: under the 256 KiB floor
     expect(reason(() => decodeJson(items(3000), { ...long, route: route({ maxLineBytes: 1000 }) }))).toBe('expansion_too_large');
+  });
+
+  it('counts the items of a large batch before parsing it', () => {
+    expect(countArrayItems(enc('[1, "a,]", {"b": [1,2]}, [3,4]]'), 100)).toBe(4);
+    expect(countArrayItems(enc(' [ ] '), 100)).toBe(0);
+    expect(countArrayItems(enc('{"a": [1,2]}'), 100)).toBe(-1);
+    expect(countArrayItems(enc(`[${Array(50).fill('{}').join(',')}]`), 10)).toBe(11);
+    const big = enc(`[${Array(70_000).fill('{"v":1}').join(',')}]`);
+    expect(reason(() => decodeJson(big, ctx({ maxPoints: 10_000 })))).toBe('too_many_points');
   });
 
   it('refuses a __proto__ key instead of dropping it', () => {

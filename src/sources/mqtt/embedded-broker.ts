@@ -152,7 +152,7 @@ export class EmbeddedBroker extends MqttSource {
       const denied = this.checkPublish(client, packet);
       if (denied) return callback(new PublishRefused(denied));
       if (packet.retain && !this.retain(client, packet)) return callback(null); // an empty retained message deletes, it is no value
-      if (packet.qos === 2) {
+      if (packet.qos === 2 && packet.messageId !== undefined) {
         const seen = this.qos2Seen.get(client) ?? new Set<number>();
         this.qos2Seen.set(client, seen);
         if (seen.has(packet.messageId!)) return callback(null);
@@ -162,7 +162,7 @@ export class EmbeddedBroker extends MqttSource {
         () => callback(null),
         // Not durable: refuse, so aedes closes the connection without PUBACK and the device resends.
         (err: unknown) => {
-          if (packet.qos === 2) this.qos2Seen.get(client)?.delete(packet.messageId!); // not durable: the resend must be taken
+          if (packet.qos === 2 && packet.messageId !== undefined) this.qos2Seen.get(client)?.delete(packet.messageId); // not durable: the resend must be taken
           callback(err instanceof Error ? err : new Error(String(err)));
         },
       );
@@ -253,8 +253,9 @@ export class EmbeddedBroker extends MqttSource {
     const grant = this.grants.get(client);
     let reason: string | undefined;
     let detail = '';
-    // [MQTT-2.3.1-1]: QoS 1 and 2 packets carry a non-zero packet identifier
-    if (packet.qos > 0 && !packet.messageId) [reason, detail] = ['malformed_packet', `QoS ${packet.qos} PUBLISH with packet identifier 0`];
+    // [MQTT-2.3.1-1]: QoS 1 and 2 packets carry a non-zero packet identifier (a will, which never
+    // came as a PUBLISH, has none at all)
+    if (packet.qos > 0 && packet.messageId === 0) [reason, detail] = ['malformed_packet', `QoS ${packet.qos} PUBLISH with packet identifier 0`];
     else if (topic.startsWith('$SYS/') || topic === '$SYS') [reason, detail] = ['reserved_topic', `$SYS topics are the broker's own (${JSON.stringify(topic.slice(0, 200))})`];
     else if (Buffer.byteLength(topic) > c.maxTopicLength) [reason, detail] = ['topic_too_long', `topic of ${Buffer.byteLength(topic)} bytes, limit ${c.maxTopicLength}`];
     // [MQTT-1.5.3-1/2]: ill-formed UTF-8 (which the packet parser turns into U+FFFD) and U+0000 close the connection

@@ -5,6 +5,7 @@
 import { resolve } from 'node:path';
 import pino, { type DestinationStream, type Logger } from 'pino';
 import { DiskBuffer } from './buffer/disk-buffer.js';
+import { PlantgateError } from './core/errors.js';
 import { isLoopback } from './core/net.js';
 import { CardinalityGuard } from './processors/cardinality/cardinality.js';
 import { LOG_REDACT_PATHS } from './security/secrets.js';
@@ -102,10 +103,13 @@ export async function startGateway(config: PlantgateConfig, log: Logger = create
   if (!isLoopback(host) && (!config.http.auth || config.http.auth.readAccess === 'open')) {
     log.warn({ listen: `${host}:${port}` }, 'the status page is readable by anyone who can reach this address (http.auth.readAccess: authenticated to require credentials)');
   }
-  await pipeline.start();
   try {
-    await http.start();
+    await pipeline.start();
+    await http.start().catch((err: Error & { code?: string }) => {
+      throw new PlantgateError(err.code ?? 'PG_ERR_START', `status page (http) cannot start: ${err.message}`, false, { cause: err });
+    });
   } catch (err) {
+    await http.stop();
     await pipeline.stop();
     await certificates?.dispose();
     throw err;

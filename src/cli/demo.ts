@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfigFile } from '../config/load.js';
-import { ConfigError, formatProblem } from '../core/errors.js';
+import { ConfigError, formatProblem, PlantgateError } from '../core/errors.js';
 import { startGateway } from '../gateway.js';
 import { INFLUXD_MISSING, startInfluxd, type Influxd } from '../servers/influxd.js';
 import { findBinary } from '../servers/process.js';
@@ -54,8 +54,18 @@ export async function runDemo(args: string[]): Promise<number> {
     ...cncFleet({ servers: 1, machinesPerServer: 2, basePort: opcuaPort, pkiDir: join(dataDir, 'sim-pki'), security: 'both' }),
     ...plcFleet({ servers: 1, plcsPerServer: 1, basePort: opcuaPort + 1, pkiDir: join(dataDir, 'sim-pki'), security: 'both' }),
   ];
-  for (const s of opcua) await s.start();
-  const gw = await startGateway(config);
+  // what has started is stopped again when something after it cannot start (else influxd and the
+  // simulators would keep the process alive, serving nothing)
+  const started: { stop(): Promise<void> }[] = influxd ? [influxd] : [];
+  const unwind = async (err: unknown): Promise<never> => {
+    for (const s of started.reverse()) await s.stop().catch(() => undefined);
+    throw err;
+  };
+  for (const s of opcua) {
+    await s.start().catch((err: Error) => unwind(new PlantgateError('PG_ERR_LISTEN', `OPC UA simulator ${s.url} cannot start: ${err.message} (PLANTGATE_OPCUA_PORT chooses another port)`, false, { cause: err })));
+    started.push(s);
+  }
+  const gw = await startGateway(config).catch(unwind);
   const mqttUrl = `mqtt://${config.mqtt.broker!.listen.host}:${gw.broker!.port}`;
   // Machines and robots of three of the registry's enterprises (seeds/liaoning-demo-registry.yaml);
   // the other enterprises stay unconnected, so the indicators are not trivially 100%.

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfigFile } from '../config/load.js';
-import { ConfigError, formatProblem } from '../core/errors.js';
+import { ConfigError, formatProblem, PlantgateError } from '../core/errors.js';
 import { startGateway } from '../gateway.js';
 import { UsageError } from './usage.js';
 import { startDeviceFleet } from '../../simulators/mqtt-devices.js';
@@ -284,16 +284,20 @@ export function untilSignal(): Promise<void> {
   });
 }
 
+/**
+ * Runs a command. A failure ends the process with a non-zero exit and one line (a stack trace
+ * only for errors plantgate does not know, which are bugs), even when timers, sockets or child
+ * processes of what had started would keep it alive: systemd and Docker must see it die.
+ */
 export async function cli(argv: string[]): Promise<void> {
   try {
     process.exitCode = await main(argv);
   } catch (err) {
-    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`plantgate: ${(err as Error).message}\n`);
-      process.exitCode = 2;
-      return;
-    }
-    process.stderr.write(`plantgate: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exitCode = 1;
+    const usage = err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+    const text = usage || err instanceof PlantgateError ? (err as Error).message : err instanceof Error ? (err.stack ?? err.message) : String(err);
+    const code = usage ? 2 : 1;
+    process.exitCode = code;
+    await new Promise<void>((resolve) => process.stderr.write(`plantgate: ${text}\n`, () => resolve()));
+    process.exit(code);
   }
 }

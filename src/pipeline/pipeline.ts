@@ -8,6 +8,7 @@
 import type { Logger } from 'pino';
 import { BufferFullError, type DiskBuffer } from '../buffer/disk-buffer.js';
 import type { Component, ComponentStatus } from '../core/component.js';
+import { PlantgateError } from '../core/errors.js';
 import type { Point } from '../core/point.js';
 import type { DeadLetters } from '../deadletters/dead-letters.js';
 import { encodeLine } from '../lineprotocol/encode.js';
@@ -79,16 +80,16 @@ export class Pipeline {
     return [...this.sources, ...this.processors, this.buffer, ...this.sinks];
   }
 
+  /** Starts everything in order; a component that cannot start stops what was started and is named in the error. */
   async start(): Promise<void> {
     this.started = true;
-    try {
-      await this.buffer.start();
-      for (const s of this.sinks) await s.start();
-      for (const p of this.processors) await p.start();
-      for (const s of this.sources) await s.start();
-    } catch (err) {
-      await this.stop();
-      throw err;
+    for (const c of [this.buffer, ...this.sinks, ...this.processors, ...this.sources]) {
+      try {
+        await c.start();
+      } catch (err) {
+        await this.stop();
+        throw new PlantgateError((err as PlantgateError).code ?? 'PG_ERR_START', `${c.kind} ${c.name} cannot start: ${(err as Error).message}`, false, { cause: err });
+      }
     }
   }
 

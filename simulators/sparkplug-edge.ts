@@ -63,8 +63,9 @@ export function typedValue(type: DataType, tick: number): Value {
     case DataType.UInt8: return (k * 37n) % 256n;
     case DataType.UInt16: return 65535n - ((k * 7n) % 65536n);
     case DataType.UInt32: return 4294967295n - k;
-    // within InfluxDB's signed 64-bit range, so the stored value can be compared
-    case DataType.UInt64: return 9223372036854775000n + k;
+    // near the top of InfluxDB's signed 64-bit range (1.x has no unsigned type), never past it,
+    // however long the simulator runs, so the stored value can be compared
+    case DataType.UInt64: return 9223372036854775000n + (k % 800n);
     case DataType.Float: return Math.fround(tick * 0.25 - 100.5);
     case DataType.Double: return tick * 1.000001 + 0.1;
     case DataType.Boolean: return tick % 2 === 1;

@@ -4,6 +4,7 @@
  */
 import { resolve } from 'node:path';
 import pino, { type DestinationStream, type Logger } from 'pino';
+import pretty from 'pino-pretty';
 import { DiskBuffer } from './buffer/disk-buffer.js';
 import { PlantgateError } from './core/errors.js';
 import { isLoopback } from './core/net.js';
@@ -33,19 +34,28 @@ export interface Gateway {
   stop(): Promise<void>;
 }
 
-export function createLogger(level: string, destination?: DestinationStream): Logger {
+/**
+ * The one root logger; components log through children that carry `component`. JSON lines by
+ * default (for journald, Docker and log shippers); `pretty` renders them for a person with
+ * pino-pretty, which `auto` picks when standard output is a terminal.
+ */
+export function createLogger(level: string, destination?: DestinationStream, format: 'auto' | 'json' | 'pretty' = 'json'): Logger {
   // secrets never reach the log, whatever object a component logs (see security/secrets.ts)
   const opts = { level, base: { app: 'plantgate' }, redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' } };
-  return destination ? pino(opts, destination) : pino(opts);
+  if (destination) return pino(opts, destination);
+  if (format === 'pretty' || (format === 'auto' && process.stdout.isTTY)) {
+    return pino({ ...opts, base: undefined }, pretty({ colorize: process.stdout.isTTY, ignore: 'pid,hostname', translateTime: 'SYS:HH:MM:ss.l', messageKey: 'msg', sync: true }));
+  }
+  return pino(opts);
 }
 
-export async function startGateway(config: PlantgateConfig, log: Logger = createLogger(config.log.level)): Promise<Gateway> {
+export async function startGateway(config: PlantgateConfig, log: Logger = createLogger(config.log.level, undefined, config.log.format)): Promise<Gateway> {
   const sinkName = `influx-${config.influx.api}`;
   const sinkNames = [config.influx.name ?? sinkName];
   const buffer = new DiskBuffer('buffer', { ...config.buffer, dir: resolve(config.buffer.dir) }, sinkNames, log);
   const deadLetters = new DeadLetters(resolve(config.deadLetters.file), config.deadLetters);
   const sink = new InfluxSink(sinkNames[0]!, config.influx, buffer, deadLetters, log);
-  const pipeline = new Pipeline(buffer, [new Guard('guard', config.guard), new CardinalityGuard('cardinality', config.cardinality)], [sink], deadLetters, log);
+  const pipeline = new Pipeline(buffer, [new Guard('guard', config.guard, config.influx.api === 'v2' ? 'native' : 'integer'), new CardinalityGuard('cardinality', config.cardinality)], [sink], deadLetters, log);
 
   const router = new TopicRouter(config.mqtt.routes);
   // added before its transports: sources start in order, so its sessions are loaded before the

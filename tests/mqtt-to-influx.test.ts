@@ -5,6 +5,7 @@
  * into victoria-metrics.
  */
 import { describe, expect, it } from 'vitest';
+import { Unsigned } from '../src/core/point.js';
 import { testGateway } from './helpers/gateway.js';
 import { BASE_TS, message, publishFleet } from './helpers/publish.js';
 import { eventually, type InfluxdHandle, useInfluxd, mosquitto, rows, victoriaMetrics } from './helpers/servers.js';
@@ -108,6 +109,11 @@ buffer: { dir: "\${DATA}/buffer" }
       expect(s7.metric).toMatchObject({ site: 'shenyang', line: 'line-3', program: 'O1007' });
       expect(s7.timestamps).toEqual(Array.from({ length: 100 }, (_, i) => BASE_TS + i * 1000));
       expect(s7.values).toEqual(Array.from({ length: 100 }, (_, i) => message(7, i).temperature));
+      // an unsigned 64-bit value (OPC UA / Sparkplug UInt64) beyond int64 goes out as `u`, which this protocol has
+      await gw.pipeline.ingest([{ measurement: 'counter', tags: { m: 'press' }, fields: { strokes: new Unsigned(18446744073709551615n) }, time: BASE_TS, receivedAt: BASE_TS, quality: 'good', source: 'test' }], 'test');
+      const u = await eventually('the unsigned value in victoria-metrics', () => vm.exportSeries('counter_strokes'), (x) => x.length === 1);
+      expect(u[0]!.values[0]).toBeCloseTo(1.8446744073709552e19, -5);
+      expect(gw.pipeline.status().deadLetters.total).toBe(0);
     } finally {
       await gw.cleanup();
       await vm.stop();

@@ -31,7 +31,13 @@ export const configSchema = z
     cardinality: cardinalitySchema.default(cardinalitySchema.parse({})),
     /** Measured indicators against the plan's targets; omit to disable. */
     indicators: indicatorsSchema.optional(),
-    log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).default({ level: 'info' }),
+    log: z
+      .strictObject({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+        /** JSON lines for machines; `pretty` for people (pino-pretty); `auto`: pretty on a terminal. */
+        format: z.enum(['auto', 'json', 'pretty']).default('auto'),
+      })
+      .default({ level: 'info', format: 'auto' }),
   })
   .transform((c) => ({
     ...c,

@@ -6,7 +6,22 @@
  * JSON numbers default to float so that one field never flips between integer and float
  * (InfluxDB rejects such a type conflict for the rest of the shard).
  */
-export type FieldValue = number | bigint | boolean | string;
+/**
+ * An unsigned 64-bit integer (OPC UA and Sparkplug UInt64): line protocol `u` where the sink has
+ * the type (the v2 API), an integer where it has not (InfluxDB 1.x; values above the int64
+ * maximum are refused there, see the guard). Its own type so a field never flips between the two.
+ */
+export class Unsigned {
+  constructor(readonly value: bigint) {}
+  toJSON(): string {
+    return this.value.toString();
+  }
+  toString(): string {
+    return this.value.toString();
+  }
+}
+
+export type FieldValue = number | bigint | boolean | string | Unsigned;
 
 export type Quality = 'good' | 'uncertain' | 'bad';
 

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { RejectedInput } from '../core/errors.js';
-import type { FieldValue, Point } from '../core/point.js';
+import { Unsigned, type FieldValue, type Point } from '../core/point.js';
 import { testdata } from '../../tests/helpers/testdata.js';
 import { checkPoint, encodeFields, encodeLine, encodeSeriesKey } from './encode.js';
 
@@ -114,5 +114,12 @@ describe('encodeLine and checkPoint', () => {
       expect(err).toBeInstanceOf(RejectedInput);
       expect((err as RejectedInput).reason).toBe(reason);
     }
+  });
+
+  it('writes unsigned integers with u and refuses them outside uint64', () => {
+    const p: Point = { measurement: 'm', tags: {}, fields: { n: new Unsigned(18446744073709551615n) }, time: 1, receivedAt: 1, quality: 'good', source: 't' };
+    expect(encodeLine(p)).toBe('m n=18446744073709551615u 1');
+    checkPoint(p);
+    expect(() => checkPoint({ ...p, fields: { n: new Unsigned(2n ** 64n) } })).toThrow(/outside uint64/);
   });
 });

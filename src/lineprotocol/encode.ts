@@ -7,7 +7,7 @@
  * written raw (influxd keeps quoted newlines); a newline anywhere else cannot be carried and is
  * refused by `checkPoint`, as are empty tag values, non-finite floats and integers outside int64.
  */
-import type { FieldValue, Point } from '../core/point.js';
+import { Unsigned, type FieldValue, type Point } from '../core/point.js';
 import { RejectedInput } from '../core/errors.js';
 
 const MEASUREMENT_SPECIAL = /[, ]/g;
@@ -18,6 +18,7 @@ const NEEDS_KEY_ESCAPE = /[,= ]/;
 const NEEDS_STRING_ESCAPE = /["\\]/;
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
+const UINT64_MAX = 2n ** 64n - 1n;
 
 export function escapeMeasurement(s: string): string {
   return NEEDS_MEASUREMENT_ESCAPE.test(s) ? s.replace(MEASUREMENT_SPECIAL, '\\$&') : s;
@@ -39,8 +40,10 @@ export function encodeFieldValue(v: FieldValue): string {
       return `${v}i`;
     case 'boolean':
       return v ? 'true' : 'false';
-    default:
+    case 'string':
       return `"${escapeString(v)}"`;
+    default:
+      return `${v.value}u`;
   }
 }
 
@@ -103,6 +106,9 @@ export function checkFieldValue(k: string, v: FieldValue): void {
   }
   if (typeof v === 'bigint' && (v < INT64_MIN || v > INT64_MAX)) {
     throw new RejectedInput('integer_out_of_range', `field ${JSON.stringify(k)} = ${v} is outside int64`);
+  }
+  if (v instanceof Unsigned && (v.value < 0n || v.value > UINT64_MAX)) {
+    throw new RejectedInput('integer_out_of_range', `field ${JSON.stringify(k)} = ${v.value} is outside uint64`);
   }
   if (typeof v === 'string' && v.length > 65535) {
     throw new RejectedInput('string_too_long', `field ${JSON.stringify(k)} is ${v.length} characters (InfluxDB limit 64 KiB)`);

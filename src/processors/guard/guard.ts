@@ -3,19 +3,33 @@
  * store wrongly (non-finite floats, names line protocol cannot carry, impossible timestamps), so
  * the buffer only ever holds writable lines and a bad value never poisons a batch.
  * An empty tag value is removed, which is what InfluxDB would do with it (an empty tag is no tag).
+ * Unsigned integers go out as they are where the sink has the type (`native`, the v2 API); for
+ * InfluxDB 1.x (`integer`) they become integers, and a value above the int64 maximum, which 1.x
+ * cannot hold, is refused (`integer_out_of_range`) rather than written wrong.
  */
 import { BaseComponent } from '../../core/component.js';
 import { RejectedInput } from '../../core/errors.js';
-import type { Point } from '../../core/point.js';
+import { Unsigned, type Point } from '../../core/point.js';
 import { checkPoint } from '../../lineprotocol/encode.js';
 import type { Processor, Reject } from '../processor.js';
 import type { GuardConfig } from './config.js';
+
+const INT64_MAX = 2n ** 63n - 1n;
+
+function asIntegers(p: Point): void {
+  for (const k in p.fields) {
+    const v = p.fields[k];
+    if (!(v instanceof Unsigned)) continue;
+    if (v.value > INT64_MAX) throw new RejectedInput('integer_out_of_range', `field ${JSON.stringify(k)} = ${v.value} is above the int64 maximum, and InfluxDB 1.x has no unsigned type`);
+    p.fields[k] = v.value;
+  }
+}
 
 export class Guard extends BaseComponent implements Processor {
   readonly kind = 'processor' as const;
   readonly type = 'guard';
 
-  constructor(name: string, private readonly config: GuardConfig) {
+  constructor(name: string, private readonly config: GuardConfig, private readonly unsigned: 'native' | 'integer' = 'native') {
     super(name);
   }
 
@@ -29,6 +43,7 @@ export class Guard extends BaseComponent implements Processor {
       this.counters.received++;
       try {
         for (const k in p.tags) if (p.tags[k] === '') delete p.tags[k];
+        if (this.unsigned === 'integer') asIntegers(p);
         checkPoint(p);
         // range first: beyond it a Date cannot even be formatted for the message
         if (p.time < -9_223_372_036_854 || p.time > 9_223_372_036_854) {

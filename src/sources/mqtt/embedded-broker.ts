@@ -211,11 +211,11 @@ export class EmbeddedBroker extends MqttSource {
       this.wss = wss;
       this.wsPort = await listen(http as unknown as Server, c.websocket.listen.host, c.websocket.listen.port);
     }
-    this.ctx.log.info({ component: this.name, host: c.listen.host, port: this.port, tls: !!tls, websocket: c.websocket ? this.wsPort : undefined, users: this.auth.userCount, anonymous: c.allowAnonymous }, 'embedded MQTT broker listening');
+    this.ctx.log.info({ host: c.listen.host, port: this.port, tls: !!tls, websocket: c.websocket ? this.wsPort : undefined, users: this.auth.userCount, anonymous: c.allowAnonymous }, 'embedded MQTT broker listening');
     if (c.allowAnonymous && (!isLoopback(c.listen.host) || (c.websocket && !isLoopback(c.websocket.listen.host)))) {
-      this.ctx.log.warn({ component: this.name }, 'anonymous MQTT connections are allowed on a non-loopback address: any device on the network may publish');
+      this.ctx.log.warn('anonymous MQTT connections are allowed on a non-loopback address: any device on the network may publish');
     }
-    if (!c.allowAnonymous && this.auth.userCount === 0) this.ctx.log.warn({ component: this.name }, 'the broker has no users yet: every connection is refused until the credentials file has some');
+    if (!c.allowAnonymous && this.auth.userCount === 0) this.ctx.log.warn('the broker has no users yet: every connection is refused until the credentials file has some');
     // the broker lives and dies with the host, so its STATE needs no will: online now, offline at stop
     if (this.sparkplug?.mode === 'primary') await this.announceOnline();
   }
@@ -333,7 +333,7 @@ export class EmbeddedBroker extends MqttSource {
     if ((this.lastLogged.get(key) ?? 0) < rec.at - 60_000) {
       this.lastLogged.set(key, rec.at);
       if (this.lastLogged.size > 1000) this.lastLogged.clear();
-      this.ctx.log.warn({ component: this.name, reason, clientId: who.clientId, username: who.username, address: who.address }, `MQTT connection refused: ${detail}`);
+      this.ctx.log.warn({ reason, clientId: who.clientId, username: who.username, address: who.address }, `MQTT connection refused: ${detail}`);
     }
   }
 

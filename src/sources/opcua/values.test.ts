@@ -1,5 +1,6 @@
 import { DataType, StatusCodes, Variant, VariantArrayType } from 'node-opcua';
 import { describe, expect, it } from 'vitest';
+import { Unsigned } from '../../core/point.js';
 import { convertVariant, qualityOf } from './values.js';
 
 const v = (dataType: DataType, value: unknown, arrayType = VariantArrayType.Scalar) => new Variant({ dataType, arrayType, value });
@@ -16,10 +17,10 @@ describe('OPC UA values to fields', () => {
     expect(convertVariant('f', v(DataType.LocalizedText, { text: 'Running' }), 64)).toEqual({ ok: true, fields: { f: 'Running' } });
   });
 
-  it('carries 64-bit integers exactly, refusing what int64 cannot hold', () => {
+  it('carries 64-bit integers exactly; UInt64 as unsigned, so its full range survives where the sink has the type', () => {
     expect(convertVariant('f', v(DataType.Int64, [0x7fffffff, 0xffffffff]), 64)).toEqual({ ok: true, fields: { f: 9223372036854775807n } });
     expect(convertVariant('f', v(DataType.Int64, [0xffffffff, 0xfffffffe]), 64)).toEqual({ ok: true, fields: { f: -2n } });
-    expect(convertVariant('f', v(DataType.UInt64, [0xffffffff, 0xffffffff]), 64)).toMatchObject({ ok: false, reason: 'int64_overflow' });
+    expect(convertVariant('f', v(DataType.UInt64, [0xffffffff, 0xffffffff]), 64)).toEqual({ ok: true, fields: { f: new Unsigned(18446744073709551615n) } });
   });
 
   it('flattens arrays up to the limit and refuses longer ones', () => {

@@ -9,7 +9,7 @@
  * as an error with a reason, so the caller dead-letters that one value and keeps the others.
  */
 import { DataType, type StatusCode, type Variant, VariantArrayType } from 'node-opcua';
-import type { FieldValue, Quality } from '../../core/point.js';
+import { Unsigned, type FieldValue, type Quality } from '../../core/point.js';
 
 export type Converted = { ok: true; fields: Record<string, FieldValue> } | { ok: false; reason: string; detail: string };
 
@@ -56,9 +56,7 @@ function put(out: Record<string, FieldValue>, name: string, type: DataType, valu
       // node-opcua carries 64-bit integers as [high, low] 32-bit words
       const [hi, lo] = value as [number, number];
       const raw = (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
-      const n = type === DataType.Int64 ? BigInt.asIntN(64, raw) : raw;
-      if (n > 9223372036854775807n) return 'int64_overflow';
-      out[name] = n;
+      out[name] = type === DataType.Int64 ? BigInt.asIntN(64, raw) : new Unsigned(raw);
       return;
     }
     case DataType.Float:

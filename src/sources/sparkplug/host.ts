@@ -149,10 +149,10 @@ export class SparkplugHost extends BaseComponent implements Source {
     this.recentRebirths.push(entry);
     if (this.recentRebirths.length > 20) this.recentRebirths.shift();
     if (this.config.mode === 'passive') {
-      this.ctx.log.debug({ component: this.name, group: r.group, edge: r.edge, reason: r.reason }, 'rebirth needed (passive: not requested)');
+      this.ctx.log.debug({ group: r.group, edge: r.edge, reason: r.reason }, 'rebirth needed (passive: not requested)');
       return;
     }
-    this.ctx.log.info({ component: this.name, group: r.group, edge: r.edge, reason: r.reason }, 'requesting rebirth');
+    this.ctx.log.info({ group: r.group, edge: r.edge, reason: r.reason }, 'requesting rebirth');
     const t = (r.via && this.transports.get(r.via)) || this.transports.values().next().value;
     if (!t) return;
     // [tck-id-operational-behavior-host-application-...] NCMD Node Control/Rebirth = true, QoS 0, not retained
@@ -209,7 +209,7 @@ export class SparkplugHost extends BaseComponent implements Source {
       const state = JSON.parse(text) as PersistedState;
       if (state.version !== 1 || !Array.isArray(state.nodes)) throw new Error(`unknown format version ${String(state.version)}`);
       this.sessions.restore(state);
-      this.ctx.log.info({ component: this.name, nodes: state.nodes.length, file: this.config.stateFile }, 'Sparkplug sessions restored');
+      this.ctx.log.info({ nodes: state.nodes.length, file: this.config.stateFile }, 'Sparkplug sessions restored');
     } catch (err) {
       // a damaged state file costs a rebirth per node, not the gateway: keep it aside and go on
       const aside = `${this.config.stateFile}.corrupt-${Date.now()}`;

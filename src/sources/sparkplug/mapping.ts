@@ -2,11 +2,12 @@
  * Sparkplug metrics -> plantgate field values. One metric may give several fields: arrays as
  * `name[i]`, DataSets as `name[row].column`, template instances member by member as
  * `name/member` (the Sparkplug folder separator), so a dashboard finds them by the names the edge
- * node's own tag browser shows. Integers of every width are InfluxDB integers, floats floats,
+ * node's own tag browser shows. Integers of every width are InfluxDB integers (UInt64 unsigned,
+ * see Unsigned), floats floats,
  * DateTime epoch ms as integer, Bytes and File base64 strings.
  */
 import { RejectedInput } from '../../core/errors.js';
-import type { FieldValue, Quality } from '../../core/point.js';
+import { Unsigned, type FieldValue, type Quality } from '../../core/point.js';
 import { checkFieldValue } from '../../lineprotocol/encode.js';
 import { DataType, valueOf, type DataSetValue, type PropertySet, type TemplateValue, type Value } from './codec.js';
 
@@ -19,9 +20,10 @@ export interface Limits {
 export function flatten(name: string, type: DataType, value: Value, limits: Limits, out: [string, FieldValue][] = []): [string, FieldValue][] {
   if (value === null) return out;
   if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean' || typeof value === 'string') {
+    const v = typeof value === 'bigint' && (type === DataType.UInt64 || type === DataType.UInt64Array) ? new Unsigned(value) : value;
     // the guard's own rules, per value, so one bad value does not cost the metric's others
-    checkFieldValue(name, value);
-    out.push([name, value]);
+    checkFieldValue(name, v);
+    out.push([name, v]);
     return out;
   }
   if (value instanceof Uint8Array) {

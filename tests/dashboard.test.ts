@@ -130,5 +130,16 @@ indicators: { registry: ${SEEDS}/liaoning-demo-registry.yaml, targets: ${SEEDS}/
     expect(Number(fam('plantgate_mqtt_reconnects_total').metrics[0]!.value)).toBeGreaterThanOrEqual(1); // the restart above
     expect(fam('plantgate_component_state').metrics.filter((m) => m.value === '1')).toHaveLength(7);
     expect(fam('plantgate_indicator_value').metrics.some((m) => m.labels!.indicator === 'nc_rate' && m.labels!.scope === 'region')).toBe(true);
+    // prom-client's process and Node.js metrics, and build info
+    expect(fam('plantgate_process_cpu_user_seconds_total').type).toBe('COUNTER');
+    expect(fam('plantgate_nodejs_heap_size_used_bytes').type).toBe('GAUGE');
+    expect(fam('plantgate_build_info').metrics[0]!.labels!.version).toMatch(/^\d+\.\d+\.\d+/);
+    // every reason is there from the start, at 0 until it happens
+    expect(fam('plantgate_dead_letters_by_reason_total').metrics.find((m) => m.labels!.reason === 'expansion_too_large')!.value).toBe('0');
+    expect(fam('plantgate_mqtt_refusals_total').metrics.find((m) => m.labels!.reason === 'control_packet_flood')!.value).toBe('0');
+    expect(fam('plantgate_dropped_total').metrics.some((m) => m.labels!.component === 'buffer' && m.labels!.reason === 'corrupt_record')).toBe(true);
+    expect(fam('plantgate_mqtt_reconnects_total').metrics.some((m) => m.labels!.component === 'mqtt-broker')).toBe(true);
+    expect(fam('plantgate_sparkplug_nodes_online')).toBeDefined();
+    expect(fam('plantgate_buffer_disk_error').metrics[0]!.value).toBe('0');
   });
 });

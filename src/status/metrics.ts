@@ -1,70 +1,142 @@
 /**
- * Prometheus text exposition (format 0.0.4) of the gateway's state: every component's counters
- * and state, buffer depth, sink retries and latency, connected devices, dead letters by reason and
- * the indicator values. Names are `plantgate_` prefixed; counters end in `_total`.
+ * Prometheus `/metrics` through prom-client: the process and Node.js metrics it collects
+ * (`plantgate_process_*`, `plantgate_nodejs_*`), build info, and the gateway's own state read from
+ * the components at each scrape: every component's counters and state, buffer depth, sink
+ * writes and retries, connected devices, OPC UA failing nodes, Sparkplug nodes online, dead
+ * letters by reason and the indicator values. Counters of drops, dead letters and refusals are
+ * there from the start at 0 for every reason plantgate knows (src/core/reasons.ts).
+ * Units: `points` are what a source made and the buffer holds (one line each).
  */
+import { readFileSync } from 'node:fs';
+import client, { Counter, Gauge, Registry } from 'prom-client';
 import type { ComponentStatus } from '../core/component.js';
+import { DROP_REASONS, REFUSAL_REASONS } from '../core/reasons.js';
 import type { IndicatorValue } from '../indicators/engine.js';
 
 const STATES = ['stopped', 'starting', 'running', 'degraded', 'reconnecting', 'retrying', 'paused', 'full', 'disk_error', 'stopping'] as const;
+const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
-class Exposition {
-  private readonly families = new Map<string, { help: string; type: 'counter' | 'gauge'; samples: string[] }>();
-
-  add(name: string, type: 'counter' | 'gauge', help: string, labels: Record<string, string>, value: number): void {
-    let f = this.families.get(name);
-    if (!f) this.families.set(name, (f = { help, type, samples: [] }));
-    const l = Object.entries(labels)
-      .map(([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"')}"`)
-      .join(',');
-    f.samples.push(`${name}${l ? `{${l}}` : ''} ${Number.isFinite(value) ? value : value > 0 ? '+Inf' : value < 0 ? '-Inf' : 'NaN'}`);
-  }
-
-  toString(): string {
-    let out = '';
-    for (const [name, f] of this.families) out += `# HELP ${name} ${f.help}\n# TYPE ${name} ${f.type}\n${f.samples.join('\n')}\n`;
-    return out;
-  }
+export interface MetricsSource {
+  components(): ComponentStatus[];
+  deadLetters(): { total: number; byReason: Record<string, number> };
+  indicators(): IndicatorValue[] | undefined;
 }
 
-export function renderMetrics(components: ComponentStatus[], deadLetters: { total: number; byReason: Record<string, number> }, indicators?: IndicatorValue[]): string {
-  const m = new Exposition();
-  const now = Date.now();
-  for (const c of components) {
-    const id = { component: c.name, kind: c.kind, type: c.type };
-    for (const s of STATES) m.add('plantgate_component_state', 'gauge', 'Component state (1 for the current one).', { ...id, state: s }, c.state === s ? 1 : 0);
-    m.add('plantgate_component_state_since_seconds', 'gauge', 'Unix time of the last state change.', id, c.since / 1000);
-    m.add('plantgate_received_total', 'counter', 'Values received by the component.', id, c.counters.received);
-    m.add('plantgate_written_total', 'counter', 'Values passed on (sources, processors) or written (buffer, sinks).', id, c.counters.written);
-    m.add('plantgate_errors_total', 'counter', 'Errors met by the component.', id, c.counters.errors);
-    for (const [reason, n] of Object.entries(c.counters.dropped)) m.add('plantgate_dropped_total', 'counter', 'Values dropped, by reason.', { ...id, reason }, n);
-    if (c.lastValueAt) m.add('plantgate_last_value_age_seconds', 'gauge', 'Seconds since the last value.', id, (now - c.lastValueAt) / 1000);
-    const d = (c.details ?? {}) as Record<string, unknown>;
-    if (c.kind === 'buffer') {
-      m.add('plantgate_buffer_bytes', 'gauge', 'Bytes of the buffer on disk.', { component: c.name }, Number(d.bytesOnDisk ?? 0));
-      m.add('plantgate_buffer_max_bytes', 'gauge', 'Size limit of the buffer.', { component: c.name }, Number(d.maxBytes ?? 0));
-      m.add('plantgate_buffer_lines', 'gauge', 'Lines waiting for the slowest sink.', { component: c.name }, Number(d.linesQueued ?? 0));
-      m.add('plantgate_buffer_oldest_age_seconds', 'gauge', 'Age of the oldest line not yet written.', { component: c.name }, Number(d.oldestAgeMs ?? 0) / 1000);
-    }
-    if (c.kind === 'sink') {
-      m.add('plantgate_sink_retries_total', 'counter', 'Write attempts that had to be retried.', { component: c.name }, Number(d.retries ?? 0));
-      m.add('plantgate_sink_writes_total', 'counter', 'Write requests accepted.', { component: c.name }, Number(d.writes ?? 0));
-      m.add('plantgate_sink_last_latency_seconds', 'gauge', 'Latency of the last accepted write.', { component: c.name }, Number(d.lastLatencyMs ?? 0) / 1000);
-      m.add('plantgate_sink_paused', 'gauge', '1 while the sink is paused by an authorisation or missing-target error.', { component: c.name }, d.alert ? 1 : 0);
-    }
-    if (c.type === 'mqtt-broker') m.add('plantgate_mqtt_connected_devices', 'gauge', 'Devices connected to the embedded broker.', { component: c.name }, Number(d.connectedDevices ?? 0));
-    if (c.type === 'mqtt-client') {
-      m.add('plantgate_mqtt_connected', 'gauge', '1 while connected to the external broker.', { component: c.name }, d.connected ? 1 : 0);
-      m.add('plantgate_mqtt_reconnects_total', 'counter', 'Connections made after the first.', { component: c.name }, Math.max(0, Number(d.connects ?? 0) - 1));
-    }
-    if (c.kind === 'source' && 'unroutedMessages' in d) m.add('plantgate_unrouted_messages_total', 'counter', 'MQTT messages that matched no route.', { component: c.name }, Number(d.unroutedMessages));
+type Labels = Record<string, string>;
+type Sample = [Labels, number];
+
+/** A metric whose samples are read from the gateway at scrape time. */
+function live(registry: Registry, kind: 'counter' | 'gauge', name: string, help: string, labelNames: string[], read: () => Sample[]): void {
+  const Metric = kind === 'counter' ? Counter : Gauge;
+  new Metric({
+    name,
+    help,
+    labelNames,
+    registers: [registry],
+    collect(this: Counter | Gauge) {
+      this.reset();
+      for (const [labels, value] of read()) {
+        if (this instanceof Gauge) this.set(labels, Number.isFinite(value) ? value : 0);
+        else this.inc(labels, Math.max(0, value));
+      }
+    },
+  });
+}
+
+export class Metrics {
+  readonly registry = new Registry();
+  private snapshot?: { components: ComponentStatus[]; deadLetters: { total: number; byReason: Record<string, number> }; indicators?: IndicatorValue[] };
+
+  constructor(private readonly source: MetricsSource) {
+    const r = this.registry;
+    client.collectDefaultMetrics({ register: r, prefix: 'plantgate_' });
+    new Gauge({ name: 'plantgate_build_info', help: 'Version of plantgate and of Node.js (always 1).', labelNames: ['version', 'node'], registers: [r] }).set({ version: VERSION, node: process.version }, 1);
+    const cs = () => this.snapshot!.components;
+    const id = (c: ComponentStatus) => ({ component: c.name, kind: c.kind, type: c.type });
+    const details = (c: ComponentStatus) => (c.details ?? {}) as Record<string, unknown>;
+    const of = (kind: string) => cs().filter((c) => c.kind === kind);
+    const typed = (type: string) => cs().filter((c) => c.type === type);
+    const idLabels = ['component', 'kind', 'type'];
+
+    live(r, 'gauge', 'plantgate_component_state', 'Component state (1 for the current one).', [...idLabels, 'state'], () => cs().flatMap((c) => STATES.map((s): Sample => [{ ...id(c), state: s }, c.state === s ? 1 : 0])));
+    live(r, 'gauge', 'plantgate_component_state_since_seconds', 'Unix time of the last state change.', idLabels, () => cs().map((c) => [id(c), c.since / 1000]));
+    live(r, 'counter', 'plantgate_received_total', 'Points received by the component (sources: made from their input; buffer: committed; sinks: read from the buffer).', idLabels, () => cs().map((c) => [id(c), c.counters.received]));
+    live(r, 'counter', 'plantgate_written_total', 'Points passed on (sources, processors) or written (buffer, sinks).', idLabels, () => cs().map((c) => [id(c), c.counters.written]));
+    live(r, 'counter', 'plantgate_errors_total', 'Errors met by the component.', idLabels, () => cs().map((c) => [id(c), c.counters.errors]));
+    live(r, 'counter', 'plantgate_dropped_total', 'Points (buffer: lines) dropped, by reason; every known reason from the start.', [...idLabels, 'reason'], () =>
+      cs().flatMap((c) => {
+        const reasons = new Set<string>([...(c.kind === 'source' || c.kind === 'processor' || c.kind === 'sink' || c.kind === 'buffer' ? DROP_REASONS : []), ...Object.keys(c.counters.dropped)]);
+        return [...reasons].map((reason): Sample => [{ ...id(c), reason }, c.counters.dropped[reason] ?? 0]);
+      }),
+    );
+    live(r, 'gauge', 'plantgate_last_value_age_seconds', 'Seconds since the last value.', idLabels, () => cs().filter((c) => c.lastValueAt).map((c) => [id(c), (Date.now() - c.lastValueAt!) / 1000]));
+
+    const buf = (key: string, scale = 1) => () => of('buffer').map((c): Sample => [{ component: c.name }, Number(details(c)[key] ?? 0) / scale]);
+    live(r, 'gauge', 'plantgate_buffer_bytes', 'Bytes of the buffer on disk.', ['component'], buf('bytesOnDisk'));
+    live(r, 'gauge', 'plantgate_buffer_max_bytes', 'Size limit of the buffer.', ['component'], buf('maxBytes'));
+    live(r, 'gauge', 'plantgate_buffer_free_disk_bytes', 'Space left on the filesystem of the buffer.', ['component'], buf('freeBytes'));
+    live(r, 'gauge', 'plantgate_buffer_lines', 'Lines (points) waiting for the slowest sink.', ['component'], buf('linesQueued'));
+    live(r, 'gauge', 'plantgate_buffer_oldest_age_seconds', 'Age of the oldest line not yet written.', ['component'], buf('oldestAgeMs', 1000));
+    live(r, 'gauge', 'plantgate_buffer_disk_error', '1 while the disk refuses the buffer\'s writes (full, I/O error).', ['component'], () => of('buffer').map((c) => [{ component: c.name }, details(c).diskError ? 1 : 0]));
+    live(r, 'gauge', 'plantgate_buffer_lost_lines', 'Lines found lost in damaged buffer files and not yet acknowledged by an operator.', ['component'], () =>
+      of('buffer').map((c) => [{ component: c.name }, Number((details(c).losses as { lines?: number } | undefined)?.lines ?? 0)]),
+    );
+
+    const sink = (key: string, scale = 1) => () => of('sink').map((c): Sample => [{ component: c.name }, Number(details(c)[key] ?? 0) / scale]);
+    live(r, 'counter', 'plantgate_sink_retries_total', 'Write attempts that had to be retried.', ['component'], sink('retries'));
+    live(r, 'counter', 'plantgate_sink_writes_total', 'Write requests accepted.', ['component'], sink('writes'));
+    live(r, 'counter', 'plantgate_sink_requests_total', 'Write requests sent, accepted or not.', ['component'], sink('requests'));
+    live(r, 'gauge', 'plantgate_sink_last_latency_seconds', 'Latency of the last accepted write.', ['component'], sink('lastLatencyMs', 1000));
+    live(r, 'gauge', 'plantgate_sink_paused', '1 while the sink is paused by an authorisation or missing-target error.', ['component'], () => of('sink').map((c) => [{ component: c.name }, c.state === 'paused' ? 1 : 0]));
+    live(r, 'gauge', 'plantgate_sink_retrying', '1 while the sink\'s writes fail and are retried.', ['component'], () => of('sink').map((c) => [{ component: c.name }, c.state === 'retrying' ? 1 : 0]));
+
+    live(r, 'gauge', 'plantgate_mqtt_connected_devices', 'Devices connected to the embedded broker.', ['component'], () => typed('mqtt-broker').map((c) => [{ component: c.name }, Number(details(c).connectedDevices ?? 0)]));
+    live(r, 'counter', 'plantgate_mqtt_refusals_total', 'Connections, packets and publishes the embedded broker refused, by reason; every known reason from the start.', ['component', 'reason'], () =>
+      typed('mqtt-broker').flatMap((c) => {
+        const got = (details(c).refusals ?? {}) as Record<string, number>;
+        return [...new Set([...REFUSAL_REASONS, ...Object.keys(got)])].map((reason): Sample => [{ component: c.name, reason }, got[reason] ?? 0]);
+      }),
+    );
+    live(r, 'gauge', 'plantgate_mqtt_connected', '1 while connected to the external broker.', ['component'], () => typed('mqtt-client').map((c) => [{ component: c.name }, details(c).connected ? 1 : 0]));
+    live(r, 'counter', 'plantgate_mqtt_reconnects_total', 'Connections made again: by a client id seen before (embedded broker), or to the external broker after the first.', ['component'], () => [
+      ...typed('mqtt-client').map((c): Sample => [{ component: c.name }, Math.max(0, Number(details(c).connects ?? 0) - 1)]),
+      ...typed('mqtt-broker').map((c): Sample => [{ component: c.name }, Number(details(c).reconnects ?? 0)]),
+    ]);
+    live(r, 'counter', 'plantgate_unrouted_messages_total', 'MQTT messages that matched no route.', ['component'], () => of('source').filter((c) => 'unroutedMessages' in details(c)).map((c) => [{ component: c.name }, Number(details(c).unroutedMessages)]));
+    live(r, 'gauge', 'plantgate_opcua_connected', '1 while the OPC UA endpoint\'s session is up.', ['component'], () => typed('opcua').map((c) => [{ component: c.name }, details(c).connected ? 1 : 0]));
+    live(r, 'gauge', 'plantgate_opcua_failing_nodes', 'Nodes of the endpoint that are not good (failed, bad, removed).', ['component'], () =>
+      typed('opcua').map((c) => {
+        const n = (details(c).nodes ?? {}) as Record<string, number>;
+        return [{ component: c.name }, Math.max(0, Number(n.total ?? 0) - Number(n.ok ?? 0))];
+      }),
+    );
+    live(r, 'gauge', 'plantgate_sparkplug_nodes_online', 'Sparkplug edge nodes online (born, not dead).', ['component'], () => typed('sparkplug-host').map((c) => [{ component: c.name }, Number(details(c).nodesOnline ?? 0)]));
+    live(r, 'gauge', 'plantgate_sparkplug_nodes_offline', 'Sparkplug edge nodes known and offline.', ['component'], () => typed('sparkplug-host').map((c) => [{ component: c.name }, Number(details(c).nodesOffline ?? 0)]));
+
+    live(r, 'counter', 'plantgate_dead_letters_total', 'Inputs moved to dead letters (all reasons).', [], () => [[{}, this.snapshot!.deadLetters.total]]);
+    live(r, 'counter', 'plantgate_dead_letters_by_reason_total', 'Inputs moved to dead letters, by reason; every known reason from the start.', ['reason'], () => {
+      const got = this.snapshot!.deadLetters.byReason;
+      return [...new Set([...DROP_REASONS, ...Object.keys(got)])].map((reason): Sample => [{ reason }, got[reason] ?? 0]);
+    });
+    live(r, 'gauge', 'plantgate_indicator_value', 'Indicator value (ratios as fractions, densities per 10,000 employees).', ['indicator', 'kind', 'scope', 'scope_id'], () =>
+      (this.snapshot!.indicators ?? []).filter((v) => v.value !== null).map((v) => [{ indicator: v.indicator, kind: v.kind, scope: v.scope, scope_id: v.scopeId }, v.value!]),
+    );
+    live(r, 'gauge', 'plantgate_indicator_target', 'Target of the indicator.', ['indicator', 'scope', 'scope_id'], () =>
+      (this.snapshot!.indicators ?? []).filter((v) => v.value !== null && v.target !== undefined).map((v) => [{ indicator: v.indicator, scope: v.scope, scope_id: v.scopeId }, v.target!]),
+    );
   }
-  m.add('plantgate_dead_letters_total', 'counter', 'Inputs moved to dead letters (all reasons).', {}, deadLetters.total);
-  for (const [reason, n] of Object.entries(deadLetters.byReason)) m.add('plantgate_dead_letters_by_reason_total', 'counter', 'Inputs moved to dead letters, by reason.', { reason }, n);
-  for (const v of indicators ?? []) {
-    if (v.value === null) continue;
-    m.add('plantgate_indicator_value', 'gauge', 'Indicator value (ratios as fractions, densities per 10,000 employees).', { indicator: v.indicator, kind: v.kind, scope: v.scope, scope_id: v.scopeId }, v.value);
-    if (v.target !== undefined) m.add('plantgate_indicator_target', 'gauge', 'Target of the indicator.', { indicator: v.indicator, scope: v.scope, scope_id: v.scopeId }, v.target);
+
+  get contentType(): string {
+    return this.registry.contentType;
   }
-  return m.toString();
+
+  /** The exposition text; the gateway's state is read once per scrape. */
+  async render(): Promise<string> {
+    this.snapshot = { components: this.source.components(), deadLetters: this.source.deadLetters(), indicators: this.source.indicators() };
+    try {
+      return await this.registry.metrics();
+    } finally {
+      this.snapshot = undefined;
+    }
+  }
 }

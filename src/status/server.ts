@@ -31,7 +31,7 @@ import { serverTlsOptions } from '../security/tls.js';
 import { HttpAuth } from './auth.js';
 import type { HttpConfig } from './config.js';
 import { LiveFeed } from './live.js';
-import { renderMetrics } from './metrics.js';
+import { Metrics } from './metrics.js';
 
 const WEB = join(dirname(fileURLToPath(import.meta.url)), 'web');
 const UPLOT = dirname(createRequire(import.meta.url).resolve('uplot/dist/uPlot.iife.min.js'));
@@ -52,6 +52,7 @@ export class StatusServer {
   port = 0;
   private readonly startedAt = Date.now();
   readonly live: LiveFeed;
+  private readonly metrics: Metrics;
   private readonly auth?: HttpAuth;
   /** Set by the gateway when the Sparkplug host runs (for its admin action). */
   sparkplug?: SparkplugHost;
@@ -62,6 +63,11 @@ export class StatusServer {
     private readonly indicators?: IndicatorEngine,
   ) {
     this.live = new LiveFeed(() => this.status());
+    this.metrics = new Metrics({
+      components: () => this.pipeline.components().map((c) => c.status()),
+      deadLetters: () => this.pipeline.deadLetters.status(),
+      indicators: () => this.indicators?.compute(),
+    });
     this.auth = config.auth ? new HttpAuth(config.auth) : undefined;
   }
 
@@ -161,9 +167,9 @@ export class StatusServer {
           return void createReadStream(file).pipe(res);
         }
         case '/metrics': {
-          const { components, deadLetters } = this.pipeline.status();
-          res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
-          return void res.end(renderMetrics(components, deadLetters, this.indicators?.compute()));
+          const text = await this.metrics.render();
+          res.writeHead(200, { 'content-type': this.metrics.contentType });
+          return void res.end(text);
         }
         default:
           return send(res, 404, { error: `no such endpoint: ${url.pathname}` });

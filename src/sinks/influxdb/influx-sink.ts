@@ -176,6 +176,7 @@ export class InfluxSink extends BaseComponent {
         await this.waitForData(remaining, this.buffer.committedLines() + batchSize - batch.lines);
         continue;
       }
+      this.counters.received += batch.lines;
       const sent = await this.deliver(batch.body.split('\n'));
       if (!sent) return; // stopped mid-retry: the batch stays in the buffer
       this.buffer.ack(this.name, batch.end, batch.lines);

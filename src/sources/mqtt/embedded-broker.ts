@@ -82,6 +82,8 @@ export class EmbeddedBroker extends MqttSource {
   private readonly retainedPerClient = new Map<string, number>();
   private retainedBytes = 0;
   private retainedCleared = 0;
+  private readonly seenClientIds = new Set<string>();
+  private reconnects = 0;
   /** Port actually bound (differs from config when it asks for port 0). */
   port = 0;
   wsPort = 0;
@@ -174,6 +176,9 @@ export class EmbeddedBroker extends MqttSource {
       callback(null, null); // SUBACK 0x80 for this filter; the connection stays
     };
     aedes.on('client', (client) => {
+      // a device that comes back under its client id: the broker's reconnects (a flapping link or a storm)
+      if (this.seenClientIds.has(client.id)) this.reconnects++;
+      else if (this.seenClientIds.size < 100_000) this.seenClientIds.add(client.id);
       const peer = (client.conn as unknown as GuardedConnection).peer ?? {};
       const grant = this.grants.get(client);
       this.devices.set(client.id, {
@@ -383,6 +388,7 @@ export class EmbeddedBroker extends MqttSource {
       websocket: c.websocket ? `${c.websocket.listen.host}:${this.wsPort}${c.websocket.path}` : undefined,
       auth: { allowAnonymous: c.allowAnonymous, users: this.auth.userCount, credentialsFileError: this.auth.fileError },
       connectedDevices: this.devices.size,
+      reconnects: this.reconnects,
       devices: [...this.devices.values()].slice(0, 200),
       refusals: this.refusals,
       recentRefusals: this.recentRefusals.slice(-20),

@@ -60,6 +60,8 @@ opcua:
 
     const listed = await plantgate('pki', 'list', '--pki', pki);
     expect(listed.stdout).toContain(`rejected  ${rejected[0]!.thumbprint}`);
+    expect(listed.stdout).not.toContain('[object Object]');
+    expect(listed.stdout).toMatch(/CN=\S/);
     const trusted = await plantgate('pki', 'trust', rejected[0]!.thumbprint.slice(0, 12), '--pki', pki);
     expect(trusted.stdout).toContain(`trusted ${rejected[0]!.thumbprint}`);
     expect(listCertificates(pki).map((c) => c.store)).toEqual(['trusted']);
@@ -102,6 +104,9 @@ opcua:
     const err = await plantgate('pki', 'trust', 'deadbeefdeadbeef', '--pki', pki).catch((e: { stderr: string; code: number }) => e);
     expect((err as { code: number }).code).toBe(1);
     expect((err as { stderr: string }).stderr).toContain('no rejected certificate has a thumbprint starting with deadbeefdeadbeef');
+    // a short prefix is a thumbprint too, and a failure is one line, not a stack trace
+    const short = await plantgate('pki', 'trust', '3a74', '--pki', pki).catch((e: { stderr: string; code: number }) => e);
+    expect((short as { stderr: string }).stderr.trim().split('\n')).toEqual([expect.stringContaining('no rejected certificate has a thumbprint starting with 3a74')]);
   }, 60_000);
 
   it('plantgate browse lists the CNC structure with namespace URIs, data types and access levels', async () => {
@@ -111,5 +116,13 @@ opcua:
     for (const name of ['CncAxisList', 'CncSpindleList', 'CncChannelList', 'ActProgramName', 'PartCount']) expect(stdout).toContain(name);
     expect(stdout).toMatch(/ActLoad\s+\[Variable\]\s+nsu=urn:plantgate:sim:cnc;s=cnc-01\.S1-ActLoad\s+Double\s+read/);
     expect(stdout).toMatch(/ActProgramStatus\s+\[Variable\].*CncChannelProgramStatus/);
+    // 64-bit integers as the numbers they are, not node-opcua's [high, low] words
+    expect(stdout).toMatch(/EnergyTotal\s+\[Variable\].*Int64\s+\S+\s+= \d+$/m);
+  }, 60_000);
+
+  it('plantgate browse says when the node does not exist, and exits 1', async () => {
+    const err = await plantgate('browse', sim.url, '--node', 'ns=1;s=Nope', '--security-mode', 'SignAndEncrypt', '--security-policy', 'Basic256Sha256', '--pki', pki).catch((e: { stderr: string; code: number }) => e);
+    expect((err as { code: number }).code).toBe(1);
+    expect((err as { stderr: string }).stderr).toMatch(/ns=1;s=Nope: BadNodeIdUnknown/);
   }, 60_000);
 });

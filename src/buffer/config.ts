@@ -4,7 +4,7 @@ import { bool, byteSize, duration } from '../config/types.js';
 export const bufferSchema = z
   .strictObject({
     /** Folder of the segment files and consumer cursors. */
-    dir: z.string().min(1),
+    dir: z.string().min(1).default('./data/buffer'),
     /** Upper bound of the buffer on disk. */
     maxBytes: byteSize.default(1024 ** 3),
     /** Segment size; a segment is deleted once every sink has written all of it. */

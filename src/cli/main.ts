@@ -16,7 +16,8 @@ import { loadRegistry, loadTargets } from '../indicators/registry.js';
 const HELP = `plantgate: industrial telemetry gateway (OPC UA, MQTT JSON -> durable buffer -> InfluxDB)
 
 Usage:
-  plantgate run --config FILE        run the gateway
+  plantgate run --config FILE [--log-format auto|json|pretty]
+                                     run the gateway (logs: JSON lines, pretty on a terminal)
   plantgate check --config FILE      validate a configuration; lists every problem
   plantgate demo                     gateway + embedded broker + simulated machines + its own influxd
   plantgate sim devices [options]    simulated MQTT CNC machines publishing JSON telemetry
@@ -53,8 +54,32 @@ Environment: PLANTGATE_HTTP (status listen address), PLANTGATE_DATA (data folder
 INFLUX_URL (demo: use this InfluxDB instead of starting influxd). See README.md.
 `;
 
+/** The lines of HELP about one command (`run`, `sim devices`, ...): its usage line and what is indented under it. */
+export function commandHelp(words: string[]): string | undefined {
+  const lines = HELP.split('\n');
+  for (let n = words.length; n > 0; n--) {
+    const head = `  plantgate ${words.slice(0, n).join(' ')}`;
+    const out: string[] = [];
+    for (let i = 0; i < lines.length; i++) {
+      if (lines[i] !== head && !lines[i]!.startsWith(`${head} `)) continue;
+      out.push(lines[i]!);
+      while (i + 1 < lines.length && /^ {4,}/.test(lines[i + 1]!)) out.push(lines[++i]!);
+    }
+    if (out.length) return `Usage:\n${out.join('\n')}\n`;
+  }
+  return undefined;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  // every command answers --help itself, before it parses (and would refuse) anything else
+  if (cmd && (rest.includes('--help') || rest.includes('-h'))) {
+    const help = commandHelp([cmd, ...rest.filter((a) => !a.startsWith('-')).slice(0, 1)]);
+    if (help) {
+      process.stdout.write(help);
+      return 0;
+    }
+  }
   switch (cmd) {
     case undefined:
     case '-h':
@@ -172,7 +197,11 @@ function check(args: string[]): number {
 }
 
 async function run(args: string[]): Promise<number> {
-  const file = configArg(args);
+  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' }, 'log-format': { type: 'string' } }, strict: true });
+  if (!values.config) throw new UsageError('--config FILE is required');
+  const file = values.config;
+  const format = values['log-format'];
+  if (format !== undefined && !['auto', 'json', 'pretty'].includes(format)) throw new UsageError(`--log-format must be auto, json or pretty, got ${JSON.stringify(format)}`);
   let config;
   try {
     config = loadConfigFile(file);
@@ -183,6 +212,7 @@ async function run(args: string[]): Promise<number> {
     }
     throw err;
   }
+  if (format) config.log.format = format as 'auto' | 'json' | 'pretty';
   const gw = await startGateway(config);
   await untilSignal();
   gw.log.info('stopping: intake first, then flushing the buffer');

@@ -4,7 +4,8 @@
  */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { MessageSecurityMode, OPCUAClient, readNamespaceArray, SecurityPolicy, UserTokenType } from 'node-opcua';
+import { AttributeIds, MessageSecurityMode, OPCUAClient, readNamespaceArray, SecurityPolicy, UserTokenType } from 'node-opcua';
+import { PlantgateError } from '../core/errors.js';
 import { cncFleet } from '../../simulators/opcua-cnc.js';
 import { plcFleet } from '../../simulators/opcua-plc.js';
 import { scaleFleet } from '../../simulators/opcua-scale.js';
@@ -14,7 +15,10 @@ import { duration } from '../config/types.js';
 import { browseTree, nsuString, resolveTarget } from '../sources/opcua/browse.js';
 import { securityModes, securityPolicies } from '../sources/opcua/config.js';
 import { listCertificates, openCertificateManager, trustCertificate } from '../sources/opcua/pki.js';
+import { routeOpcuaLogsToStderr } from '../sources/opcua/logging.js';
 import { UsageError } from './usage.js';
+
+routeOpcuaLogsToStderr();
 
 
 /** The PKI folder: --pki, else the one a --config file implies, else ./data/pki. */
@@ -66,6 +70,9 @@ export async function browse(args: string[]): Promise<number> {
     const out: string[] = ['Namespaces:'];
     namespaces.forEach((n, i) => out.push(`  ${i}  ${n}`));
     const root = await resolveTarget(session, values.node!, namespaces);
+    // a node the server does not have would browse as an empty tree: say so instead
+    const [cls] = await session.read([{ nodeId: root, attributeId: AttributeIds.NodeClass }]);
+    if (!cls?.statusCode.isGood()) throw new PlantgateError('PG_ERR_OPCUA_NODE', `node ${values.node}: ${cls?.statusCode.name ?? 'no answer'} (the server has no such node)`);
     out.push('', `${nsuString(root, namespaces)}`);
     for (const l of await browseTree(session, root, depth, namespaces)) {
       const name = l.ref.browseName.name ?? '?';

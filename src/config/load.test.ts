@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../core/errors.js';
+import { ConfigError, formatProblem } from '../core/errors.js';
 import { parseConfig } from './load.js';
 
 const GOOD = `
@@ -38,8 +38,24 @@ describe('configuration', () => {
   });
 
   it('rejects an unknown key, naming it with its path', () => {
-    expect(problems(GOOD.replace('format: json', 'format: json\n      colour: red'))).toEqual(['mqtt.routes[0].colour: unknown key']);
-    expect(problems(`${GOOD}\nextra: 1\n`)).toEqual(['extra: unknown key']);
+    expect(problems(GOOD.replace('format: json', 'format: json\n      colour: red'))).toEqual([
+      'mqtt.routes[0].colour: unknown key; expected one of topic, measurement, format, tags, staticTags, fields, ignore, timeKey, maxDepth, maxFields, maxPoints, maxExpansion, maxLineBytes',
+    ]);
+    expect(problems(`${GOOD}\nextra: 1\n`)[0]).toMatch(/^extra: unknown key; expected one of .*\bmqtt\b/);
+  });
+
+  it('points at the line and column, and suggests the key meant', () => {
+    const text = GOOD.replace('format: json', 'format: json\n      measurment: x');
+    let err: ConfigError | undefined;
+    try {
+      parseConfig(text, 'plant.yaml', {});
+    } catch (e) {
+      err = e as ConfigError;
+    }
+    const line = text.split('\n').findIndex((l) => l.includes('measurment')) + 1;
+    expect(err!.problems.map(formatProblem)).toEqual([`plant.yaml:${line}:7: mqtt.routes[0].measurment: unknown key; did you mean measurement?`]);
+    // through the union of influx v1 / v2 too
+    expect(problems(GOOD.replace('database: factory', 'database: factory, databse: f'))).toEqual(['influx.databse: unknown key; did you mean database?']);
   });
 
   it('rejects a wrong type, naming the key and what was expected', () => {

@@ -19,6 +19,9 @@ export interface ConfigProblem {
   /** Dotted key path, e.g. `mqtt.routes[0].topic`. Empty for the document root. */
   path: string;
   message: string;
+  /** Where in the file (1-based), when the YAML has a node there. */
+  line?: number;
+  column?: number;
 }
 
 export class ConfigError extends PlantgateError {
@@ -28,8 +31,9 @@ export class ConfigError extends PlantgateError {
   }
 }
 
+/** `file:line:column: key.path: what was expected`, as compilers print it, so editors can jump there. */
 export function formatProblem(p: ConfigProblem): string {
-  return `${p.file}: ${p.path || '(root)'}: ${p.message}`;
+  return `${p.file}${p.line ? `:${p.line}:${p.column ?? 1}` : ''}: ${p.path || '(root)'}: ${p.message}`;
 }
 
 /** A payload or value that can never be written; it goes to dead letters with this reason. */

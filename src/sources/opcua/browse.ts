@@ -137,7 +137,7 @@ export async function browseTree(session: ClientSession, root: NodeId, maxDepth:
         line.dataType = dtId ? (dtId.namespace === 0 && DataType[dtId.value as number] ? DataType[dtId.value as number] : await dataTypeName(session, dtId)) : '?';
         const bits = Number(al?.value.value ?? 0);
         line.access = ACCESS.filter((_n, i) => bits & (1 << i)).join(',') || 'none';
-        line.value = val?.statusCode.isGood() ? shortValue(val.value.value) : val?.statusCode.name;
+        line.value = val?.statusCode.isGood() ? shortValue(val.value.value, val.value.dataType) : val?.statusCode.name;
       }
       out.push(line);
       await visit(child, depth + 1);
@@ -157,9 +157,19 @@ async function dataTypeName(session: ClientSession, id: NodeId): Promise<string>
   return typeNames.get(key)!;
 }
 
-function shortValue(v: unknown): string {
+/** node-opcua's [high, low] 32-bit words of an Int64 / UInt64 as the number they are. */
+function int64Text(v: unknown, type: DataType): string | undefined {
+  if (!Array.isArray(v) || v.length !== 2 || typeof v[0] !== 'number' || typeof v[1] !== 'number') return undefined;
+  const raw = (BigInt(v[0] >>> 0) << 32n) | BigInt(v[1] >>> 0);
+  return String(type === DataType.Int64 ? BigInt.asIntN(64, raw) : raw);
+}
+
+function shortValue(v: unknown, type?: DataType): string {
   let s: string;
-  if (v instanceof Date) s = v.toISOString();
+  const wide = type === DataType.Int64 || type === DataType.UInt64;
+  if (wide && int64Text(v, type) !== undefined) s = int64Text(v, type)!;
+  else if (wide && Array.isArray(v)) s = `[${v.slice(0, 8).map((x) => int64Text(x, type) ?? String(x)).join(', ')}${v.length > 8 ? ', ...' : ''}]`;
+  else if (v instanceof Date) s = v.toISOString();
   else if (ArrayBuffer.isView(v) || Array.isArray(v)) s = `[${Array.from(v as ArrayLike<unknown>).slice(0, 8).join(', ')}${(v as ArrayLike<unknown>).length > 8 ? ', ...' : ''}]`;
   else if (v !== null && typeof v === 'object') s = JSON.stringify(v);
   else s = String(v);

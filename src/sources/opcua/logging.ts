@@ -8,6 +8,22 @@ import { format } from 'node:util';
 import { setErrorLogger, setWarningLogger } from 'node-opcua-debug';
 import type { Logger } from 'pino';
 
+/**
+ * For the OPC UA commands (browse, pki, simulators): node-opcua's warnings go to standard error as
+ * one line each, except its start-up self-test note about PKCS#1 v1.5 on Node 20
+ * (NODE-OPCUA-W27, CVE-2023-46809), which concerns only the Basic128Rsa15 policy and would
+ * otherwise open every command's output.
+ */
+export function routeOpcuaLogsToStderr(): void {
+  const print = (...args: unknown[]) => {
+    const text = format(...args).replace(/\s+/g, ' ').trim();
+    if (/NODE-OPCUA-W27|CVE-2023-46809/.test(text) || !text) return;
+    process.stderr.write(`node-opcua: ${text.slice(0, 500)}\n`);
+  };
+  setWarningLogger(print);
+  setErrorLogger(print);
+}
+
 export function routeOpcuaLogs(log: Logger): void {
   const lib = log.child({ component: 'node-opcua' });
   const print = (...args: unknown[]) => lib.debug(format(...args).replace(/\s+/g, ' ').slice(0, 2000));

@@ -7,7 +7,8 @@
  * Trust is explicit: an unknown server certificate is refused and lands in rejected/. The running
  * gateway watches the folders, so a trust given by command takes effect at the next reconnect.
  */
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
+import { PlantgateError } from '../../core/errors.js';
 import { join, resolve } from 'node:path';
 import { OPCUACertificateManager, OPCUAClient } from 'node-opcua';
 import { exploreCertificate, makeSHA1Thumbprint, readCertificate } from 'node-opcua-crypto';
@@ -45,12 +46,27 @@ export interface CertificateEntry {
   notAfter: string;
 }
 
+/** The short names of distinguished-name attributes, as openssl and every certificate viewer print them. */
+const SHORT_NAMES: Record<string, string> = { commonName: 'CN', organizationName: 'O', organizationalUnitName: 'OU', localityName: 'L', stateOrProvinceName: 'ST', countryName: 'C', domainComponent: 'DC' };
+
+/** A distinguished-name value as text: node-opcua-crypto gives strings, or objects and arrays of them. */
+function nameValue(v: unknown): string {
+  if (v === null || v === undefined) return '';
+  if (Array.isArray(v)) return v.map(nameValue).join('+');
+  if (typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    return nameValue(o.value ?? o.text ?? Object.values(o).find((x) => typeof x === 'string') ?? JSON.stringify(o));
+  }
+  return String(v);
+}
+
 function describe(store: CertificateEntry['store'], file: string): CertificateEntry | undefined {
   try {
     const der = readCertificate(file);
     const info = exploreCertificate(der);
     const subject = Object.entries(info.tbsCertificate.subject ?? {})
-      .map(([k, v]) => `${k}=${String(v)}`)
+      .filter(([k]) => k !== 'entries') // the same attributes again, as a list
+      .map(([k, v]) => `${SHORT_NAMES[k] ?? k}=${nameValue(v)}`)
       .join(', ');
     return {
       store,
@@ -87,19 +103,19 @@ export function listCertificates(dir: string): CertificateEntry[] {
 }
 
 /**
- * Trusts a certificate given by thumbprint (or a unique prefix of at least 8 hex digits) among the
+ * Trusts a certificate given by thumbprint (or a unique prefix of at least 4 hex digits) among the
  * rejected ones, or by a certificate file anywhere. Returns what was trusted.
  */
 export async function trustCertificate(dir: string, selector: string): Promise<CertificateEntry> {
   let entry: CertificateEntry | undefined;
-  if (/^[0-9a-f]{8,40}$/i.test(selector)) {
+  if (/^[0-9a-f]{4,40}$/i.test(selector) && !existsSync(selector)) {
     const matches = listCertificates(dir).filter((c) => c.store === 'rejected' && c.thumbprint.startsWith(selector.toLowerCase()));
-    if (matches.length === 0) throw new Error(`no rejected certificate has a thumbprint starting with ${selector} (see plantgate pki list)`);
-    if (matches.length > 1) throw new Error(`${matches.length} rejected certificates start with ${selector}; give more digits`);
+    if (matches.length === 0) throw new PlantgateError('PG_ERR_PKI', `no rejected certificate has a thumbprint starting with ${selector} (in ${dir}; see plantgate pki list)`);
+    if (matches.length > 1) throw new PlantgateError('PG_ERR_PKI', `${selector} is ambiguous: ${matches.length} rejected certificates start with it (${matches.map((m) => m.thumbprint.slice(0, 12)).join(', ')}); give more digits`);
     entry = matches[0];
   } else {
     entry = describe('rejected', resolve(selector));
-    if (!entry) throw new Error(`${selector} is neither a thumbprint nor a readable certificate file`);
+    if (!entry) throw new PlantgateError('PG_ERR_PKI', `${selector} is neither a thumbprint (4 to 40 hex digits) nor a readable certificate file`);
   }
   const cm = openCertificateManager(dir);
   try {

@@ -71,6 +71,7 @@ export async function startDeviceFleet(o: DeviceFleetOptions): Promise<DeviceFle
   return {
     sent: () => sent,
     async stop() {
+      if (stopped) return; // safe twice, like every component's stop
       stopped = true;
       for (const t of timers) clearInterval(t);
       await Promise.all(clients.map((c) => c.endAsync(false).catch(() => c.end(true))));

@@ -73,6 +73,7 @@ export async function startRobotFleet(o: RobotFleetOptions): Promise<RobotFleet>
       else estop.delete(i);
     },
     async stop() {
+      if (stopped) return; // safe twice, like every component's stop
       stopped = true;
       for (const t of timers) clearInterval(t);
       await Promise.all(clients.map((c) => c.endAsync(false).catch(() => c.end(true))));

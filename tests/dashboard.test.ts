@@ -12,7 +12,10 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDeviceFleet, type DeviceFleet } from '../simulators/mqtt-devices.js';
 import { startRobotFleet, type RobotFleet } from '../simulators/mqtt-robots.js';
+import { connect as netConnect, type Socket } from 'node:net';
+import { get as httpGet } from 'node:http';
 import { testGateway } from './helpers/gateway.js';
+import { logCapture } from './helpers/logs.js';
 import { eventually, influxd, mosquitto } from './helpers/servers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -27,16 +30,18 @@ describe('operators live view', () => {
   let browser: Browser;
   let page: Page;
   let base: string;
+  const { logs, stream } = logCapture();
 
   beforeAll(async () => {
     if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (.ci/run does this)`);
     db = await influxd();
     broker = await mosquitto();
-    gw = await testGateway(`
+    gw = await testGateway(
+      `
 http: { listen: 127.0.0.1:0 }
-influx: { url: ${db.url}, database: dash, flushInterval: 200ms }
+influx: { url: ${db.url}, database: dash, flushInterval: 200ms, retryMin: 100ms, retryMax: 1s }
 mqtt:
-  broker: { listen: 127.0.0.1:0, allowAnonymous: true }
+  broker: { listen: 127.0.0.1:0, allowAnonymous: true, maxConnectionsPerSecond: 2000 }
   clients:
     - { name: plant-broker, url: "${broker.url}", clientId: dash-test, reconnectPeriod: 300ms }
   routes:
@@ -44,7 +49,10 @@ mqtt:
     - { topic: "factory/{site}/{cell}/{robot}/robot", measurement: robot }
 buffer: { dir: "\${DATA}/buffer" }
 indicators: { registry: ${SEEDS}/liaoning-demo-registry.yaml, targets: ${SEEDS}/liaoning-2023-targets.yaml, window: 3s, publishInterval: 1s }
-`);
+`,
+      {},
+      { logTo: stream },
+    );
     base = `http://127.0.0.1:${gw.http.port}`;
     const url = `mqtt://127.0.0.1:${gw.broker!.port}`;
     machines = await startDeviceFleet({ url, site: 'sy-machine-tool', devices: 8, intervalMs: 200, qos: 1 });
@@ -141,5 +149,103 @@ indicators: { registry: ${SEEDS}/liaoning-demo-registry.yaml, targets: ${SEEDS}/
     expect(fam('plantgate_mqtt_reconnects_total').metrics.some((m) => m.labels!.component === 'mqtt-broker')).toBe(true);
     expect(fam('plantgate_sparkplug_nodes_online')).toBeDefined();
     expect(fam('plantgate_buffer_disk_error').metrics[0]!.value).toBe('0');
+  });
+
+  const pageWidth = () => page.evaluate(() => document.documentElement.scrollWidth);
+
+  it('fits the screen at 400, 1,400 and 2,560 px, also with a long not-ready message', async () => {
+    await broker.stop();
+    await expect.poll(() => page.locator('#health').textContent(), { timeout: 10_000 }).toMatch(/not ready/);
+    for (const width of [400, 1400, 2560]) {
+      await page.setViewportSize({ width, height: 1200 });
+      await page.waitForTimeout(400);
+      expect(await pageWidth(), `page width in a ${width} px window`).toBeLessThanOrEqual(width);
+      await page.screenshot({ path: `test-output/dashboard-${width}.png`, fullPage: width === 400 });
+    }
+    await broker.restart();
+    await expect.poll(() => page.locator('#health').textContent(), { timeout: 15_000 }).toBe('ready');
+    // the error of the outage is shown as resolved now, with when
+    await expect.poll(() => cell('plant-broker', 8).innerHTML(), { timeout: 10_000 }).toMatch(/class="resolved">resolved \d/);
+    await page.setViewportSize({ width: 1440, height: 1400 });
+  });
+
+  it('lists the devices by name, those that went away too, with a filter', async () => {
+    await machines.stop();
+    await page.fill('#device-filter', 'machine-tool');
+    const rows = page.locator('#devices tbody tr');
+    await expect.poll(() => rows.count(), { timeout: 10_000 }).toBe(8);
+    await expect.poll(async () => (await rows.locator('td:nth-child(3)').allTextContents()).every((t) => t === 'gone'), { timeout: 10_000 }).toBe(true);
+    expect(await rows.first().locator('td:nth-child(2)').textContent()).toMatch(/^sim-sy-machine-tool-cnc-00\d$/);
+    machines = await startDeviceFleet({ url: `mqtt://127.0.0.1:${gw.broker!.port}`, site: 'sy-machine-tool', devices: 8, intervalMs: 200, qos: 1 });
+    await expect.poll(async () => (await rows.locator('td:nth-child(3)').allTextContents()).every((t) => t === 'connected'), { timeout: 10_000 }).toBe(true);
+    await page.fill('#device-filter', '');
+  });
+
+  it('shows InfluxDB going away: a log line with its code, the sink state and badge, and the recovery', async () => {
+    const sink = () => gw.pipeline.status().components.find((c) => c.kind === 'sink')!;
+    const from = logs.length;
+    await db.stop();
+    await eventually('sink not running', async () => sink().state, (s) => s !== 'running', 20_000);
+    expect(['retrying', 'paused']).toContain(sink().state);
+    const badge = page.locator('#sinks tr[data-sink="influx-v1"] .sink-state .state');
+    await expect.poll(() => badge.getAttribute('class'), { timeout: 10_000 }).not.toMatch(/s-running/);
+    expect(await page.locator('#g-sink').getAttribute('class')).toMatch(/warn|bad/);
+    expect(logs.slice(from).some((l) => l.code === 'PG_ERR_INFLUX_NETWORK' && l.component === 'influx-v1')).toBe(true);
+    await db.restart();
+    await eventually('sink running again', async () => sink().state, (s) => s === 'running', 30_000);
+    await expect.poll(() => badge.getAttribute('class'), { timeout: 10_000 }).toMatch(/s-running/);
+    expect(logs.slice(from).some((l) => l.code === 'PG_ERR_INFLUX_RECOVERED')).toBe(true);
+  });
+
+  it('keeps the live feed small with 1,000 devices connected (gzip, and no device lists in it)', async () => {
+    const id = (i: number) => Buffer.from(`bulk-${String(i).padStart(4, '0')}`);
+    const connect = (i: number) => {
+      const body = Buffer.concat([Buffer.from([0, 4]), Buffer.from('MQTT'), Buffer.from([4, 2, 0, 120, 0, id(i).length]), id(i)]);
+      return Buffer.concat([Buffer.from([0x10, body.length]), body]);
+    };
+    const socks: Socket[] = [];
+    for (let i = 0; i < 1000; i++) {
+      const s = netConnect(gw.broker!.port, '127.0.0.1', () => s.write(connect(i)));
+      s.on('error', () => undefined);
+      s.resume();
+      socks.push(s);
+      if (i % 100 === 99) await new Promise((r) => setTimeout(r, 100));
+    }
+    try {
+      await eventually('1,000 more devices', async () => Number(gw.broker!.status().details!.connectedDevices), (n) => n >= 1014, 30_000);
+      const bytesPerSecond = (gzip: boolean) =>
+        new Promise<number>((resolve, reject) => {
+          const req = httpGet(`${base}/api/events`, { headers: gzip ? { 'accept-encoding': 'gzip' } : {} }, (res) => {
+            let n = 0;
+            res.on('data', (c: Buffer) => (n += c.length));
+            setTimeout(() => {
+              req.destroy();
+              resolve(n / 5);
+            }, 5000);
+          });
+          req.on('error', reject);
+        });
+      const [plain, gzipped] = await Promise.all([bytesPerSecond(false), bytesPerSecond(true)]);
+      console.log(`live feed with ${gw.broker!.status().details!.connectedDevices} devices: ${Math.round(plain)} B/s plain, ${Math.round(gzipped)} B/s gzip per tab`);
+      expect(gzipped).toBeLessThan(plain / 3);
+      expect(gzipped).toBeLessThan(10_000);
+      // the devices are one request away, filtered by the gateway
+      const d = (await (await fetch(`${base}/api/devices?q=bulk-07&limit=20`)).json()) as { matched: number; devices: unknown[] };
+      expect(d.matched).toBe(100);
+      expect(d.devices).toHaveLength(20);
+    } finally {
+      for (const s of socks) s.destroy();
+    }
+  });
+
+  it('says the gateway is unreachable within 5 s when it dies', async () => {
+    await machines.stop();
+    await robots.stop();
+    await gw.stop();
+    const t0 = Date.now();
+    await expect.poll(() => page.locator('#health').textContent(), { timeout: 5000, interval: 100 }).toMatch(/^gateway unreachable since \d/);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(await page.locator('#health').getAttribute('class')).toMatch(/s-unreachable/);
+    expect(await page.evaluate(() => document.body.classList.contains('unreachable'))).toBe(true);
   });
 });

@@ -3,29 +3,17 @@
  * retried honouring Retry-After, dropped connections are retried with backoff, 401 pauses the sink
  * with an alert and keeps the data; nothing is lost and nothing is dead-lettered.
  */
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Point } from '../src/core/point.js';
 import { freePort } from '../src/servers/process.js';
 import { FaultProxy } from './helpers/fault-proxy.js';
+import { logCapture } from './helpers/logs.js';
 import { testGateway } from './helpers/gateway.js';
 import { eventually, influxd, rows } from './helpers/servers.js';
 
 const T0 = Date.UTC(2026, 3, 1);
 const pts = (from: number, n: number): Point[] =>
   Array.from({ length: n }, (_, i) => ({ measurement: 'm', tags: { s: 'a' }, fields: { n: BigInt(from + i) }, time: T0 + from + i, receivedAt: 0, quality: 'good', source: 'test' }));
-
-/** The gateway's log lines, parsed (the production logger at debug level). */
-export function logCapture() {
-  const logs: Record<string, unknown>[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _e, cb) {
-      for (const l of chunk.toString().split('\n').filter(Boolean)) logs.push(JSON.parse(l) as Record<string, unknown>);
-      cb();
-    },
-  });
-  return { logs, stream };
-}
 
 describe('InfluxDB sink error sorting', () => {
   let db: Awaited<ReturnType<typeof influxd>>;

@@ -61,7 +61,7 @@ export async function opcuaScale(ctx: BenchContext, o: { name: string; tags: num
         const n = c.details?.nodes as { ok: number; failed: number } | undefined;
         ok += n?.ok ?? 0;
         failed += n?.failed ?? 0;
-        received += c.counters.received;
+        received += Number((c.details as { valuesReceived?: number } | undefined)?.valuesReceived ?? 0);
       }
       return { ok, failed, received, written: sinkWritten(st), queued: bufferQueue(st).lines };
     };

@@ -166,7 +166,17 @@ export class IndicatorEngine extends BaseComponent implements Source {
 
   private noteUnregistered(p: Point): void {
     const o = p.origin;
-    const key = o?.clientId ? `mqtt client ${o.clientId}` : o?.endpoint ? `opcua ${o.endpoint}` : o?.topic ? `topic ${o.topic}` : `${p.measurement} ${JSON.stringify(p.tags)}`;
+    // named as an operator would look for it in the registry's source selectors
+    const t = p.tags;
+    const key = o?.clientId
+      ? `mqtt client ${o.clientId}`
+      : o?.endpoint
+        ? `opcua ${o.endpoint}`
+        : t.group && t.edge_node
+          ? `sparkplug ${t.group}/${t.edge_node}${t.device ? `/${t.device}` : ''}`
+          : o?.topic
+            ? `topic ${o.topic}`
+            : `${p.measurement} ${Object.entries(t).map(([k, v]) => `${k}=${v}`).join(',')}`;
     let u = this.unregistered.get(key);
     if (!u) {
       if (this.unregistered.size >= UNREGISTERED_MAX) this.unregistered.delete(this.unregistered.keys().next().value!);
@@ -318,6 +328,8 @@ export class IndicatorEngine extends BaseComponent implements Source {
       equipment: all.length,
       equipmentReporting: all.filter((q) => this.reporting(q, since)).length,
       unregisteredDevices: [...this.unregistered.values()].filter((u) => u.lastSeenAt >= since).length,
+      // the names, so an operator can add them to the registry (a few: the full list is in /api/indicators)
+      unregistered: [...this.unregistered.values()].filter((u) => u.lastSeenAt >= since).slice(0, 10).map((u) => ({ key: u.key, source: u.source, lastSeenAt: u.lastSeenAt })),
       publishes: this.published,
       lastComputedAt: this.lastSnapshot?.[0]?.computedAt,
     };

@@ -4,6 +4,8 @@
  *   /api/status       every component's state and counters, live rates, dead letters, readiness
  *   /api/events       the same, pushed once per second (server-sent events)
  *   /api/indicators   indicator values (when indicators are configured)
+ *   /api/devices      every device a source knows (MQTT clients connected and gone, Sparkplug
+ *                     nodes and devices, OPC UA endpoints), filtered by ?q= and ?state=, at most ?limit=
  *   /api/deadletters  the dead-letter file, as a download
  *   /healthz          the process answers
  *   /readyz           200 when sources are connected and sinks writing or buffering within
@@ -12,6 +14,7 @@
  * Admin actions (POST, always authenticated; refused when http.auth is not configured):
  *   /api/sparkplug/rebirth?node=GROUP/EDGE   ask an edge node for a new birth
  *   /api/buffer/losses/acknowledge            the operator has seen the buffer's reported losses
+ *   /api/opcua/trust?endpoint=NAME            trust the server certificate that endpoint refused
  * Reading is open unless http.auth.readAccess is `authenticated` (then only /healthz and /readyz
  * answer without credentials). Responses carry security headers; no secret is ever part of a
  * response (components show URLs without user info, configuration is never echoed).
@@ -32,6 +35,17 @@ import { HttpAuth } from './auth.js';
 import type { HttpConfig } from './config.js';
 import { LiveFeed } from './live.js';
 import { Metrics } from './metrics.js';
+
+interface DeviceListRow {
+  source: string;
+  id: string;
+  state: string;
+  since: number;
+  lastSeenAt?: number;
+  messages: number;
+  user?: string;
+  address?: string;
+}
 
 const WEB = join(dirname(fileURLToPath(import.meta.url)), 'web');
 const UPLOT = dirname(createRequire(import.meta.url).resolve('uplot/dist/uPlot.iife.min.js'));
@@ -56,6 +70,8 @@ export class StatusServer {
   private readonly auth?: HttpAuth;
   /** Set by the gateway when the Sparkplug host runs (for its admin action). */
   sparkplug?: SparkplugHost;
+  /** Set by the gateway when OPC UA endpoints run: trusts the certificate an endpoint refused. */
+  trustOpcuaServer?: (endpoint: string) => Promise<{ thumbprint: string; subject: string }>;
 
   constructor(
     private readonly config: HttpConfig,
@@ -154,9 +170,11 @@ export class StatusServer {
         case '/api/status':
           return send(res, 200, this.status());
         case '/api/events':
-          return this.live.subscribe(res);
+          return this.live.subscribe(res, String(req.headers['accept-encoding'] ?? ''));
         case '/api/history':
           return send(res, 200, this.live.series());
+        case '/api/devices':
+          return send(res, 200, this.devices(url.searchParams));
         case '/api/indicators':
           if (!this.indicators) return send(res, 404, { error: 'indicators are not configured (see README, "Indicators and the registry")' });
           return send(res, 200, this.indicators.snapshot());
@@ -179,6 +197,32 @@ export class StatusServer {
     }
   }
 
+  /** The device list, whatever the fleet's size: filtered here, so a page gets only what it shows. */
+  private devices(q: URLSearchParams) {
+    const rows: DeviceListRow[] = [];
+    for (const s of this.pipeline.sources) {
+      const st = s.status();
+      if ('deviceRows' in s && typeof s.deviceRows === 'function') rows.push(...(s.deviceRows() as DeviceListRow[]));
+      else if (st.type === 'opcua') {
+        const d = (st.details ?? {}) as { url?: string; connected?: boolean };
+        rows.push({ source: st.name, id: String(d.url ?? st.name), state: d.connected ? 'connected' : 'disconnected', since: st.since, lastSeenAt: st.lastValueAt, messages: st.counters.received });
+      } else if (st.type === 'sparkplug-host') {
+        const nodes = ((st.details ?? {}) as { nodes?: { group: string; edge: string; online: boolean; since: number; lastMessageAt?: number; devices: { device: string; online: boolean; since: number }[] }[] }).nodes ?? [];
+        for (const n of nodes) {
+          rows.push({ source: st.name, id: `${n.group}/${n.edge}`, state: n.online ? 'online' : 'offline', since: n.since, lastSeenAt: n.lastMessageAt, messages: 0 });
+          for (const d of n.devices) rows.push({ source: st.name, id: `${n.group}/${n.edge}/${d.device}`, state: d.online ? 'online' : 'offline', since: d.since, lastSeenAt: n.lastMessageAt, messages: 0 });
+        }
+      }
+    }
+    const text = (q.get('q') ?? '').toLowerCase();
+    const state = q.get('state');
+    const limit = Math.max(1, Math.min(1000, Number(q.get('limit') ?? 200) || 200));
+    const matched = rows.filter((r) => (!state || r.state === state) && (!text || `${r.source} ${r.id} ${r.user ?? ''} ${r.address ?? ''}`.toLowerCase().includes(text)));
+    const byState: Record<string, number> = {};
+    for (const r of rows) byState[r.state] = (byState[r.state] ?? 0) + 1;
+    return { total: rows.length, byState, matched: matched.length, devices: matched.slice(0, limit) };
+  }
+
   /** POST admin actions: credentials always, and only from this origin (no cross-site requests). */
   private async admin(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     if (!this.auth) return send(res, 403, { error: 'admin actions are off: configure http.auth (a token or users) to use them' });
@@ -196,6 +240,15 @@ export class StatusServer {
         } catch (err) {
           if (err instanceof RangeError) return send(res, 409, { error: err.message });
           throw err;
+        }
+      }
+      case '/api/opcua/trust': {
+        const endpoint = url.searchParams.get('endpoint') ?? '';
+        if (!this.trustOpcuaServer) return send(res, 404, { error: 'no OPC UA endpoint is configured' });
+        try {
+          return send(res, 200, await this.trustOpcuaServer(endpoint));
+        } catch (err) {
+          return send(res, 409, { error: (err as Error).message });
         }
       }
       case '/api/buffer/losses/acknowledge':

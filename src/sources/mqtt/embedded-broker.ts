@@ -39,6 +39,23 @@ interface DeviceInfo {
   connectedAt: number;
   messages: number;
   lastMessageAt?: number;
+  /** Set once the connection is gone: the operator sees which device went away, and when. */
+  disconnectedAt?: number;
+}
+
+/** Devices that went away, kept for the device list (oldest forgotten first). */
+const GONE_KEPT = 10_000;
+
+/** One row of the operators' device list. */
+export interface DeviceRow {
+  source: string;
+  id: string;
+  state: 'connected' | 'gone';
+  since: number;
+  lastSeenAt?: number;
+  messages: number;
+  user?: string;
+  address?: string;
 }
 
 interface RefusalRecord {
@@ -64,6 +81,7 @@ export class EmbeddedBroker extends MqttSource {
   private wsServer?: HttpServer;
   private wss?: WebSocketServer;
   private readonly devices = new Map<string, DeviceInfo>();
+  private readonly gone = new Map<string, DeviceInfo>();
   private readonly grants = new WeakMap<Client, Grant>();
   private readonly auth: BrokerAuth;
   private readonly rate: RateLimiter;
@@ -181,6 +199,7 @@ export class EmbeddedBroker extends MqttSource {
       else if (this.seenClientIds.size < 100_000) this.seenClientIds.add(client.id);
       const peer = (client.conn as unknown as GuardedConnection).peer ?? {};
       const grant = this.grants.get(client);
+      this.gone.delete(client.id);
       this.devices.set(client.id, {
         clientId: client.id,
         username: grant?.identity.username,
@@ -191,7 +210,14 @@ export class EmbeddedBroker extends MqttSource {
         messages: 0,
       });
     });
-    aedes.on('clientDisconnect', (client) => this.devices.delete(client.id));
+    aedes.on('clientDisconnect', (client) => {
+      const d = this.devices.get(client.id);
+      if (!d) return;
+      this.devices.delete(client.id);
+      d.disconnectedAt = Date.now();
+      this.gone.set(client.id, d);
+      if (this.gone.size > GONE_KEPT) this.gone.delete(this.gone.keys().next().value!);
+    });
     aedes.on('clientError', (client, err) => this.clientError(client, err));
     aedes.on('connectionError', (client, err) => this.clientError(client, err));
 
@@ -369,6 +395,22 @@ export class EmbeddedBroker extends MqttSource {
     if (aedes) await new Promise<void>((resolve) => aedes.close(() => resolve()));
     await closed;
     this.devices.clear();
+    this.gone.clear();
+  }
+
+  /** Connected devices, then those gone (most recent first). */
+  deviceRows(): DeviceRow[] {
+    const row = (d: DeviceInfo): DeviceRow => ({
+      source: this.name,
+      id: d.clientId,
+      state: d.disconnectedAt ? 'gone' : 'connected',
+      since: d.disconnectedAt ?? d.connectedAt,
+      lastSeenAt: d.lastMessageAt ?? d.connectedAt,
+      messages: d.messages,
+      user: d.username,
+      address: d.address,
+    });
+    return [...[...this.devices.values()].map(row), ...[...this.gone.values()].reverse().map(row)];
   }
 
   private async onPublish(client: Client, packet: PublishPacket): Promise<void> {
@@ -388,8 +430,10 @@ export class EmbeddedBroker extends MqttSource {
       websocket: c.websocket ? `${c.websocket.listen.host}:${this.wsPort}${c.websocket.path}` : undefined,
       auth: { allowAnonymous: c.allowAnonymous, users: this.auth.userCount, credentialsFileError: this.auth.fileError },
       connectedDevices: this.devices.size,
+      // the devices themselves are in /api/devices: the live feed carries counts only, whatever the fleet's size
+      goneDevices: this.gone.size,
+      lastGone: [...this.gone.values()].slice(-5).reverse().map((d) => ({ clientId: d.clientId, at: d.disconnectedAt })),
       reconnects: this.reconnects,
-      devices: [...this.devices.values()].slice(0, 200),
       refusals: this.refusals,
       recentRefusals: this.recentRefusals.slice(-20),
       retained: { messages: this.retained.size, bytes: this.retainedBytes, cleared: this.retainedCleared },

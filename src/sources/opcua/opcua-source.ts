@@ -44,14 +44,14 @@ import {
 } from 'node-opcua';
 import { readFileSync } from 'node:fs';
 import { type ClientSessionRawSubscriptionService } from 'node-opcua-client';
-import { readCertificate } from 'node-opcua-crypto';
+import { makeSHA1Thumbprint, readCertificate } from 'node-opcua-crypto';
 import { BaseComponent } from '../../core/component.js';
 import { backoff, sleep } from '../../core/retry.js';
 import type { FieldValue, Point, Quality } from '../../core/point.js';
 import type { Source, SourceContext } from '../source.js';
 import { discoverVariables, nsuString, resolveTarget } from './browse.js';
 import { type EndpointConfig, type Monitoring, monitoringFor } from './config.js';
-import { ensureClientCertificate } from './pki.js';
+import { ensureClientCertificate, listCertificates } from './pki.js';
 import { convertVariant, qualityOf } from './values.js';
 import { type OfferedEndpoint, rank, type Security, strongest } from './security.js';
 
@@ -108,12 +108,20 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
   private connects = 0;
   private attempts = 0;
   private nextRetryAt?: number;
+  /** Cuts the wait before the next attempt short (an operator trusted the server's certificate). */
+  private retryWake = new AbortController();
+  /** The client of the latest attempt: its server certificate names an untrusted server. */
+  private lastClient?: OPCUAClient;
+  /** The server's certificate this gateway does not trust yet (refused until an operator trusts it). */
+  private untrusted?: { thumbprint: string; subject?: string; since: number; trust: string };
   private readonly outages: Outage[] = [];
   private outageCount = 0;
   private readonly transitions: Record<string, number> = {};
   private lastPublishAt = 0;
   private lastDataAt = 0;
   private revised?: { publishingInterval: number; maxKeepAliveCount: number };
+  /** Node values received (several make one point when they share series and time). */
+  private valuesReceived = 0;
   private inflight = 0;
   /** The session of a connection that was lost; closed from the next connection (see below). */
   private orphan?: { session: ClientSession; client: OPCUAClient };
@@ -167,6 +175,7 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
         reason = (err as Error).message;
         if (!signal.aborted) {
           this.recordError(err);
+          this.noteUntrusted(reason);
           this.ctx.log.warn({ endpoint: this.name, url: this.config.url, err: reason }, 'opcua connection failed');
         }
       }
@@ -184,7 +193,8 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
       this.setState('reconnecting');
       const wait = backoff(this.attempts - 1, this.config.reconnect.initialDelay, this.config.reconnect.maxDelay);
       this.nextRetryAt = Date.now() + wait;
-      await sleep(wait, signal);
+      this.retryWake = new AbortController();
+      await sleep(wait, AbortSignal.any([signal, this.retryWake.signal]));
       this.nextRetryAt = undefined;
     }
   }
@@ -194,14 +204,14 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
     const c = this.config;
     const { signal } = this.abort;
     const security = await this.chooseSecurity();
-    const client = OPCUAClient.create({
+    const client = (this.lastClient = OPCUAClient.create({
       ...this.clientBase(),
       securityMode: MessageSecurityMode[security.mode],
       securityPolicy: SecurityPolicy[security.policy],
       keepSessionAlive: true,
       keepAliveInterval: Math.max(1000, Math.min(c.sessionTimeout / 3, 10_000)),
       requestedSessionTimeout: c.sessionTimeout,
-    });
+    }));
     let end!: (reason: string) => void;
     let endReason = '';
     const ended = new Promise<string>((r) => (end = r)).then((r) => (endReason = r));
@@ -239,6 +249,7 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
       }
       if (signal.aborted) return 'stopped';
       this.connected = true;
+      this.untrusted = undefined;
       this.connects++;
       const last = this.outages.at(-1);
       if (last && last.durationMs === undefined) last.durationMs = Date.now() - last.at;
@@ -513,7 +524,7 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
       else changed = this.markNode(item, 'ok', quality === 'good' ? 'Good' : code) || changed;
       item.values++;
       item.lastValueAt = receivedAt;
-      this.counters.received++;
+      this.valuesReceived++;
       if (!c.accept.includes(quality)) {
         this.drop(`quality_${quality}`);
         continue;
@@ -542,6 +553,8 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
     if (points.size === 0) return;
     this.lastDataAt = this.lastValueAt = receivedAt;
     const batch = [...points.values()];
+    // counted in points, as every source counts (a point holds the values of one series and time)
+    this.counters.received += batch.length;
     this.inflight += batch.length;
     // OPC UA has no acknowledgement to hold back: the values are ours once the server sent them.
     // A refusal by the pipeline (stopping, buffer full with drop_newest) is counted, never silent.
@@ -606,8 +619,38 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
         .slice(0, 50)
         .map((i) => ({ node: i.nodeText, field: i.field, status: i.status, statusCode: i.statusCode, since: i.since })),
       pendingIngest: this.inflight,
+      valuesReceived: this.valuesReceived,
+      untrustedServer: this.untrusted,
       orphanSessionsClosed: this.orphansClosed,
     };
+  }
+
+  /** The next attempt starts now instead of after its backoff (after an operator trusted the server). */
+  retryNow(): void {
+    this.retryWake.abort();
+  }
+
+  /** The untrusted server certificate's thumbprint, when the last attempt was refused for it. */
+  untrustedThumbprint(): string | undefined {
+    return this.untrusted?.thumbprint;
+  }
+
+  /**
+   * A refusal of the server's certificate is explained once per certificate: its thumbprint and
+   * subject, and the command that trusts it (the dashboard offers the same as an admin action).
+   */
+  private noteUntrusted(reason: string): void {
+    if (!/BadCertificateUntrusted|certificate/i.test(reason)) return;
+    const raw = this.lastClient?.serverCertificate;
+    const der = Array.isArray(raw) ? raw[0] : raw;
+    if (!der) return;
+    const thumbprint = makeSHA1Thumbprint(der).toString('hex');
+    if (this.untrusted?.thumbprint === thumbprint) return;
+    const pki = this.certificates.manager.rootDir;
+    const subject = listCertificates(pki).find((c) => c.thumbprint === thumbprint)?.subject;
+    const trust = `plantgate pki trust ${thumbprint.slice(0, 12)} --pki ${pki}`;
+    this.untrusted = { thumbprint, subject, since: Date.now(), trust };
+    this.ctx.log.warn({ code: 'PG_ERR_OPCUA_UNTRUSTED', endpoint: this.name, url: this.config.url, thumbprint, subject }, `the server's certificate is not trusted (${subject ?? 'subject unknown'}, thumbprint ${thumbprint}); check it and trust it with: ${trust}`);
   }
 
   /** Per-node view for tests and the API: field, status, values seen. */

@@ -1,14 +1,17 @@
-// plantgate dashboard: renders /api/events (server-sent events). No framework, no download at
-// runtime: everything is served by the gateway itself.
+// plantgate dashboard: renders /api/events (server-sent events) and /api/devices. No framework, no
+// download at runtime: everything is served by the gateway itself. One vocabulary throughout:
+// a point is one line in InfluxDB (a measurement, tags, fields and a time).
 (() => {
   'use strict';
   const $ = (s) => document.querySelector(s);
   const fmtAge = (ms) => (ms == null ? '–' : ms < 1500 ? `${Math.round(ms)} ms` : ms < 90_000 ? `${(ms / 1000).toFixed(1)} s` : ms < 5_400_000 ? `${Math.round(ms / 60_000)} min` : `${(ms / 3_600_000).toFixed(1)} h`);
   const fmtNum = (n) => (n == null ? '–' : Number(n).toLocaleString('en-US', { maximumFractionDigits: 1 }));
   const fmtBytes = (b) => (b < 1024 ? `${b} B` : b < 1048576 ? `${(b / 1024).toFixed(1)} KiB` : b < 1073741824 ? `${(b / 1048576).toFixed(1)} MiB` : `${(b / 1073741824).toFixed(2)} GiB`);
+  const fmtTime = (t) => new Date(t).toLocaleTimeString();
   const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
   const state = (s) => `<span class="state s-${esc(s)}">${esc(s)}</span>`;
   const sum = (o) => Object.values(o || {}).reduce((a, b) => a + b, 0);
+  const HEALTHY = new Set(['running', 'ready']);
 
   const INDICATORS = {
     nc_rate: 'NC rate of key processes', nc_rate_pooled: 'NC rate (pooled)', robot_density: 'Robots reporting per 10,000 employees',
@@ -17,13 +20,31 @@
     networked_share: 'Networked share of digital equipment', key_links_digitalised: 'Key business links digitalised',
     rd_design_tools: 'Digital R&D design tools', networked_collaboration: 'Networked collaboration',
   };
+  const BARS = ['nc_rate', 'robot_density', 'internet_access', 'networked_share'];
   const fmtInd = (v, unit) => (v == null ? '–' : unit === 'ratio' ? `${(v * 100).toFixed(1)}%` : unit === 'per_10k' ? v.toFixed(1) : String(v));
   // a gap between two percentages is in percentage points
   const fmtGap = (g, unit) => (g == null ? '–' : (g < 0 ? '−' : '+') + (unit === 'ratio' ? `${(Math.abs(g) * 100).toFixed(1)} pt` : Math.abs(g).toFixed(1)));
 
+  // A component's last error is current while it is not healthy; once it is healthy again after
+  // the error, the error is shown as resolved, with when.
+  function errorView(c) {
+    const e = c.lastError;
+    if (!e) return '';
+    const resolved = HEALTHY.has(c.state) && c.since >= e.at;
+    return resolved
+      ? `<br><small class="resolved">resolved ${fmtTime(c.since)}: ${esc(e.message)}</small>`
+      : `<br><small class="problems">${esc(e.message)} (${fmtAge(Date.now() - e.at)} ago)</small>`;
+  }
+
+  // charts follow their card's width, with few enough time labels that they never overlap
   function charts() {
-    const mk = (el, label, color) => new uPlot({ width: el.clientWidth || 500, height: 180, series: [{}, { label, stroke: color, width: 2, fill: color + '22' }], axes: [{}, { size: 60 }], legend: { show: false }, cursor: { show: false } }, [[], []], el);
-    return { rate: mk($('#chart-rate'), 'values/s', '#1a73e8'), buffer: mk($('#chart-buffer'), 'lines', '#a15c00') };
+    const mk = (el, label, color) => new uPlot({ width: el.clientWidth || 300, height: 180, series: [{}, { label, stroke: color, width: 2, fill: color + '22' }], axes: [{ space: 90 }, { size: 60 }], legend: { show: false }, cursor: { show: false } }, [[], []], el);
+    const p = { rate: mk($('#chart-rate'), 'points/s', '#1a73e8'), buffer: mk($('#chart-buffer'), 'points', '#a15c00') };
+    new ResizeObserver(() => {
+      p.rate.setSize({ width: $('#chart-rate').clientWidth || 300, height: 180 });
+      p.buffer.setSize({ width: $('#chart-buffer').clientWidth || 300, height: 180 });
+    }).observe($('#chart-rate').parentElement);
+    return p;
   }
   let plots;
   let history = [];
@@ -39,28 +60,37 @@
     return parts.length ? parts.join(', ') : 'nothing lost';
   }
 
+  function tile(id, value, level) {
+    const t = $(id);
+    t.className = `tile${level ? ` ${level}` : ''}`;
+    t.querySelector('.v').textContent = value;
+  }
+
+  const dlSeen = [];
   function render(st) {
     const now = st.now;
-    const ready = st.ready;
+    lastStatusAt = Date.now();
+    unreachableSince = undefined;
+    document.body.classList.remove('unreachable');
     const h = $('#health');
-    h.className = `badge state s-${ready ? 'ready' : 'not-ready'}`;
-    h.textContent = ready ? 'ready' : `not ready: ${st.notReady.join('; ')}`;
+    h.className = `badge state s-${st.ready ? 'ready' : 'not-ready'}`;
+    h.textContent = st.ready ? 'ready' : `not ready: ${st.notReady.join('; ')}`;
     $('#uptime').textContent = fmtAge(now - st.startedAt);
-    $('#updated').textContent = new Date(now).toLocaleTimeString();
+    $('#updated').textContent = fmtTime(now);
     const rates = st.rates || {};
 
     const sources = st.components.filter((c) => c.kind === 'source');
     $('#sources tbody').innerHTML = sources.map((c) => {
       const d = c.details || {};
-      const detail = c.type === 'mqtt-broker' ? `${esc(d.listen)}${d.tls ? ' (TLS)' : ''} · ${d.connectedDevices} device(s) connected${sum(d.refusals) ? ` · ${fmtNum(sum(d.refusals))} refused` : ''}`
+      const detail = c.type === 'mqtt-broker' ? `${esc(d.listen)}${d.tls ? ' (TLS)' : ''} · ${d.connectedDevices} device(s) connected${d.goneDevices ? ` · ${fmtNum(d.goneDevices)} gone${d.lastGone?.length ? ` (last: ${d.lastGone.map((g) => esc(g.clientId)).join(', ')})` : ''}` : ''}${sum(d.refusals) ? ` · ${fmtNum(sum(d.refusals))} refused` : ''}`
         : c.type === 'mqtt-client' ? `${esc(d.url)} · ${d.connected ? 'connected' : 'disconnected'} · ${d.connects} connect(s)`
-        : c.type === 'opcua' ? `${esc(d.url)} · ${esc(d.security)} · ${d.connected ? 'connected' : 'disconnected'} · ${d.nodes?.ok ?? 0}/${d.nodes?.total ?? 0} nodes good · ${d.outages} outage(s)`
+        : c.type === 'opcua' ? `${esc(d.url)} · ${esc(d.security)} · ${d.connected ? `connected · ${d.nodes?.ok ?? 0}/${d.nodes?.total ?? 0} nodes good` : `disconnected · nodes unknown (${d.nodes?.ok ?? 0}/${d.nodes?.total ?? 0} good at last contact)`} · ${d.outages} outage(s)`
         : c.type === 'sparkplug-host' ? `${esc(d.mode)} host ${esc(d.hostId)} · ${d.nodesOnline} node(s) online, ${d.nodesOffline} offline · ${d.rebirthsSent} rebirth request(s)`
         : c.type === 'indicator-engine' ? `${d.equipmentReporting}/${d.equipment} registered devices reporting · ${d.unregisteredDevices} unregistered`
         : '';
       return `<tr data-source="${esc(c.name)}"><td>${esc(c.name)}</td><td>${esc(c.type)}</td><td>${state(c.state)}</td><td>${fmtAge(now - c.since)} ago</td>` +
         `<td class="num rate">${fmtNum(rates[c.name])}</td><td class="num">${c.lastValueAt ? fmtAge(now - c.lastValueAt) + ' ago' : '–'}</td>` +
-        `<td class="num">${fmtNum(c.counters.received)}</td><td class="num">${fmtNum(sum(c.counters.dropped))}</td><td>${detail}${c.lastError ? `<br><small class="problems">${esc(c.lastError.message)}</small>` : ''}</td></tr>`;
+        `<td class="num">${fmtNum(c.counters.received)}</td><td class="num">${fmtNum(sum(c.counters.dropped))}</td><td>${detail}${errorView(c)}</td></tr>`;
     }).join('');
     const failing = sources.flatMap((c) => [
       ...(c.details?.failingTopics || []).map((f) => `${esc(c.name)}: <code>${esc(f.topic)}</code> ${esc(f.reason)} ×${f.count}`),
@@ -73,6 +103,17 @@
       failing.push(`series budget (${esc(o.budget)}): <code>${esc(o.source)}</code> in ${esc(o.measurement)}: ${fmtNum(o.refused)} new series refused, e.g. <code>${esc(o.example)}</code>`);
     }
     $('#problems').innerHTML = failing.length ? `<h3>Failing topics, nodes, refused devices</h3><ul class="problems">${failing.slice(0, 10).map((f) => `<li>${f}</li>`).join('')}</ul>` : '';
+
+    // the problems that need someone now, at the top
+    const active = st.notReady.map(esc);
+    for (const c of sources.filter((s) => s.details?.untrustedServer)) {
+      const u = c.details.untrustedServer;
+      active.push(`${esc(c.name)}: the server's certificate is not trusted (${esc(u.subject ?? 'subject unknown')}, thumbprint <code>${esc(u.thumbprint)}</code>). Check it, then run <code>${esc(u.trust)}</code> or <button type="button" data-trust="${esc(c.name)}">trust it</button> (admin)`);
+    }
+    const buf = st.components.find((c) => c.kind === 'buffer');
+    if (buf?.details?.losses) active.push(`buffer: ${buf.details.losses.exact ? '' : 'about '}${fmtNum(buf.details.losses.lines)} line(s) lost in damaged files (see Buffer)`);
+    $('#active').hidden = active.length === 0;
+    $('#active-list').innerHTML = active.map((a) => `<li>${a}</li>`).join('');
 
     // Sparkplug: a dead node (or device) stays listed, marked offline and its metrics stale
     const sp = sources.find((c) => c.type === 'sparkplug-host');
@@ -90,18 +131,19 @@
       }).join('');
     }
 
-    $('#sinks tbody').innerHTML = st.components.filter((c) => c.kind === 'sink').map((c) => {
+    const sinks = st.components.filter((c) => c.kind === 'sink');
+    $('#sinks tbody').innerHTML = sinks.map((c) => {
       const d = c.details || {};
-      return `<tr><td>${esc(c.name)}<br><small>${esc(d.url)} → ${esc(d.target)}</small></td><td>${state(c.state)}${d.alert ? `<br><small class="problems">${esc(d.alert)}</small>` : ''}</td>` +
-        `<td class="num">${fmtNum(rates[c.name])}</td><td class="num">${d.lastLatencyMs ?? '–'} ms</td><td class="num">${fmtNum(d.retries)}</td><td>${c.lastError ? `${esc(c.lastError.message)}<br><small>${fmtAge(now - c.lastError.at)} ago</small>` : '–'}</td></tr>`;
+      return `<tr data-sink="${esc(c.name)}"><td>${esc(c.name)}<br><small>${esc(d.url)} → ${esc(d.target)}</small></td><td class="sink-state">${state(c.state)}${d.alert ? `<br><small class="problems">${esc(d.alert)}</small>` : ''}</td>` +
+        `<td class="num">${fmtNum(rates[c.name])}</td><td class="num">${d.lastLatencyMs ?? '–'} ms</td><td class="num">${fmtNum(d.retries)}</td><td>${c.lastError ? errorView(c).replace(/^<br>/, '') : '–'}</td></tr>`;
     }).join('');
 
-    const b = st.components.find((c) => c.kind === 'buffer');
+    const b = buf;
     if (b) {
       const d = b.details || {};
-      $('#buffer').innerHTML = `<dt>State</dt><dd>${state(b.state)}</dd><dt>Lines waiting</dt><dd>${fmtNum(d.linesQueued)}</dd>` +
-        `<dt>On disk</dt><dd>${fmtBytes(d.bytesOnDisk)} of ${fmtBytes(d.maxBytes)} (${((100 * d.bytesOnDisk) / d.maxBytes).toFixed(1)}%)</dd>` +
-        `<dt>Oldest line</dt><dd>${d.linesQueued ? fmtAge(d.oldestAgeMs) : '–'}</dd><dt>When full</dt><dd>${esc(d.whenFull)}</dd>` +
+      $('#buffer').innerHTML = `<dt>State</dt><dd>${state(b.state)}</dd><dt>Points waiting</dt><dd>${fmtNum(d.linesQueued)}</dd>` +
+        `<dt>On disk</dt><dd>${fmtBytes(d.bytesOnDisk)} of ${fmtBytes(d.maxBytes)} (${((100 * d.bytesOnDisk) / d.maxBytes).toFixed(1)}%)${d.freeBytes != null ? `, ${fmtBytes(d.freeBytes)} free on the disk` : ''}</dd>` +
+        `<dt>Oldest point</dt><dd>${d.linesQueued ? fmtAge(d.oldestAgeMs) : '–'}</dd><dt>When full</dt><dd>${esc(d.whenFull)}</dd>` +
         `<dt>Dropped</dt><dd>${fmtNum(sum(b.counters.dropped))}</dd><dt>Recovered at start</dt><dd>${esc(recovered(d.recovered))}</dd>` +
         (d.diskError ? `<dt>Disk</dt><dd class="problems">cannot write (${esc(d.diskError.code === 'ENOSPC' ? 'disk full' : d.diskError.code)}) for ${fmtAge(now - d.diskError.since)}: intake is held back, ${fmtNum(d.diskError.retries)} retries</dd>` : '') +
         (d.ledgerError ? `<dt>State files</dt><dd class="problems">${esc(d.ledgerError.file)} cannot be written (${esc(d.ledgerError.code)}), retrying</dd>` : '') +
@@ -109,15 +151,39 @@
           `${esc(d.losses.findings.map((f) => `${f.file.split('/').pop()} @${f.offset}`).join(', '))}; shown until acknowledged (POST /api/buffer/losses/acknowledge)</dd>` : '');
     }
 
+    // at a glance
+    const real = sources.filter((c) => c.type !== 'indicator-engine');
+    const up = real.filter((c) => c.state === 'running' || c.state === 'degraded').length;
+    tile('#g-sources', `${up}/${real.length}`, up === real.length ? '' : up === 0 ? 'bad' : 'warn');
+    tile('#g-in', fmtNum(st.sample?.ingestRate ?? 0), '');  // from the devices; the sinks also write the indicator values
+    tile('#g-out', fmtNum(sum(Object.fromEntries(sinks.map((c) => [c.name, rates[c.name] || 0])))), '');
+    const worstSink = sinks.find((c) => c.state !== 'running') ?? sinks[0];
+    tile('#g-sink', worstSink ? worstSink.state : '–', !worstSink || worstSink.state === 'running' ? '' : worstSink.state === 'retrying' ? 'warn' : 'bad');
+    if (b) {
+      const d = b.details || {};
+      const fill = d.maxBytes ? (100 * d.bytesOnDisk) / d.maxBytes : 0;
+      tile('#g-buffer', `${fill.toFixed(0)}%${d.linesQueued ? ` · ${fmtAge(d.oldestAgeMs)}` : ''}`, d.diskError || b.state === 'full' ? 'bad' : fill > 50 ? 'warn' : '');
+    }
+    dlSeen.push([now, st.deadLetters.total]);
+    while (dlSeen.length > 1 && dlSeen[0][0] < now - 60_000) dlSeen.shift();
+    const perMin = dlSeen.length > 1 ? ((dlSeen[dlSeen.length - 1][1] - dlSeen[0][1]) * 60_000) / Math.max(1000, dlSeen[dlSeen.length - 1][0] - dlSeen[0][0]) : 0;
+    tile('#g-dl', fmtNum(perMin), perMin > 0 ? 'warn' : '');
+    tile('#g-problems', String(active.length), active.length ? 'bad' : '');
+
     const ind = st.indicators;
     if (ind) {
       $('#ind-window').textContent = `(window ${fmtAge(ind.window)})`;
+      renderBars(ind.values);
       $('#indicators tbody').innerHTML = ind.values.filter((v) => v.scope === 'region' || v.indicator === 'nc_rate' || v.indicator === 'internet_access' || v.indicator === 'robot_density').map((v) =>
         `<tr data-indicator="${esc(v.indicator)}" data-scope="${esc(v.scopeId)}"><td>${esc(v.scopeName)}</td><td>${esc(INDICATORS[v.indicator] || v.indicator)}</td><td>${esc(v.kind)}</td>` +
         `<td class="num value">${fmtInd(v.value, v.unit)}</td><td class="num">${v.target == null ? '–' : fmtInd(v.target, v.unit)}</td>` +
         `<td class="num ${v.gap == null ? '' : v.gap < 0 ? 'gap-neg' : 'gap-pos'}">${fmtGap(v.gap, v.unit)}</td>` +
         `<td class="num">${fmtNum(v.numerator)} / ${fmtNum(v.denominator)}</td></tr>`).join('');
+      const engine = sources.find((c) => c.type === 'indicator-engine');
+      const unreg = (engine?.details?.unregistered || []).slice(0, 8).map((u) => esc(u.key));
+      $('#ind-unregistered').innerHTML = unreg.length ? `Reporting but not in the registry (not counted): ${unreg.join(', ')}${engine.details.unregistered.length > 8 ? ', …' : ''}` : '';
     } else {
+      $('#ind-bars').innerHTML = '';
       $('#indicators tbody').innerHTML = '<tr><td colspan="7">Indicators are not configured.</td></tr>';
     }
 
@@ -125,7 +191,7 @@
     $('#dl-total').textContent = `(${dl.total})`;
     $('#dl-reasons').textContent = Object.entries(dl.byReason).map(([r, n]) => `${r}: ${n}`).join(' · ') || 'none';
     $('#deadletters tbody').innerHTML = dl.latest.slice(0, 10).map((d) =>
-      `<tr><td>${new Date(d.at).toLocaleTimeString()}</td><td>${esc(d.source)}</td><td>${esc(d.reason)}</td><td><code>${esc(d.topic ?? '')}</code></td><td>${esc(d.message)}</td></tr>`).join('');
+      `<tr><td>${fmtTime(d.at)}</td><td>${esc(d.source)}</td><td>${esc(d.reason)}</td><td><code>${esc(d.topic ?? '')}</code></td><td>${esc(d.message)}</td></tr>`).join('');
 
     if (st.sample && (!history.length || history[history.length - 1].at !== st.sample.at)) {
       history.push(st.sample);
@@ -134,8 +200,81 @@
     }
   }
 
+  // indicators as bars against their targets: the region first, then each city
+  function renderBars(values) {
+    const bar = (v) => {
+      const scale = Math.max(v.target ?? 0, v.value ?? 0) * 1.15 || 1;
+      const met = v.target != null && v.value != null && v.value >= v.target;
+      return `<div class="bar" data-indicator="${esc(v.indicator)}" data-scope="${esc(v.scopeId)}"><span>${esc(INDICATORS[v.indicator] || v.indicator)}</span>` +
+        `<span class="track"><span class="fill${met ? ' met' : ''}" data-w="${(100 * (v.value ?? 0)) / scale}"></span>${v.target != null ? `<span class="target" data-l="${(100 * v.target) / scale}" title="target"></span>` : ''}</span>` +
+        `<span class="num">${fmtInd(v.value, v.unit)}${v.target != null ? ` of ${fmtInd(v.target, v.unit)}` : ''}</span></div>`;
+    };
+    const pick = (scope) => values.filter((v) => v.scope === scope && v.kind === 'measured' && BARS.includes(v.indicator));
+    const region = pick('region');
+    const cities = [...new Set(pick('city').map((v) => v.scopeName))];
+    $('#ind-bars').innerHTML = `<div class="bars"><h3>${esc(region[0]?.scopeName ?? 'Region')}</h3>${region.map(bar).join('')}</div>` +
+      cities.map((c) => `<div class="bars"><h3>${esc(c)}</h3>${pick('city').filter((v) => v.scopeName === c).map(bar).join('')}</div>`).join('');
+    // sizes set from script: the page's content security policy allows no inline style attributes
+    for (const el of document.querySelectorAll('#ind-bars [data-w]')) el.style.width = `${el.dataset.w}%`;
+    for (const el of document.querySelectorAll('#ind-bars [data-l]')) el.style.left = `${el.dataset.l}%`;
+  }
+
+  // the device list is asked for, filtered by the gateway: it stays small however large the fleet
+  let prevDevices = new Map();
+  async function loadDevices() {
+    const q = new URLSearchParams({ q: $('#device-filter').value, state: $('#device-state').value, limit: '200' });
+    try {
+      const r = await fetch(`/api/devices?${q}`);
+      if (!r.ok) return;
+      const d = await r.json();
+      const now = Date.now();
+      const seen = new Map();
+      $('#dev-summary').textContent = `(${Object.entries(d.byState).map(([k, n]) => `${n} ${k}`).join(', ') || 'none'}; ${d.matched} shown of ${d.total}${d.matched > d.devices.length ? `, first ${d.devices.length}` : ''})`;
+      $('#devices tbody').innerHTML = d.devices.map((x) => {
+        const key = `${x.source}/${x.id}`;
+        seen.set(key, [now, x.messages]);
+        const p = prevDevices.get(key);
+        const rate = p && now > p[0] ? ((x.messages - p[1]) * 1000) / (now - p[0]) : null;
+        return `<tr data-device="${esc(x.id)}" class="${x.state === 'gone' || x.state === 'offline' ? 'stale' : ''}"><td>${esc(x.source)}</td><td>${esc(x.id)}</td><td>${state(x.state)}</td><td>${fmtAge(now - x.since)} ago</td>` +
+          `<td class="num">${x.lastSeenAt ? `${fmtAge(now - x.lastSeenAt)} ago` : '–'}</td><td class="num">${rate == null ? '–' : fmtNum(Math.max(0, rate))}</td><td>${esc([x.user, x.address].filter(Boolean).join(' · '))}</td></tr>`;
+      }).join('');
+      prevDevices = seen;
+    } catch {
+      // the status stream reports an unreachable gateway
+    }
+  }
+  setInterval(loadDevices, 2000);
+  $('#device-filter').addEventListener('input', loadDevices);
+  $('#device-state').addEventListener('change', loadDevices);
+  loadDevices();
+
+  // an admin action: the browser asks for the credentials (http.auth) on the 401
+  document.addEventListener('click', async (e) => {
+    const name = e.target instanceof HTMLElement && e.target.dataset.trust;
+    if (!name) return;
+    const r = await fetch(`/api/opcua/trust?endpoint=${encodeURIComponent(name)}`, { method: 'POST' });
+    const body = await r.json().catch(() => ({}));
+    alert(r.ok ? `trusted ${body.thumbprint} (${body.subject}); the endpoint connects again now` : `not trusted: ${body.error ?? r.status}`);
+  });
+
+  // A page that shows old state as current is worse than none: without a status for 3 s the
+  // header says the gateway is unreachable, since when, and the rest is greyed out.
+  let lastStatusAt = Date.now();
+  let unreachableSince;
+  function unreachable() {
+    unreachableSince ??= lastStatusAt;
+    document.body.classList.add('unreachable');
+    const h = $('#health');
+    h.className = 'badge state s-unreachable';
+    h.textContent = `gateway unreachable since ${fmtTime(unreachableSince)}`;
+    $('#conn').textContent = 'connection lost, retrying…';
+  }
+  setInterval(() => {
+    if (Date.now() - lastStatusAt > 3000) unreachable();
+  }, 1000);
+
   const es = new EventSource('/api/events');
   es.addEventListener('history', (e) => { history = JSON.parse(e.data); drawCharts(); });
   es.addEventListener('status', (e) => { $('#conn').textContent = 'live'; render(JSON.parse(e.data)); });
-  es.onerror = () => { $('#conn').textContent = 'connection lost, retrying…'; };
+  es.onerror = () => unreachable();
 })();

@@ -111,15 +111,9 @@ export async function startGateway(config: PlantgateConfig, log: Logger = create
   http.sparkplug = sparkplug;
   if (config.opcua.endpoints.length) {
     http.trustOpcuaServer = async (endpoint) => {
-      const source = pipeline.sources.find((s) => s.name === endpoint && s.type === 'opcua') as { untrustedThumbprint(): string | undefined; retryNow(): void } | undefined;
+      const source = pipeline.sources.find((s) => s.name === endpoint && s.type === 'opcua') as { trustServer(): Promise<{ thumbprint: string; subject?: string }> } | undefined;
       if (!source) throw new Error(`no OPC UA endpoint named ${JSON.stringify(endpoint)}`);
-      const thumbprint = source.untrustedThumbprint();
-      if (!thumbprint) throw new Error(`endpoint ${endpoint} has not refused a server certificate`);
-      const { trustCertificate } = await import('./sources/opcua/pki.js');
-      const trusted = await trustCertificate(resolve(config.opcua.pkiDir!), thumbprint);
-      log.info({ component: endpoint, code: 'PG_ERR_OPCUA_UNTRUSTED', thumbprint, subject: trusted.subject }, 'server certificate trusted by an operator (status page)');
-      source.retryNow();
-      return { thumbprint, subject: trusted.subject };
+      return source.trustServer();
     };
   }
   const { host, port } = config.http.listen;

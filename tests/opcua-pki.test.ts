@@ -13,6 +13,7 @@ import { freePort } from '../src/servers/process.js';
 import type { OpcuaEndpointSource } from '../src/sources/opcua/opcua-source.js';
 import { listCertificates } from '../src/sources/opcua/pki.js';
 import { testGateway } from './helpers/gateway.js';
+import { logCapture } from './helpers/logs.js';
 import { eventually, tempDir } from './helpers/servers.js';
 
 const run = promisify(execFile);
@@ -125,4 +126,53 @@ opcua:
     expect((err as { code: number }).code).toBe(1);
     expect((err as { stderr: string }).stderr).toMatch(/ns=1;s=Nope: BadNodeIdUnknown/);
   }, 60_000);
+});
+
+describe('OPC UA: an untrusted server explained and trusted from the status page', () => {
+  it('names thumbprint, subject and command in the log and the status, and an admin trust connects at once', async () => {
+    const dir = tempDir('opcua-trust-page');
+    const sim = cncFleet({ servers: 1, machinesPerServer: 1, basePort: await freePort(), pkiDir: `${dir.path}/sim`, security: 'secure', intervalMs: 250, timeScale: 20 })[0]!;
+    await sim.start();
+    const { logs, stream } = logCapture();
+    const token = 'admin-token-0123456789';
+    const gw = await testGateway(
+      `
+http: { listen: 127.0.0.1:0, auth: { token: ${token} } }
+influx: { url: http://127.0.0.1:9, database: none }
+buffer: { dir: "\${DATA}/buffer" }
+opcua:
+  pkiDir: ${dir.path}/gw-pki
+  endpoints:
+    - name: secure
+      url: ${sim.url}
+      # long backoff: a connection within seconds of the trust shows the retry came at once
+      reconnect: { initialDelay: 15s, maxDelay: 30s }
+      nodes: [{ nodeId: "nsu=${CNC_NAMESPACE};s=cnc-01.S1-ActLoad", field: load }]
+`,
+      {},
+      { logTo: stream },
+    );
+    try {
+      const source = gw.pipeline.sources.find((s) => s.name === 'secure') as OpcuaEndpointSource;
+      const untrusted = (await eventually('untrusted server shown', async () => source.status().details!.untrustedServer as { thumbprint: string; subject?: string; trust: string } | undefined, (u) => !!u, 20_000))!;
+      expect(untrusted.trust).toBe(`plantgate pki trust ${untrusted.thumbprint.slice(0, 12)} --pki ${dir.path}/gw-pki`);
+      expect(untrusted.subject).toMatch(/CN=/);
+      const line = logs.find((l) => l.code === 'PG_ERR_OPCUA_UNTRUSTED')!;
+      expect(line.thumbprint).toBe(untrusted.thumbprint);
+      expect(String(line.msg)).toContain(untrusted.trust);
+      const base = `http://127.0.0.1:${gw.http.port}`;
+      expect((await fetch(`${base}/api/opcua/trust?endpoint=secure`, { method: 'POST' })).status).toBe(401);
+      const r = await fetch(`${base}/api/opcua/trust?endpoint=secure`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+      expect(r.status).toBe(200);
+      expect(((await r.json()) as { thumbprint: string }).thumbprint).toBe(untrusted.thumbprint);
+      const t0 = Date.now();
+      await eventually('values after the trust', async () => source.status().counters.received, (n) => n > 0, 10_000);
+      expect(Date.now() - t0).toBeLessThan(10_000);
+      expect(source.status().details!.untrustedServer).toBeUndefined();
+    } finally {
+      await gw.cleanup();
+      await sim.stop();
+      dir.remove();
+    }
+  }, 90_000);
 });

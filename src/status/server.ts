@@ -71,7 +71,7 @@ export class StatusServer {
   /** Set by the gateway when the Sparkplug host runs (for its admin action). */
   sparkplug?: SparkplugHost;
   /** Set by the gateway when OPC UA endpoints run: trusts the certificate an endpoint refused. */
-  trustOpcuaServer?: (endpoint: string) => Promise<{ thumbprint: string; subject: string }>;
+  trustOpcuaServer?: (endpoint: string) => Promise<{ thumbprint: string; subject?: string }>;
 
   constructor(
     private readonly config: HttpConfig,

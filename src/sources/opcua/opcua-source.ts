@@ -42,7 +42,7 @@ import {
   type UserIdentityInfo,
   UserTokenType,
 } from 'node-opcua';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { type ClientSessionRawSubscriptionService } from 'node-opcua-client';
 import { makeSHA1Thumbprint, readCertificate } from 'node-opcua-crypto';
 import { BaseComponent } from '../../core/component.js';
@@ -112,6 +112,9 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
   private retryWake = new AbortController();
   /** The client of the latest attempt: its server certificate names an untrusted server. */
   private lastClient?: OPCUAClient;
+  private untrustedDer?: Buffer;
+  /** The server certificate the endpoints offered (auto security asks for them first). */
+  private offeredCertificate?: Buffer;
   /** The server's certificate this gateway does not trust yet (refused until an operator trusts it). */
   private untrusted?: { thumbprint: string; subject?: string; since: number; trust: string };
   private readonly outages: Outage[] = [];
@@ -335,6 +338,7 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
     try {
       await withTimeout(probe.connect(c.url), 20_000, `connect to ${c.url} timed out`);
       endpoints = await withTimeout(probe.getEndpoints(), 10_000, 'GetEndpoints timed out');
+      this.offeredCertificate = (endpoints as { serverCertificate?: Buffer }[]).find((e) => e.serverCertificate?.length)?.serverCertificate;
     } finally {
       await withTimeout(probe.disconnect(), 2000, '').catch(() => undefined);
     }
@@ -630,9 +634,17 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
     this.retryWake.abort();
   }
 
-  /** The untrusted server certificate's thumbprint, when the last attempt was refused for it. */
-  untrustedThumbprint(): string | undefined {
-    return this.untrusted?.thumbprint;
+  /**
+   * Trusts the server certificate the last attempt refused, in this gateway's own certificate
+   * manager (whose trust list the next attempt reads at once), and retries now.
+   */
+  async trustServer(): Promise<{ thumbprint: string; subject?: string }> {
+    const u = this.untrusted;
+    if (!u || !this.untrustedDer) throw new Error(`endpoint ${this.name} has not refused a server certificate`);
+    await this.certificates.manager.trustCertificate(this.untrustedDer);
+    this.ctx.log.info({ code: 'PG_ERR_OPCUA_UNTRUSTED', endpoint: this.name, thumbprint: u.thumbprint, subject: u.subject }, 'server certificate trusted by an operator (status page)');
+    this.retryNow();
+    return { thumbprint: u.thumbprint, subject: u.subject };
   }
 
   /**
@@ -641,8 +653,10 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
    */
   private noteUntrusted(reason: string): void {
     if (!/BadCertificateUntrusted|certificate/i.test(reason)) return;
-    const raw = this.lastClient?.serverCertificate;
-    const der = Array.isArray(raw) ? raw[0] : raw;
+    const raw = this.lastClient?.serverCertificate ?? this.offeredCertificate;
+    let der = Array.isArray(raw) ? raw[0] : raw;
+    // without either, the certificate node-opcua has just put into rejected/
+    der ??= newestRejected(this.certificates.manager.rootDir);
     if (!der) return;
     const thumbprint = makeSHA1Thumbprint(der).toString('hex');
     if (this.untrusted?.thumbprint === thumbprint) return;
@@ -650,6 +664,7 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
     const subject = listCertificates(pki).find((c) => c.thumbprint === thumbprint)?.subject;
     const trust = `plantgate pki trust ${thumbprint.slice(0, 12)} --pki ${pki}`;
     this.untrusted = { thumbprint, subject, since: Date.now(), trust };
+    this.untrustedDer = der;
     this.ctx.log.warn({ code: 'PG_ERR_OPCUA_UNTRUSTED', endpoint: this.name, url: this.config.url, thumbprint, subject }, `the server's certificate is not trusted (${subject ?? 'subject unknown'}, thumbprint ${thumbprint}); check it and trust it with: ${trust}`);
   }
 
@@ -657,6 +672,14 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
   nodeStates(): Array<{ node: string; field: string; status: NodeStatus; statusCode: string; values: number; measurement: string; tags: Record<string, string> }> {
     return this.items.map((i) => ({ node: i.nodeText, field: i.field, status: i.status, statusCode: i.statusCode, values: i.values, measurement: i.measurement, tags: i.tags }));
   }
+}
+
+function newestRejected(pki: string): Buffer | undefined {
+  const newest = listCertificates(pki)
+    .filter((c) => c.store === 'rejected')
+    .map((c) => ({ c, at: statSync(c.file).mtimeMs }))
+    .sort((a, b) => b.at - a.at)[0];
+  return newest && newest.at > Date.now() - 60_000 ? readCertificate(newest.c.file) : undefined;
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {

@@ -32,6 +32,9 @@ export interface EdgeNodeOptions {
   /** Do not send births on connect (to test data before birth). */
   noBirth?: boolean;
   qos?: 0 | 1;
+  /** Credentials, for a broker that wants them. */
+  username?: string;
+  password?: string;
 }
 
 interface MetricSpec {
@@ -182,7 +185,7 @@ export class SparkplugEdgeNode {
 
   async start(): Promise<void> {
     const o = this.options;
-    const client = mqtt.connect(o.url, { clientId: `sp-${o.group}-${o.edge}`.slice(0, 64), clean: true, reconnectPeriod: 500, keepalive: 5, will: this.will() });
+    const client = mqtt.connect(o.url, { clientId: `sp-${o.group}-${o.edge}`.slice(0, 64), clean: true, reconnectPeriod: 500, keepalive: 5, will: this.will(), username: o.username, password: o.password });
     this.client = client;
     client.on('error', () => undefined);
     client.on('close', () => {
@@ -377,6 +380,8 @@ export interface SparkplugFleetOptions {
   gapEvery?: number;
   reorderEvery?: number;
   unknownAliasEvery?: number;
+  username?: string;
+  password?: string;
 }
 
 export function edgeId(i: number): string {
@@ -391,7 +396,7 @@ export async function startSparkplugFleet(o: SparkplugFleetOptions): Promise<{ n
       ...Array.from({ length: o.robots }, (_, k) => ({ id: `robot-${String(i * o.robots + k + 1).padStart(3, '0')}`, kind: 'robot' as const })),
       ...Array.from({ length: o.machines }, (_, k) => ({ id: `machine-${String(i * o.machines + k + 1).padStart(3, '0')}`, kind: 'machine' as const })),
     ];
-    const node = new SparkplugEdgeNode({ url: o.url, group: o.group, edge: edgeId(i), devices, intervalMs: 0, ...(o.primaryHost ? { primaryHost: o.primaryHost } : {}) });
+    const node = new SparkplugEdgeNode({ url: o.url, group: o.group, edge: edgeId(i), devices, intervalMs: 0, username: o.username, password: o.password, ...(o.primaryHost ? { primaryHost: o.primaryHost } : {}) });
     await node.start();
     nodes.push(node);
     let round = 0;

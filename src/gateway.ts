@@ -53,7 +53,7 @@ export async function startGateway(config: PlantgateConfig, log: Logger = create
   const sinkName = `influx-${config.influx.api}`;
   const sinkNames = [config.influx.name ?? sinkName];
   const buffer = new DiskBuffer('buffer', { ...config.buffer, dir: resolve(config.buffer.dir) }, sinkNames, log);
-  const deadLetters = new DeadLetters(resolve(config.deadLetters.file), config.deadLetters);
+  const deadLetters = new DeadLetters(resolve(config.deadLetters.file), config.deadLetters, log);
   const sink = new InfluxSink(sinkNames[0]!, config.influx, buffer, deadLetters, log);
   const pipeline = new Pipeline(buffer, [new Guard('guard', config.guard, config.influx.api === 'v2' ? 'native' : 'integer'), new CardinalityGuard('cardinality', config.cardinality)], [sink], deadLetters, log);
 

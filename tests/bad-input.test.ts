@@ -107,7 +107,7 @@ describe('plantgate check', () => {
     const r = await check(yaml);
     expect(r.code).toBe(1);
     expect(r.out).toMatch(msg);
-    expect(r.out).toMatch(/c[\d.]+\.yaml: /); // the file is named
+    expect(r.out).toMatch(/c[\d.]+\.yaml:\d+:\d+: /); // the file is named, with the line and column
   });
 
   it('hash-password reads the password on standard input and prints only a hash that verifies', async () => {

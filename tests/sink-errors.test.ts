@@ -103,6 +103,8 @@ buffer: { dir: "\${DATA}/buffer" }
     // one request per batch, plus one for the batch whose 400 taught the conflict (bisecting took ~100 per batch)
     expect(writes).toBeLessThanOrEqual(batches + 3);
     expect((sink().details!.refusedFields as { field: string; existing: string }[])[0]).toMatchObject({ field: 'n', existing: 'integer' });
+    // the dead letters are logged, once a minute per reason, not 500 times
+    expect(logs.filter((l) => l.code === 'PG_ERR_REJECTED' && l.reason === 'influx_400')).toHaveLength(1);
   });
 
   it('pauses on 401 with an alert, keeps the data, and resumes when credentials work again', async () => {

@@ -36,6 +36,7 @@ Usage:
   plantgate sim sparkplug [options]  Sparkplug B edge nodes with robots and machines (every data type)
       --url mqtt://127.0.0.1:1883  --group plant  --nodes 2  --robots 2  --machines 1 (per node)
       --interval 1000  --primary-host ID  --gap-every N  --reorder-every N  --unknown-alias-every N
+      --username NAME --password-env VAR
   plantgate browse opc.tcp://HOST:PORT [--node ID] [--depth 6] [--security-mode SignAndEncrypt
       --security-policy Basic256Sha256] [--user NAME --password-env VAR] [--pki DIR | --config FILE]
                                      print the address space with nsu= node ids, data types, access
@@ -240,10 +241,7 @@ async function sim(args: string[]): Promise<number> {
       'password-env': { type: 'string' },
     },
   });
-  // the password from the environment, never from the command line (ps shows arguments)
-  const envName = values['password-env'];
-  if (envName !== undefined && process.env[envName] === undefined) throw new UsageError(`--password-env ${envName}: that environment variable is not set`);
-  const password = envName !== undefined ? process.env[envName] : undefined;
+  const password = passwordFromEnv(values['password-env']);
   const common = { url: values.url!, intervalMs: positive(values.interval!, '--interval'), first: Number(values.first), qos: Number(values.qos) as 0 | 1, username: values.username, password };
   const fleet =
     kind === 'devices'
@@ -271,6 +269,8 @@ async function simSparkplug(args: string[]): Promise<number> {
       'gap-every': { type: 'string', default: '0' },
       'reorder-every': { type: 'string', default: '0' },
       'unknown-alias-every': { type: 'string', default: '0' },
+      username: { type: 'string' },
+      'password-env': { type: 'string' },
     },
   });
   const { startSparkplugFleet } = await import('../../simulators/sparkplug-edge.js');
@@ -284,6 +284,8 @@ async function simSparkplug(args: string[]): Promise<number> {
     gapEvery: wholeNumber(values['gap-every']!, '--gap-every'),
     reorderEvery: wholeNumber(values['reorder-every']!, '--reorder-every'),
     unknownAliasEvery: wholeNumber(values['unknown-alias-every']!, '--unknown-alias-every'),
+    username: values.username,
+    password: passwordFromEnv(values['password-env']),
     ...(values['primary-host'] ? { primaryHost: values['primary-host'] } : {}),
   });
   process.stdout.write(`simulating ${values.nodes} Sparkplug edge nodes in group ${values.group} on ${values.url}; Ctrl-C to stop\n`);
@@ -293,6 +295,12 @@ async function simSparkplug(args: string[]): Promise<number> {
   const rebirths = fleet.nodes.reduce((a, n) => a + n.stats.rebirthRequests, 0);
   process.stdout.write(`sent ${fleet.nodes.reduce((a, n) => a + n.stats.messages, 0)} messages, ${births} births (${rebirths} on request)\n`);
   return 0;
+}
+
+/** The password from the environment, never from the command line (ps shows arguments). */
+function passwordFromEnv(envName: string | undefined): string | undefined {
+  if (envName !== undefined && process.env[envName] === undefined) throw new UsageError(`--password-env ${envName}: that environment variable is not set`);
+  return envName !== undefined ? process.env[envName] : undefined;
 }
 
 function wholeNumber(v: string, name: string): number {

@@ -1,5 +1,5 @@
 /**
- * The component model (docs/spec/components.md). Sources, processors, the buffer and sinks are all
+ * The component model (docs/components.md). Sources, processors, the buffer and sinks are all
  * components: they have a type name, a two-step lifecycle, and report their own state and counters,
  * which the status API and /metrics read. Invariants:
  *  - `stop()` is safe without `start()` and safe to call twice (every component's test checks it).

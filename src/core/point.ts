@@ -1,5 +1,5 @@
 /**
- * The one normalised record that flows through plantgate (DESIGN §1).
+ * The one normalised record that flows through plantgate (README, Architecture).
  *
  * Field values carry their InfluxDB type in their JS type:
  *   number  -> float, bigint -> integer (`i` suffix), boolean -> boolean, string -> string.

@@ -5,7 +5,11 @@
  */
 import { appendFileSync, mkdirSync, renameSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
+import type { Logger } from 'pino';
 import type { DeadLettersConfig } from './config.js';
+
+/** One log line per reason (and per write failure) a minute at most: a device that sends garbage every second must not flood the log. */
+const LOG_EVERY_MS = 60_000;
 
 export interface DeadLetter {
   at: number;
@@ -31,8 +35,11 @@ export class DeadLetters {
   private total = 0;
   private writeErrors = 0;
   private size: number;
+  private readonly logged = new Map<string, number>();
+  private readonly log?: Logger;
 
-  constructor(readonly file: string, private readonly config: DeadLettersConfig) {
+  constructor(readonly file: string, private readonly config: DeadLettersConfig, log?: Logger) {
+    this.log = log?.child({ component: 'dead-letters' });
     mkdirSync(dirname(file), { recursive: true });
     try {
       this.size = statSync(file).size;
@@ -60,9 +67,20 @@ export class DeadLetters {
       }
       appendFileSync(this.file, text);
       this.size += Buffer.byteLength(text);
-    } catch {
+    } catch (err) {
       this.writeErrors++;
+      if (this.due('write-error')) this.log?.error({ code: 'PG_ERR_DEAD_LETTER_WRITE', file: this.file, errno: (err as NodeJS.ErrnoException).code }, `cannot write the dead-letter file: ${(err as Error).message}; dead letters are counted, the latest kept in memory`);
     }
+    if (this.due(dl.reason)) {
+      this.log?.warn({ code: 'PG_ERR_REJECTED', reason: dl.reason, source: dl.source, topic: dl.topic, total: this.byReason[dl.reason] }, `dead letter (${dl.reason}): ${dl.message.slice(0, 300)}`);
+    }
+  }
+
+  private due(key: string): boolean {
+    const now = Date.now();
+    if ((this.logged.get(key) ?? 0) > now - LOG_EVERY_MS) return false;
+    this.logged.set(key, now);
+    return true;
   }
 
   status() {

@@ -1,6 +1,6 @@
 /**
  * The indicator engine: measures the 2023 targets of the Liaoning plan from the live stream
- * (DESIGN §4), not by querying InfluxDB back. It watches accepted points (a pipeline tap), binds
+ * (docs/indicators.md), not by querying InfluxDB back. It watches accepted points (a pipeline tap), binds
  * them to equipment in the registry, and at any moment computes, for the configured window:
  *
  *  nc_rate               per enterprise: key processes with at least one bound CNC/PLC that sent

@@ -1,6 +1,6 @@
 /**
  * The registry: master data of the region's enterprises, their key processes and equipment, loaded
- * from a YAML file in seeds/. Telemetry never invents it (DESIGN §4): an enterprise with no
+ * from a YAML file in seeds/. Telemetry never invents it (docs/indicators.md): an enterprise with no
  * connected device is still in every denominator it belongs to.
  */
 import { z } from 'zod';

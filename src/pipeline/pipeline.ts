@@ -1,5 +1,5 @@
 /**
- * The pipeline connects the components (DESIGN §1):
+ * The pipeline connects the components (README, Architecture):
  *   sources -> processors -> taps -> line-protocol encoding -> durable buffer -> sinks
  * `ingest()` is the only way in; its promise is the source's permission to acknowledge.
  * Start order is buffer, sinks, processors, sources (so nothing arrives before it can be kept);

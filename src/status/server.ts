@@ -176,7 +176,7 @@ export class StatusServer {
         case '/api/devices':
           return send(res, 200, this.devices(url.searchParams));
         case '/api/indicators':
-          if (!this.indicators) return send(res, 404, { error: 'indicators are not configured (see README, "Indicators and the registry")' });
+          if (!this.indicators) return send(res, 404, { error: 'indicators are not configured (see docs/indicators.md)' });
           return send(res, 200, this.indicators.snapshot());
         case '/api/deadletters': {
           const file = this.pipeline.deadLetters.file;

@@ -1,7 +1,7 @@
 /**
  * InfluxDB sink: reads batches from the durable buffer, writes them with the v1 `/write` or the v2
  * `/api/v2/write` protocol, and acknowledges them to the buffer only once InfluxDB accepted them
- * (docs/spec/delivery.md, rules 2 and 4). The HTTP layer is @influxdata/influxdb-client's
+ * (docs/delivery.md, rules 2 and 4). The HTTP layer is @influxdata/influxdb-client's
  * transport, so both protocols share its gzip, timeouts and HttpError.
  *
  * Error sorting, never looping on a poisoned batch:

@@ -29,8 +29,8 @@ describe('sparkplug configuration', () => {
     expect(problems(base('{ hostId: "a/b" }'))).toEqual(['sparkplug.hostId: must not contain + / or #']);
     expect(problems(base('{ groups: ["plant+1"] }'))).toEqual(['sparkplug.groups[0]: must not contain + / or #']);
     expect(problems(base('{ reorderTimeout: soon }'))).toEqual(['sparkplug.reorderTimeout: expected a duration such as 500ms, 5s, 2m or 1h, got "soon"']);
-    expect(problems(base('{ metricPath: { levels: 1 } }'))).toEqual(['sparkplug.metricPath.levels: unknown key']);
-    expect(problems(base('{ hostid: x }'))).toEqual(['sparkplug.hostid: unknown key']);
+    expect(problems(base('{ metricPath: { levels: 1 } }'))).toEqual(['sparkplug.metricPath.levels: unknown key; expected one of separator, measurementLevels']);
+    expect(problems(base('{ hostid: x }'))).toEqual(['sparkplug.hostid: unknown key; did you mean hostId?']);
     expect(problems(base('{}', 'mqtt: {}'))).toEqual(['sparkplug: the Sparkplug host needs the embedded broker (mqtt.broker) or at least one MQTT client (mqtt.clients)']);
   });
 });

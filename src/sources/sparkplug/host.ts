@@ -1,5 +1,5 @@
 /**
- * The Sparkplug B host application (DESIGN §2): one component for the whole gateway, fed by every
+ * The Sparkplug B host application (docs/inputs.md, Sparkplug B): one component for the whole gateway, fed by every
  * MQTT transport (the embedded broker and each external client) with the messages on `spBv1.0/`
  * topics. It decodes, keeps the sessions (sessions.ts), sends rebirth requests back through the
  * transport the node was heard on, persists alias maps before a birth is acknowledged, and hands

@@ -88,6 +88,14 @@ indicators: { registry: ${SEEDS}/liaoning-demo-registry.yaml, targets: ${SEEDS}/
     await expect.poll(() => page.locator('#indicators tr[data-indicator="nc_rate"][data-scope="region"] .value').textContent(), { timeout: 10_000 }).toMatch(/^\d+\.\d%$/);
     await expect.poll(() => page.locator('#indicators tr[data-indicator="robot_density"][data-scope="region"] .value').textContent()).not.toBe('0.0');
     await expect.poll(async () => (await (await fetch(`${base}/api/history`)).json() as unknown[]).length, { timeout: 15_000 }).toBeGreaterThan(8); // charts with some history
+    // the whole state at a glance, and the indicators as bars against their targets
+    await expect.poll(() => page.locator('#g-sources .v').textContent()).toBe('2/2');
+    expect(Number((await page.locator('#g-in .v').textContent())!.replace(/,/g, ''))).toBeGreaterThan(0);
+    expect(await page.locator('#g-sink .v').textContent()).toBe('running');
+    expect(await page.locator('#g-problems .v').textContent()).toBe('0');
+    await expect.poll(() => page.locator('#ind-bars .bar[data-indicator="nc_rate"][data-scope="region"]').count()).toBe(1);
+    expect(await page.locator('#ind-bars .bar[data-indicator="nc_rate"][data-scope="region"] .fill').evaluate((el) => (el as HTMLElement).style.width)).toMatch(/%$/);
+    expect(await page.locator('main > details').count()).toBeGreaterThanOrEqual(5); // sections fold
     mkdirSync('test-output', { recursive: true });
     await page.screenshot({ path: 'test-output/dashboard.png', fullPage: true });
 
@@ -127,7 +135,7 @@ indicators: { registry: ${SEEDS}/liaoning-demo-registry.yaml, targets: ${SEEDS}/
   it('exposes Prometheus metrics that a Prometheus text parser reads', async () => {
     const res = await fetch(`${base}/metrics`);
     expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
-    const families = parsePrometheusTextFormat(await res.text()) as { name: string; type: string; metrics: { labels?: Record<string, string>; value: string }[] }[];
+    const families = parsePrometheusTextFormat(await res.text()) as { name: string; type: string; help: string; metrics: { labels?: Record<string, string>; value: string }[] }[];
     const fam = (n: string) => families.find((f) => f.name === n)!;
     expect(families.every((f) => f.name.startsWith('plantgate_'))).toBe(true);
     expect(fam('plantgate_received_total').type).toBe('COUNTER');
@@ -149,6 +157,9 @@ indicators: { registry: ${SEEDS}/liaoning-demo-registry.yaml, targets: ${SEEDS}/
     expect(fam('plantgate_mqtt_reconnects_total').metrics.some((m) => m.labels!.component === 'mqtt-broker')).toBe(true);
     expect(fam('plantgate_sparkplug_nodes_online')).toBeDefined();
     expect(fam('plantgate_buffer_disk_error').metrics[0]!.value).toBe('0');
+    // one unit: points, received by the sink too (it read them from the buffer)
+    expect(Number(fam('plantgate_received_total').metrics.find((m) => m.labels!.kind === 'sink')!.value)).toBeGreaterThan(0);
+    expect(fam('plantgate_received_total').help).toMatch(/^Points /);
   });
 
   const pageWidth = () => page.evaluate(() => document.documentElement.scrollWidth);

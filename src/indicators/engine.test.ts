@@ -122,6 +122,17 @@ describe('indicator arithmetic', () => {
     expect(u.map((x) => x.key)).toEqual(['mqtt client ghost']);
   });
 
+  it('names unregistered devices as an operator looks for them, not as raw JSON', () => {
+    const e = engine();
+    e.observe([
+      pt(T - 500, { measurement: 'sparkplug', tags: { group: 'as', edge_node: 'edge-01', device: 'robot-009' } }),
+      pt(T - 500, { measurement: 'plc', tags: { site: 'x', plc: 'P9' } }),
+    ]);
+    const keys = e.snapshot(T).unregistered.map((x) => x.key);
+    expect(keys).toEqual(expect.arrayContaining(['sparkplug as/edge-01/robot-009', 'plc site=x,plc=P9']));
+    expect(keys.join()).not.toMatch(/[{}"]/);
+  });
+
   it('refuses a registry with a dangling process reference, naming it', () => {
     const bad = registrySchema.safeParse({ region: { name: 'x' }, enterprises: [{ id: 'a', name: 'A', city: 'c', industry: 'i', equipmentManufacturing: true, regulated: true, employees: 1, equipment: [{ id: 'q', class: 'cnc', process: 'nope' }] }] });
     expect(bad.success).toBe(false);

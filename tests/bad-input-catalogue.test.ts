@@ -12,6 +12,7 @@ import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodePayload } from '../src/sources/sparkplug/codec.js';
 import { testGateway } from './helpers/gateway.js';
+import { connectPacket, publishPacket } from './helpers/raw-mqtt.js';
 import { eventually, type InfluxdHandle, rows, useInfluxd } from './helpers/servers.js';
 
 type Outcome = { refused: string } | { deadLetter: string };
@@ -22,33 +23,6 @@ interface Entry {
   expect: Outcome;
 }
 
-/** MQTT 3.1.1 CONNECT, clean session, keep-alive 60 s; a fresh client id each, so no entry takes over another's session. */
-let ids = 0;
-function connectPacket(protocol = 'MQTT'): Buffer {
-  const id = Buffer.from(`raw-${++ids}`);
-  const body = Buffer.concat([Buffer.from([0, 4]), Buffer.from(protocol), Buffer.from([4, 2, 0, 60, 0, id.length]), id]);
-  return Buffer.concat([Buffer.from([0x10, body.length]), body]);
-}
-/** CONNECT with the given flags byte, client id and what follows it (user name, password). */
-function connectWith(flags: number, id: string, rest: Buffer = Buffer.alloc(0)): Buffer {
-  const cid = Buffer.from(id);
-  const body = Buffer.concat([Buffer.from([0, 4]), Buffer.from('MQTT'), Buffer.from([4, flags, 0, 60, 0, cid.length]), cid, rest]);
-  return Buffer.concat([Buffer.from([0x10, body.length]), body]);
-}
-function publishPacket(topic: Buffer, payload: Buffer, packetId = 1): Buffer {
-  const body = Buffer.concat([Buffer.from([topic.length >> 8, topic.length & 255]), topic, Buffer.from([packetId >> 8, packetId & 255]), payload]);
-  return Buffer.concat([Buffer.from([0x32, ...remainingLength(body.length)]), body]);
-}
-function remainingLength(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    out.push(b);
-  } while (n > 0);
-  return out;
-}
 const rawPublish = (topic: Buffer) => ({ raw: Buffer.concat([connectPacket(), publishPacket(topic, Buffer.from('{"v":1}'))]) });
 const T = 'factory/anshan/bad-dev/telemetry';
 const now = Date.now();
@@ -56,7 +30,7 @@ const now = Date.now();
 const CATALOGUE: Entry[] = [
   // malformed MQTT: the connection is closed, nothing else happens
   { what: 'an HTTP request on the MQTT port', send: { raw: Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n') }, expect: { refused: 'malformed_packet' } },
-  { what: 'CONNECT with an unknown protocol name', send: { raw: connectPacket('MQTX') }, expect: { refused: 'malformed_packet' } },
+  { what: 'CONNECT with an unknown protocol name', send: { raw: connectPacket({ protocol: 'MQTX' }) }, expect: { refused: 'malformed_packet' } },
   { what: 'PUBLISH before CONNECT', send: { raw: publishPacket(Buffer.from(T), Buffer.from('{"v":1}')) }, expect: { refused: 'malformed_packet' } },
   { what: 'a second CONNECT', send: { raw: Buffer.concat([connectPacket(), connectPacket()]) }, expect: { refused: 'malformed_packet' } },
   { what: 'a remaining length of 5 bytes', send: { raw: Buffer.from([0x10, 0xff, 0xff, 0xff, 0xff, 0x7f]) }, expect: { refused: 'malformed_packet' } },
@@ -69,9 +43,9 @@ const CATALOGUE: Entry[] = [
   { what: 'a topic over maxTopicLength', send: { topic: `factory/${'x'.repeat(200)}/m/telemetry`, payload: '{"v":1}' }, expect: { refused: 'topic_too_long' } },
   { what: 'a topic over maxTopicDepth', send: { topic: 'a/b/c/d/e/f/g/h/i/j/k/l', payload: '{"v":1}' }, expect: { refused: 'topic_too_deep' } },
   // protocol rules MQTT 3.1.1 makes and a lenient broker let through
-  { what: 'a QoS 1 PUBLISH with packet identifier 0 (MQTT-2.3.1-1)', send: { raw: Buffer.concat([connectPacket(), publishPacket(Buffer.from(T), Buffer.from('{"v":1}'), 0)]) }, expect: { refused: 'malformed_packet' } },
-  { what: 'an empty client id with clean session 0 (MQTT-3.1.3-8)', send: { raw: connectWith(0x00, '') }, expect: { refused: 'client_id_rejected' } },
-  { what: 'a password without a user name (MQTT-3.1.2-22)', send: { raw: connectWith(0x42, 'nouser', Buffer.from([0, 2, 0x70, 0x77])) }, expect: { refused: 'malformed_packet' } },
+  { what: 'a QoS 1 PUBLISH with packet identifier 0 (MQTT-2.3.1-1)', send: { raw: Buffer.concat([connectPacket(), publishPacket(Buffer.from(T), Buffer.from('{"v":1}'), 1, 0)]) }, expect: { refused: 'malformed_packet' } },
+  { what: 'an empty client id with clean session 0 (MQTT-3.1.3-8)', send: { raw: connectPacket({ flags: 0x00, id: '' }) }, expect: { refused: 'client_id_rejected' } },
+  { what: 'a password without a user name (MQTT-3.1.2-22)', send: { raw: connectPacket({ flags: 0x42, id: 'nouser', rest: Buffer.from([0, 2, 0x70, 0x77]) }) }, expect: { refused: 'malformed_packet' } },
   { what: 'a PUBLISH to $SYS', send: { topic: '$SYS/broker/uptime', payload: '1' }, expect: { refused: 'reserved_topic' } },
   // what the network can do to a broker that trusts it
   { what: '2,000 PINGREQs at once', send: { raw: Buffer.concat([connectPacket(), Buffer.alloc(4000, Buffer.from([0xc0, 0x00]))]) }, expect: { refused: 'control_packet_flood' } },

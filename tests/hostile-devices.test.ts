@@ -13,32 +13,12 @@ import { gatewayProcess, type GatewayProcess } from '../src/servers/gateway-proc
 import { hashPassword } from '../src/security/passwords.js';
 import { freePort } from '../src/servers/process.js';
 import { testGateway } from './helpers/gateway.js';
+import { connectPacket, publishPacket } from './helpers/raw-mqtt.js';
 import { eventually, type InfluxdHandle, rows, tempDir, useInfluxd } from './helpers/servers.js';
 
 const RSS_BOUND = 512 * 1024 ** 2;
 const PUBACK_BOUND_MS = 1000;
 
-function remainingLength(n: number): Buffer {
-  const out: number[] = [];
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    out.push(b);
-  } while (n > 0);
-  return Buffer.from(out);
-}
-let ids = 0;
-function connectPacket(keepalive = 60): Buffer {
-  const id = Buffer.from(`hostile-${++ids}`);
-  const body = Buffer.concat([Buffer.from([0, 4]), Buffer.from('MQTT'), Buffer.from([4, 2, keepalive >> 8, keepalive & 255, 0, id.length]), id]);
-  return Buffer.concat([Buffer.from([0x10, body.length]), body]);
-}
-function publishPacket(topic: string, payload: Buffer, qos = 0, id = 1): Buffer {
-  const t = Buffer.from(topic);
-  const body = Buffer.concat([Buffer.from([t.length >> 8, t.length & 255]), t, qos ? Buffer.from([id >> 8, id & 255]) : Buffer.alloc(0), payload]);
-  return Buffer.concat([Buffer.from([0x30 | (qos << 1)]), remainingLength(body.length), body]);
-}
 function rawSocket(port: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const s = netConnect(port, '127.0.0.1', () => resolve(s));
@@ -151,12 +131,12 @@ deadLetters: { file: "${dir.path}/deadletters.jsonl" }
 
   it('300 connections with keepalive 0 each holding 999 KB of a publish: bounded, then timed out', async () => {
     const socks = await Promise.all(Array.from({ length: 300 }, () => rawSocket(mqttPort)));
-    const head = publishPacket('amp/x/y', Buffer.alloc(1_000_000, 0x20)).subarray(0, 999_000);
+    const head = publishPacket('amp/x/y', Buffer.alloc(1_000_000, 0x20), 0).subarray(0, 999_000);
     const closes = socks.map((s) => new Promise<void>((r) => s.once('close', () => r())));
     for (const s of socks) {
       s.on('error', () => undefined);
       s.resume(); // reads the CONNACK and sees the close
-      s.write(Buffer.concat([connectPacket(0), head]));
+      s.write(Buffer.concat([connectPacket({ keepalive: 0 }), head]));
     }
     await Promise.all(closes); // over maxPartialBytes at once, or after packetTimeout (5 s)
     const r = (await broker()).refusals;

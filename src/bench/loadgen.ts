@@ -71,7 +71,8 @@ export function lineOf(o: Pick<LoadOptions, 'run'>, measurement: string, d: numb
   return `${measurement},device=${deviceName(d)},run=${o.run} temperature=${(20 + d % 50 + x).toFixed(3)},pressure=${(1 + x / 10).toFixed(4)},spindle_speed=${8000 + (seq % 400)},power=${(3.5 + (d % 7) / 10 + x).toFixed(3)} ${ts}`;
 }
 
-function remainingLength(n: number): number[] {
+/** MQTT remaining-length bytes (variable-length integer, 7 bits a byte). */
+export function remainingLength(n: number): number[] {
   const out: number[] = [];
   do {
     let b = n % 128;

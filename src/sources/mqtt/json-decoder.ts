@@ -37,6 +37,17 @@ class LineBudget {
   constructor(private readonly route: RouteConfig, private readonly payloadBytes: number) {
     this.limit = Math.min(route.maxLineBytes, Math.max(EXPANSION_FLOOR, route.maxExpansion * payloadBytes));
   }
+  /** Every point of a batch repeats the measurement and the route's and topic's tags: a lower bound known before any item is decoded. */
+  checkBatch(items: number, ctx: DecodeContext): void {
+    let each = ctx.route.measurement.length + 16;
+    for (const [k, v] of Object.entries({ ...ctx.route.staticTags, ...ctx.topicTags })) each += k.length + v.length + 2;
+    if (items * each > this.limit) this.refuse(items * each);
+  }
+
+  private refuse(n: number): never {
+    throw new RejectedInput('expansion_too_large', `payload of ${this.payloadBytes} bytes would become more than ${this.limit} characters of line protocol (at least ${n}; maxExpansion ${this.route.maxExpansion}, maxLineBytes ${this.route.maxLineBytes})`);
+  }
+
   add(p: Point): void {
     let n = p.measurement.length + 16;
     for (const k in p.tags) n += k.length + p.tags[k]!.length + 2;
@@ -45,9 +56,7 @@ class LineBudget {
       n += k.length + 2 + (typeof v === 'string' ? v.length + 2 : 24);
     }
     this.used += n;
-    if (this.used > this.limit) {
-      throw new RejectedInput('expansion_too_large', `payload of ${this.payloadBytes} bytes would become more than ${this.limit} characters of line protocol (maxExpansion ${this.route.maxExpansion}, maxLineBytes ${this.route.maxLineBytes})`);
-    }
+    if (this.used > this.limit) this.refuse(this.used);
   }
 }
 
@@ -102,6 +111,7 @@ export function decodeJson(payload: Uint8Array, ctx: DecodeContext): Point[] {
   if (Array.isArray(doc)) {
     if (doc.length === 0) throw new RejectedInput('no_fields', 'payload is an empty array');
     if (doc.length > ctx.route.maxPoints) throw new RejectedInput('too_many_points', `payload is a batch of ${doc.length} items, limit ${ctx.route.maxPoints} (maxPoints)`);
+    budget.checkBatch(doc.length, ctx);
     const seen = doc.length > 1 ? new Map<string, number>() : undefined;
     return doc.map((item, i) => {
       let p: Point;

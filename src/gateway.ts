@@ -122,8 +122,8 @@ export async function startGateway(config: PlantgateConfig, log: Logger = create
   }
   try {
     await pipeline.start();
-    await http.start().catch((err: Error & { code?: string }) => {
-      throw new PlantgateError(err.code ?? 'PG_ERR_START', `status page (http) cannot start: ${err.message}`, false, { cause: err });
+    await http.start().catch((err: Error) => {
+      throw new PlantgateError(err instanceof PlantgateError ? err.code : 'PG_ERR_START', `status page (http) cannot start: ${err.message}`, false, { cause: err });
     });
   } catch (err) {
     await http.stop();

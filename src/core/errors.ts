@@ -1,12 +1,16 @@
 /**
- * Error catalogue. Every error a user can meet has a stable code (PG_ERR_...) so it can be searched
- * for in logs and docs, and a `retryable` flag so retry logic never guesses (cf. OTel consumererror).
+ * Errors a user can meet. Each has a stable code from the catalogue (codes.ts, docs/errors.md) so
+ * it can be searched for in logs and docs, and a `retryable` flag so retry logic never guesses
+ * (cf. OTel consumererror).
  */
+import { ERROR_CODES, type ErrorCode } from './codes.js';
+
 export class PlantgateError extends Error {
   constructor(
-    readonly code: string,
+    readonly code: ErrorCode,
     message: string,
-    readonly retryable = false,
+    /** Whether retrying may cure it; the catalogue's answer unless the thrower knows better. */
+    readonly retryable: boolean = ERROR_CODES[code].retryable,
     options?: { cause?: unknown },
   ) {
     super(message, options);
@@ -47,7 +51,7 @@ export class RejectedInput extends PlantgateError {
 /** Raised by a sink: `retryable` decides between backoff and dead letters / pause. */
 export class SinkWriteError extends PlantgateError {
   constructor(
-    code: string,
+    code: ErrorCode,
     message: string,
     retryable: boolean,
     readonly status?: number,

@@ -88,7 +88,7 @@ export class Pipeline {
         await c.start();
       } catch (err) {
         await this.stop();
-        throw new PlantgateError((err as PlantgateError).code ?? 'PG_ERR_START', `${c.kind} ${c.name} cannot start: ${(err as Error).message}`, false, { cause: err });
+        throw new PlantgateError(err instanceof PlantgateError ? err.code : 'PG_ERR_START', `${c.kind} ${c.name} cannot start: ${(err as Error).message}`, false, { cause: err });
       }
     }
   }

@@ -8,8 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runBench, type BenchResults } from '../src/bench/run.js';
-import { BEGIN, END, writeMarkdown } from '../src/bench/report.js';
+import { runBench, type BenchResults } from '../tools/bench/run.js';
+import { BEGIN, END, writeMarkdown } from '../tools/bench/report.js';
 
 describe('bench harness (smoke sizes)', () => {
   let r: BenchResults;

@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { PLANTGATE_BIN } from '../src/servers/gateway-process.js';
+import { PLANTGATE_BIN } from '../tools/servers/gateway-process.js';
 import { tempDir } from './helpers/servers.js';
 
 const run = promisify(execFile);
@@ -38,7 +38,7 @@ describe('plantgate command line', () => {
   });
 
   it('logs JSON lines for machines with the component once, and pretty lines for people', async () => {
-    const { freePort } = await import('../src/servers/process.js');
+    const { freePort } = await import('../tools/servers/process.js');
     const file = join(dir.path, 'run.yaml');
     writeFileSync(file, `http: { listen: 127.0.0.1:${await freePort()} }\ninflux: { url: "http://127.0.0.1:9", database: f }\nmqtt:\n  broker: { listen: 127.0.0.1:${await freePort()}, allowAnonymous: true }\n  routes: [{ topic: "a/{m}", measurement: x }]\nbuffer: { dir: "${dir.path}/buf" }\n`);
     const runFor = (format: string) =>

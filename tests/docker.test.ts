@@ -15,8 +15,8 @@ import { parse, parseDocument } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { loadConfigFile } from '../src/config/load.js';
 import { verifyPassword } from '../src/security/passwords.js';
-import { GATEWAY_NODE_FLAGS, PLANTGATE_BIN } from '../src/servers/gateway-process.js';
-import { freePort } from '../src/servers/process.js';
+import { GATEWAY_NODE_FLAGS, PLANTGATE_BIN } from '../tools/servers/gateway-process.js';
+import { freePort } from '../tools/servers/process.js';
 import { mayPublish } from '../src/sources/mqtt/acl.js';
 import { mosquitto, tempDir } from './helpers/servers.js';
 

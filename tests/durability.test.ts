@@ -12,9 +12,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import mqtt from 'mqtt';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort } from '../src/servers/process.js';
+import { freePort } from '../tools/servers/process.js';
 import { testGateway } from './helpers/gateway.js';
-import { gatewayProcess } from '../src/servers/gateway-process.js';
+import { gatewayProcess } from '../tools/servers/gateway-process.js';
 import { eventually, influxd, type InfluxdHandle, useInfluxd, mosquitto, rows, tempDir } from './helpers/servers.js';
 
 const BASE = Date.UTC(2026, 2, 1);

@@ -9,9 +9,9 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { gatewayProcess, type GatewayProcess } from '../src/servers/gateway-process.js';
+import { gatewayProcess, type GatewayProcess } from '../tools/servers/gateway-process.js';
 import { hashPassword } from '../src/security/passwords.js';
-import { freePort } from '../src/servers/process.js';
+import { freePort } from '../tools/servers/process.js';
 import { testGateway } from './helpers/gateway.js';
 import { connectPacket, publishPacket } from './helpers/raw-mqtt.js';
 import { eventually, type InfluxdHandle, rows, tempDir, useInfluxd } from './helpers/servers.js';

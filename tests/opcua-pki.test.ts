@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cncFleet, CNC_NAMESPACE } from '../simulators/opcua-cnc.js';
 import type { SimServer } from '../simulators/opcua-server.js';
-import { freePort } from '../src/servers/process.js';
+import { freePort } from '../tools/servers/process.js';
 import type { OpcuaEndpointSource } from '../src/sources/opcua/opcua-source.js';
 import { listCertificates } from '../src/sources/opcua/pki.js';
 import { testGateway } from './helpers/gateway.js';

@@ -14,7 +14,7 @@ import { AttributeIds, OPCUAClient, StatusCodes } from 'node-opcua';
 import { cncFleet, CNC_NAMESPACE } from '../simulators/opcua-cnc.js';
 import { plcFleet, PLC_NAMESPACE, PLC_TAG_COUNT } from '../simulators/opcua-plc.js';
 import type { SimServer } from '../simulators/opcua-server.js';
-import { freePort } from '../src/servers/process.js';
+import { freePort } from '../tools/servers/process.js';
 import type { OpcuaEndpointSource } from '../src/sources/opcua/opcua-source.js';
 import { trustCertificate } from '../src/sources/opcua/pki.js';
 import { testGateway } from './helpers/gateway.js';

@@ -9,8 +9,8 @@ import { writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { PLANTGATE_BIN } from '../src/servers/gateway-process.js';
-import { freePort } from '../src/servers/process.js';
+import { PLANTGATE_BIN } from '../tools/servers/gateway-process.js';
+import { freePort } from '../tools/servers/process.js';
 import { tempDir } from './helpers/servers.js';
 
 const dir = tempDir('procfail');

@@ -371,7 +371,7 @@ describe('InfluxDB over HTTPS with authentication, the password from a file', ()
   afterAll(() => dir.remove());
 
   it('writes through TLS with the plant CA and the user from the password file', async () => {
-    const { startInfluxd } = await import('../src/servers/influxd.js');
+    const { startInfluxd } = await import('../tools/servers/influxd.js');
     const { request } = await import('node:https');
     const pki = new TestPki(dir.path);
     const server = pki.issue('127.0.0.1', { ip: '127.0.0.1' });

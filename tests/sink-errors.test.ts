@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Point } from '../src/core/point.js';
-import { freePort } from '../src/servers/process.js';
+import { freePort } from '../tools/servers/process.js';
 import { FaultProxy } from './helpers/fault-proxy.js';
 import { logCapture } from './helpers/logs.js';
 import { testGateway } from './helpers/gateway.js';

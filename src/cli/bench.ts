@@ -5,9 +5,9 @@
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { runLoad } from '../bench/loadgen.js';
-import { writeMarkdown } from '../bench/report.js';
-import { runBench, type Scenario, SCENARIOS } from '../bench/run.js';
+import { runLoad } from '../../tools/bench/loadgen.js';
+import { writeMarkdown } from '../../tools/bench/report.js';
+import { runBench, type Scenario, SCENARIOS } from '../../tools/bench/run.js';
 import { UsageError } from './usage.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');

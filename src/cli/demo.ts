@@ -10,14 +10,14 @@ import { parseArgs } from 'node:util';
 import { loadConfigFile } from '../config/load.js';
 import { ConfigError, formatProblem, PlantgateError } from '../core/errors.js';
 import { startGateway } from '../gateway.js';
-import { INFLUXD_MISSING, startInfluxd, type Influxd } from '../servers/influxd.js';
-import { findBinary } from '../servers/process.js';
+import { INFLUXD_MISSING, startInfluxd, type Influxd } from '../../tools/servers/influxd.js';
+import { findBinary } from '../../tools/servers/process.js';
 import { startDeviceFleet } from '../../simulators/mqtt-devices.js';
 import { startRobotFleet } from '../../simulators/mqtt-robots.js';
 import { cncFleet } from '../../simulators/opcua-cnc.js';
 import { plcFleet } from '../../simulators/opcua-plc.js';
 import { startSparkplugFleet } from '../../simulators/sparkplug-edge.js';
-import { untilSignal } from './main.js';
+import { untilSignal } from './signals.js';
 
 export async function runDemo(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, strict: true, options: { interval: { type: 'string', default: '1000' } } });

@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { loadConfigFile } from '../config/load.js';
 import { ConfigError, formatProblem, PlantgateError } from '../core/errors.js';
 import { startGateway } from '../gateway.js';
+import { untilSignal } from './signals.js';
 import { UsageError } from './usage.js';
 import { startDeviceFleet } from '../../simulators/mqtt-devices.js';
 import { startRobotFleet } from '../../simulators/mqtt-robots.js';
@@ -315,12 +316,6 @@ function positive(v: string, name: string): number {
   return n;
 }
 
-export function untilSignal(): Promise<void> {
-  return new Promise((resolve) => {
-    process.once('SIGINT', () => resolve());
-    process.once('SIGTERM', () => resolve());
-  });
-}
 
 /**
  * Runs a command. A failure ends the process with a non-zero exit and one line (a stack trace

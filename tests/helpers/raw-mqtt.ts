@@ -1,5 +1,5 @@
 /** MQTT 3.1.1 packets as raw bytes, for tests that send what a well-behaved client never would. */
-import { remainingLength } from '../../src/bench/loadgen.js';
+import { remainingLength } from '../../tools/bench/loadgen.js';
 
 let ids = 0;
 

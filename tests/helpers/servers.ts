@@ -6,9 +6,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startInfluxd, type Influxd } from '../../src/servers/influxd.js';
-import { findBinary, freePort, launch, waitFor } from '../../src/servers/process.js';
-import { startMosquitto, tcpOpen } from '../../src/servers/mosquitto.js';
+import { startInfluxd, type Influxd } from '../../tools/servers/influxd.js';
+import { findBinary, freePort, launch, waitFor } from '../../tools/servers/process.js';
+import { startMosquitto, tcpOpen } from '../../tools/servers/mosquitto.js';
 import { afterAll, beforeAll } from 'vitest';
 
 export function tempDir(prefix: string): { path: string; remove(): void } {

@@ -1,0 +1,45 @@
+/**
+ * The layout: `src/` is the gateway and its command line. Outside `src/cli/`, nothing in it
+ * imports the simulators, the developer tooling (`tools/`: bench harness, process starters) or
+ * test code, and no module of `src/` imports itself back through others (static or dynamic).
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const ROOT = join(import.meta.dirname, '..');
+function files(dir: string): string[] {
+  return readdirSync(join(ROOT, dir), { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(`${dir}/${e.name}`) : e.name.endsWith('.ts') && !e.name.endsWith('.test.ts') ? [`${dir}/${e.name}`] : []));
+}
+/** Relative imports of a file, as repository paths (`.js` specifiers point at `.ts` sources). */
+function imports(file: string): string[] {
+  const text = readFileSync(join(ROOT, file), 'utf8');
+  const specs = [...text.matchAll(/(?:from\s+|import\s*\(\s*)'(\.{1,2}\/[^']+)'/g)].map((m) => m[1]!);
+  return specs.map((s) => relative(ROOT, resolve(ROOT, dirname(file), s)).replace(/\.js$/, '.ts'));
+}
+const SRC = files('src');
+
+describe('layout', () => {
+  it('src/ outside the CLI imports no simulator, tool or test', () => {
+    const bad = SRC.filter((f) => !f.startsWith('src/cli/')).flatMap((f) => imports(f).filter((i) => !i.startsWith('src/')).map((i) => `${f} -> ${i}`));
+    expect(bad).toEqual([]);
+  });
+
+  it('src/ has no import cycle', () => {
+    const graph = new Map(SRC.map((f) => [f, imports(f).filter((i) => i.startsWith('src/'))]));
+    const cycles: string[] = [];
+    const state = new Map<string, 'open' | 'done'>();
+    const visit = (f: string, path: string[]) => {
+      if (state.get(f) === 'done') return;
+      if (state.get(f) === 'open') {
+        cycles.push([...path.slice(path.indexOf(f)), f].join(' -> '));
+        return;
+      }
+      state.set(f, 'open');
+      for (const g of graph.get(f) ?? []) visit(g, [...path, f]);
+      state.set(f, 'done');
+    };
+    for (const f of SRC) visit(f, []);
+    expect(cycles).toEqual([]);
+  });
+});

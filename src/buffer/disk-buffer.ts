@@ -124,7 +124,7 @@ export class DiskBuffer extends BaseComponent {
   private stopped = false;
   private ledger!: Ledger;
   /** Set while commits fail for a reason of the disk's (invariant 6). */
-  private diskError?: { code: string; message: string; since: number; retries: number };
+  private diskError?: { code: string; message: string; since: number; retries: number; noSpace: boolean };
   private ledgerProblem?: { file: string; code: string; message: string; since: number };
   /** Wakes a commit that waits for the disk, early, when space was freed. */
   private diskWaiter?: () => void;
@@ -403,12 +403,12 @@ export class DiskBuffer extends BaseComponent {
   private diskFailed(err: NodeJS.ErrnoException): void {
     const code = err.code ?? 'EIO';
     if (!this.diskError) {
-      this.diskError = { code, message: err.message, since: Date.now(), retries: 0 };
+      this.diskError = { code, message: err.message, since: Date.now(), retries: 0, noSpace: isNoSpace(err) };
       this.recordError(err);
       this.setState('disk_error');
-      const what = isNoSpace(err) ? 'the disk is full' : `the disk refuses writes (${code})`;
+      const what = this.diskError.noSpace ? 'the disk is full' : `the disk refuses writes (${code})`;
       this.log?.error(
-        { code: isNoSpace(err) ? 'PG_ERR_BUFFER_DISK_FULL' : 'PG_ERR_BUFFER_DISK_ERROR', errno: code, dir: this.config.dir, freeBytes: this.freeBytes() },
+        { code: this.diskError.noSpace ? 'PG_ERR_BUFFER_DISK_FULL' : 'PG_ERR_BUFFER_DISK_ERROR', errno: code, dir: this.config.dir, freeBytes: this.freeBytes() },
         `buffer cannot commit: ${what}; intake waits (no acknowledgement is sent) and the write is retried`,
       );
     }
@@ -419,7 +419,7 @@ export class DiskBuffer extends BaseComponent {
     const e = this.diskError!;
     this.diskError = undefined;
     this.setState('running');
-    this.log?.info({ code: e.code === 'ENOSPC' || e.code === 'EDQUOT' ? 'PG_ERR_BUFFER_DISK_FULL' : 'PG_ERR_BUFFER_DISK_ERROR', retries: e.retries, outageMs: Date.now() - e.since }, 'buffer commits again: the disk accepted the write');
+    this.log?.info({ code: e.noSpace ? 'PG_ERR_BUFFER_DISK_FULL' : 'PG_ERR_BUFFER_DISK_ERROR', retries: e.retries, outageMs: Date.now() - e.since }, 'buffer commits again: the disk accepted the write');
   }
 
   /** Resolves after `ms`, or sooner when a segment was deleted or the buffer stops. */

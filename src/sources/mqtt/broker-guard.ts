@@ -72,7 +72,8 @@ export class IntakeBudget {
   }
 
   wake(): void {
-    if (this.full()) return;
+    // called once per finished PUBLISH: nothing to do unless a connection waits
+    if (this.waiting.size === 0 || this.full()) return;
     const conns = [...this.waiting];
     this.waiting.clear();
     if (this.timer) clearInterval(this.timer);

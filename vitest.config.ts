@@ -6,6 +6,7 @@ export default defineConfig({
     // Integration tests start real servers; on a 2-core machine running files one at a time keeps
     // them from starving each other, and the suite stays within a few minutes.
     fileParallelism: false,
+    setupFiles: ['tests/setup-unhandled.ts'],
     testTimeout: 120_000,
     hookTimeout: 60_000,
     reporters: ['default', 'json'],

@@ -17,6 +17,7 @@ import { startRobotFleet } from '../../simulators/mqtt-robots.js';
 import { cncFleet } from '../../simulators/opcua-cnc.js';
 import { plcFleet } from '../../simulators/opcua-plc.js';
 import { startSparkplugFleet } from '../../simulators/sparkplug-edge.js';
+import { guardRejections } from './process-guard.js';
 import { untilSignal } from './signals.js';
 
 export async function runDemo(args: string[]): Promise<number> {
@@ -66,6 +67,7 @@ export async function runDemo(args: string[]): Promise<number> {
     started.push(s);
   }
   const gw = await startGateway(config).catch(unwind);
+  guardRejections(gw.log);
   const mqttUrl = `mqtt://${config.mqtt.broker!.listen.host}:${gw.broker!.port}`;
   // Machines and robots of three of the registry's enterprises (seeds/liaoning-demo-registry.yaml);
   // the other enterprises stay unconnected, so the indicators are not trivially 100%.

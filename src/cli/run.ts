@@ -5,6 +5,7 @@ import { loadConfigFile } from '../config/load.js';
 import { ConfigError, formatProblem } from '../core/errors.js';
 import { startGateway } from '../gateway.js';
 import { loadRegistry, loadTargets } from '../indicators/registry.js';
+import { guardRejections } from './process-guard.js';
 import { untilSignal } from './signals.js';
 import { configArg, UsageError } from './usage.js';
 
@@ -46,6 +47,7 @@ export async function run(args: string[]): Promise<number> {
   }
   if (format) config.log.format = format as 'auto' | 'json' | 'pretty';
   const gw = await startGateway(config);
+  guardRejections(gw.log);
   await untilSignal();
   gw.log.info('stopping: intake first, then flushing the buffer');
   await gw.stop();

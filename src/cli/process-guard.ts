@@ -1,0 +1,28 @@
+/**
+ * What the gateway process does with a promise rejection nobody handles. node-opcua 2.182 (the
+ * last release for Node 20) rejects promises of its own, which no caller holds, when a session or
+ * channel closes under transactions in flight; the connection supervisor has already seen the
+ * close and reconnects, so those are logged and the gateway goes on. Any other one is a bug of
+ * ours or of a library: the process ends with one line and exit 1 (the buffer keeps what was
+ * acknowledged, and systemd or Docker start it again), rather than run on in an unknown state.
+ */
+import type { Logger } from 'pino';
+
+const KNOWN = /^(Session has been closed and should not be used to perform a transaction anymore|Transaction has been canceled because client channel\b)/;
+const LOG_EVERY_MS = 60_000;
+
+export function guardRejections(log: Logger): void {
+  let lastLogged = 0;
+  process.on('unhandledRejection', (reason) => {
+    const err = reason instanceof Error ? reason : new Error(String(reason));
+    if (KNOWN.test(err.message) && /node-opcua/.test(err.stack ?? '')) {
+      if (Date.now() - lastLogged > LOG_EVERY_MS) {
+        lastLogged = Date.now();
+        log.warn({ code: 'PG_ERR_INTERNAL', component: 'node-opcua', err: err.message }, 'node-opcua dropped a transaction of a closed session (the endpoint reconnects by itself)');
+      }
+      return;
+    }
+    log.fatal({ code: 'PG_ERR_INTERNAL', err: err.stack ?? err.message }, 'unhandled promise rejection: stopping');
+    process.stderr.write(`plantgate: internal error (PG_ERR_INTERNAL): ${err.message}\n`, () => process.exit(1));
+  });
+}

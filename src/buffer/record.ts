@@ -8,8 +8,8 @@
  * giving up on the rest of the segment.
  *
  * What a damaged stretch held is known exactly only from outside (the manifest's line count of a
- * closed segment). Inside it, `estimate` counts its newlines (a record of n lines has n - 1) plus
- * one, and `atMost` is the most lines the bytes could hold: the shortest line protocol line is
+ * closed segment). Inside it, `estimate` counts its newlines after the first header (a record of
+ * n lines has n - 1) plus one, and `atMost` is the most lines the bytes could hold: the shortest line protocol line is
  * `m f=1`, 5 bytes and a separator.
  */
 import { crc32 } from 'node:zlib';
@@ -87,8 +87,9 @@ export function linesAtMost(bytes: number): number {
 }
 
 function region(buf: Buffer, start: number, end: number): DamagedRegion {
+  // a stretch starts at a record's header, whose checksum and time bytes may hold a 0x0A: count from its payload
   let newlines = 0;
-  for (let i = buf.indexOf(10, start); i !== -1 && i < end; i = buf.indexOf(10, i + 1)) newlines++;
+  for (let i = buf.indexOf(10, Math.min(start + HEADER, end)); i !== -1 && i < end; i = buf.indexOf(10, i + 1)) newlines++;
   const atMost = linesAtMost(end - start);
   return { start, end, estimate: Math.min(atMost, newlines + 1), atMost };
 }

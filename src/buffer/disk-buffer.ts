@@ -696,8 +696,16 @@ export class DiskBuffer extends BaseComponent {
     const min = this.minCursor();
     const delivered = (segment: number, end: number) => !!min && (segment < min.segment || (segment === min.segment && end <= min.offset));
     const found: BufferLoss[] = [];
+    // every finding is counted, logged and kept here, whatever found it
     const report = (loss: Omit<BufferLoss, 'at'>, message: string) => {
-      const code = loss.kind === 'segment_missing' ? 'PG_ERR_BUFFER_SEGMENT_MISSING' : 'PG_ERR_BUFFER_CORRUPT';
+      const missing = loss.kind === 'segment_missing';
+      const code = missing ? 'PG_ERR_BUFFER_SEGMENT_MISSING' : 'PG_ERR_BUFFER_CORRUPT';
+      if (missing) this.recovered.missingSegments++;
+      this.recovered.linesLost += loss.lines;
+      this.recovered.linesLostAtLeast += loss.atLeast;
+      this.recovered.linesLostAtMost += loss.atMost;
+      if (!loss.exact) this.recovered.exact = false;
+      this.drop(missing ? 'segment_missing' : 'corrupt_record', loss.lines);
       this.recordError(new Error(message));
       this.log?.error({ code, file: loss.file, offset: loss.offset, bytes: loss.bytes, lines: loss.lines, linesAtMost: loss.atMost, exact: loss.exact }, message);
       if (loss.lines > 0 || loss.atMost > 0) found.push({ at: Date.now(), ...loss });
@@ -708,11 +716,6 @@ export class DiskBuffer extends BaseComponent {
       if (present.has(id)) continue;
       this.manifest.delete(id);
       if (delivered(id, Infinity)) continue; // deleted after delivery, before the manifest could say so
-      this.recovered.missingSegments++;
-      this.recovered.linesLost += lines;
-      this.recovered.linesLostAtLeast += lines;
-      this.recovered.linesLostAtMost += lines;
-      this.drop('segment_missing', lines);
       report(
         { file: this.segPath(id), offset: 0, bytes: 0, kind: 'segment_missing', lines, atLeast: lines, atMost: lines, exact: true },
         `buffer segment ${id} is missing; its ${lines} line(s) are lost`,
@@ -722,9 +725,6 @@ export class DiskBuffer extends BaseComponent {
       for (let gap = ids[i - 1]! + 1; gap < ids[i]!; gap++) {
         if (known.has(gap) || delivered(gap, Infinity)) continue;
         // a gap the manifest does not know (manifest lost as well): count the segment, lines unknown
-        this.recovered.missingSegments++;
-        this.recovered.exact = false;
-        this.drop('segment_missing', 0);
         report({ file: this.segPath(gap), offset: 0, bytes: 0, kind: 'segment_missing', lines: 0, atLeast: 0, atMost: 0, exact: false }, `buffer segment ${gap} is missing; its line count is unknown`);
       }
     }
@@ -768,17 +768,12 @@ export class DiskBuffer extends BaseComponent {
     this.saveManifest();
   }
 
-  /** Counts one damaged stretch as lost: `lines` exactly, or as the estimate of `r`. */
+  /** Reports one damaged stretch as lost: `lines` exactly, or as the estimate of `r`. */
   private lose(report: (l: Omit<BufferLoss, 'at'>, m: string) => void, id: number, r: DamagedRegion & { kind: BufferLoss['kind'] }, lines: number, exact: boolean): void {
     const atLeast = exact ? lines : 1;
     const atMost = exact ? lines : r.atMost;
     this.recovered.corruptRegions++;
     if (r.kind !== 'corrupt_region') this.recovered.corruptSegments++;
-    this.recovered.linesLost += lines;
-    this.recovered.linesLostAtLeast += atLeast;
-    this.recovered.linesLostAtMost += atMost;
-    if (!exact) this.recovered.exact = false;
-    this.drop('corrupt_record', lines);
     const what = r.kind === 'truncated_segment' ? 'the closed segment ends early' : r.kind === 'corrupt_tail' ? 'the records at its end are damaged' : 'damaged records';
     report(
       { file: this.segPath(id), offset: r.start, bytes: r.end - r.start, kind: r.kind, lines, atLeast, atMost, exact },

@@ -35,6 +35,14 @@ import type { InfluxConfig } from './config.js';
 
 type Transport = InfluxDB['transport'];
 
+/** A field InfluxDB holds with another type than some lines send, and how many lines were refused for it. */
+interface RefusedField {
+  measurement: string;
+  field: string;
+  existing: FieldType;
+  lines: number;
+}
+
 export class InfluxSink extends BaseComponent {
   readonly kind = 'sink' as const;
   readonly type: string;
@@ -55,7 +63,7 @@ export class InfluxSink extends BaseComponent {
   /** Since when writes have failed (undefined while they are accepted). */
   private failingSince?: number;
   /** Fields InfluxDB holds with another type, by `measurement\0field`: lines sending them otherwise are refused before sending. */
-  private readonly refusedFields = new Map<string, { measurement: string; field: string; existing: FieldType; lines: number }>();
+  private readonly refusedFields = new Map<string, RefusedField>();
   private readonly log?: Logger;
 
   constructor(
@@ -241,7 +249,7 @@ export class InfluxSink extends BaseComponent {
     const keep: string[] = [];
     for (const line of lines) {
       const lf = lineFields(line);
-      let refused: { measurement: string; field: string; existing: FieldType; lines: number } | undefined;
+      let refused: RefusedField | undefined;
       let type: FieldType | undefined;
       for (const [field, t] of lf?.fields ?? []) {
         const r = this.refusedFields.get(`${lf!.measurement}\0${field}`);

@@ -107,8 +107,8 @@ export class GuardedConnection extends Duplex {
   private packetStartedAt = 0;
   private packets = 0;
   private packetTimer?: NodeJS.Timeout;
-  private controlTokens: number;
-  private controlAt = Date.now();
+  /** PINGREQ, SUBSCRIBE and UNSUBSCRIBE of this connection: the rate, bursts of ten seconds' worth. */
+  private readonly control: RateLimiter;
 
   constructor(
     private readonly inner: Duplex,
@@ -118,7 +118,7 @@ export class GuardedConnection extends Duplex {
     private readonly onViolation: (reason: GuardViolation, detail: string) => void,
   ) {
     super({ allowHalfOpen: false });
-    this.controlTokens = limits.maxControlPacketsPerSecond * 10;
+    this.control = new RateLimiter(limits.maxControlPacketsPerSecond, limits.maxControlPacketsPerSecond * 10);
     inner.on('data', (chunk: Buffer) => {
       const problem = this.inspect(chunk, this.heldAt + this.held.length);
       if (problem) return this.violate(problem[0], problem[1]);
@@ -163,7 +163,7 @@ export class GuardedConnection extends Duplex {
       const b = chunk[i++]!;
       if (this.phase === 0) {
         if (b >> 4 === 0) return ['malformed_packet', `packet type 0 is reserved (first byte 0x${b.toString(16).padStart(2, '0')})`];
-        if (CONTROL_TYPES.has(b >> 4) && !this.takeControlToken()) {
+        if (CONTROL_TYPES.has(b >> 4) && !this.control.allow('')) {
           return ['control_packet_flood', `more than ${this.limits.maxControlPacketsPerSecond} PINGREQ/SUBSCRIBE/UNSUBSCRIBE per second`];
         }
         this.isPublish = b >> 4 === 3;
@@ -196,16 +196,6 @@ export class GuardedConnection extends Duplex {
     this.packets++;
     this.budget.partialBytes -= this.partial;
     this.partial = 0;
-  }
-
-  private takeControlToken(): boolean {
-    const now = Date.now();
-    const rate = this.limits.maxControlPacketsPerSecond;
-    this.controlTokens = Math.min(rate * 10, this.controlTokens + ((now - this.controlAt) / 1000) * rate);
-    this.controlAt = now;
-    if (this.controlTokens < 1) return false;
-    this.controlTokens--;
-    return true;
   }
 
   /** A packet has started arriving and is not whole yet: it must be within packetTimeoutMs. */

@@ -156,7 +156,7 @@
     const up = real.filter((c) => c.state === 'running' || c.state === 'degraded').length;
     tile('#g-sources', `${up}/${real.length}`, up === real.length ? '' : up === 0 ? 'bad' : 'warn');
     tile('#g-in', fmtNum(st.sample?.ingestRate ?? 0), '');  // from the devices; the sinks also write the indicator values
-    tile('#g-out', fmtNum(sum(Object.fromEntries(sinks.map((c) => [c.name, rates[c.name] || 0])))), '');
+    tile('#g-out', fmtNum(sinks.reduce((n, c) => n + (rates[c.name] || 0), 0)), '');
     const worstSink = sinks.find((c) => c.state !== 'running') ?? sinks[0];
     tile('#g-sink', worstSink ? worstSink.state : '–', !worstSink || worstSink.state === 'running' ? '' : worstSink.state === 'retrying' ? 'warn' : 'bad');
     if (b) {

@@ -5,11 +5,11 @@
  * closed"). The gateway logs them (cli/run.ts) and goes on; here they are kept from failing the
  * run. Every other unhandled rejection still reaches vitest and fails it.
  */
-const KNOWN = /^(Session has been closed and should not be used to perform a transaction anymore|Transaction has been canceled because client channel\b)/;
+import { isNodeOpcuaClosed } from '../src/cli/process-guard.js';
 
 const theirs = process.listeners('unhandledRejection');
 process.removeAllListeners('unhandledRejection');
 process.on('unhandledRejection', (reason, promise) => {
-  if (reason instanceof Error && KNOWN.test(reason.message) && /node-opcua/.test(reason.stack ?? '')) return;
+  if (isNodeOpcuaClosed(reason)) return;
   for (const l of theirs) l(reason, promise);
 });

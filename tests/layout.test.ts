@@ -2,6 +2,8 @@
  * The layout: `src/` is the gateway and its command line. Outside `src/cli/`, nothing in it
  * imports the simulators, the developer tooling (`tools/`: bench harness, process starters) or
  * test code, and no module of `src/` imports itself back through others (static or dynamic).
+ * Folders are layered too: `src/config` composes the components' schemas, so no component folder
+ * may import `src/config` (its shared helpers live in `src/core`).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -41,5 +43,12 @@ describe('layout', () => {
     };
     for (const f of SRC) visit(f, []);
     expect(cycles).toEqual([]);
+  });
+
+  it('no component folder imports src/config (config composes them, not the other way)', () => {
+    const bad = SRC.filter((f) => !f.startsWith('src/config/') && !f.startsWith('src/cli/') && !f.startsWith('src/gateway/')).flatMap((f) =>
+      imports(f).filter((i) => i.startsWith('src/config/')).map((i) => `${f} -> ${i}`),
+    );
+    expect(bad).toEqual([]);
   });
 });

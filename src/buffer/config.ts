@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { bool, byteSize, duration } from '../config/types.js';
+import { bool, byteSize, duration } from '../core/config-types.js';
 
 export const bufferSchema = z
   .strictObject({

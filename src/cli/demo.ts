@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfigFile } from '../config/load.js';
 import { ConfigError, formatProblem, PlantgateError } from '../core/errors.js';
-import { startGateway } from '../gateway.js';
+import { startGateway } from '../gateway/gateway.js';
 import { INFLUXD_MISSING, startInfluxd, type Influxd } from '../../tools/servers/influxd.js';
 import { findBinary } from '../../tools/servers/process.js';
 import { startDeviceFleet } from '../../simulators/mqtt-devices.js';

@@ -11,7 +11,7 @@ import { plcFleet } from '../../simulators/opcua-plc.js';
 import { scaleFleet } from '../../simulators/opcua-scale.js';
 import type { SimServer, SimSecurity } from '../../simulators/opcua-server.js';
 import { loadConfigFile } from '../config/load.js';
-import { duration } from '../config/types.js';
+import { duration } from '../core/config-types.js';
 import { browseTree, nsuString, resolveTarget } from '../sources/opcua/browse.js';
 import { securityModes, securityPolicies } from '../sources/opcua/config.js';
 import { listCertificates, openCertificateManager, trustCertificate } from '../sources/opcua/pki.js';

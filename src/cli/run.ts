@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfigFile } from '../config/load.js';
 import { ConfigError, formatProblem } from '../core/errors.js';
-import { startGateway } from '../gateway.js';
+import { startGateway } from '../gateway/gateway.js';
 import { loadRegistry, loadTargets } from '../indicators/registry.js';
 import { guardRejections } from './process-guard.js';
 import { untilSignal } from './signals.js';

@@ -140,7 +140,7 @@ describe('shipped configuration files', () => {
     });
   }
   it('the credentials files are valid; the docker demo password matches its hash', async () => {
-    const { loadYamlWith } = await import('./load.js');
+    const { loadYamlWith } = await import('../core/yaml-config.js');
     const { credentialsFileSchema } = await import('../sources/mqtt/config.js');
     const { verifyPassword } = await import('../security/passwords.js');
     expect(loadYamlWith(credentialsFileSchema, new URL('credentials.yaml', dir).pathname).users).toEqual([]);

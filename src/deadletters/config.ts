@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { byteSize } from '../config/types.js';
+import { byteSize } from '../core/config-types.js';
 
 export const deadLettersSchema = z.strictObject({
   /** JSON Lines file of rejected payloads and lines; default: `deadletters.jsonl` beside buffer.dir. */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration } from '../config/types.js';
+import { duration } from '../core/config-types.js';
 
 export const indicatorsSchema = z.strictObject({
   /** Registry of enterprises, key processes and equipment (YAML, see seeds/). */

@@ -4,7 +4,7 @@
  * connected device is still in every denominator it belongs to.
  */
 import { z } from 'zod';
-import { loadYamlWith } from '../config/load.js';
+import { loadYamlWith } from '../core/yaml-config.js';
 
 /** How telemetry identifies a piece of equipment; every given criterion must hold. */
 export const bindingSchema = z

@@ -6,7 +6,7 @@
  */
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { bool } from '../config/types.js';
+import { bool } from '../core/config-types.js';
 
 export const readableFile = z.string().min(1).superRefine((f, ctx) => {
   try {

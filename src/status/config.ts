@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { listenAddress } from '../config/types.js';
+import { listenAddress } from '../core/config-types.js';
 import { isPasswordHash, PASSWORD_HASH_HINT } from '../security/passwords.js';
 import { secretFromFile } from '../security/secrets.js';
 import { readableFile, tlsServerSchema } from '../security/tls.js';

@@ -1,7 +1,7 @@
 /** Starts a gateway from a YAML snippet for tests, with its own buffer folder and a quiet logger. */
 import type { DestinationStream } from 'pino';
 import { parseConfig } from '../../src/config/load.js';
-import { createLogger, startGateway, type Gateway } from '../../src/gateway.js';
+import { createLogger, startGateway, type Gateway } from '../../src/gateway/gateway.js';
 import { tempDir } from './servers.js';
 
 /**

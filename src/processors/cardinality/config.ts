@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { int } from '../../config/types.js';
+import { int } from '../../core/config-types.js';
 
 /**
  * Series budgets. A series is a measurement with one set of tag values; InfluxDB keeps an index

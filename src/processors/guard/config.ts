@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration } from '../../config/types.js';
+import { duration } from '../../core/config-types.js';
 
 export const guardSchema = z.strictObject({
   /** Points stamped further ahead of the gateway clock than this are refused (clock faults). */

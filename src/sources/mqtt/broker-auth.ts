@@ -7,7 +7,7 @@
  * which the broker then applies to every publish and subscribe of that connection.
  */
 import { statSync } from 'node:fs';
-import { loadYamlWith } from '../../config/load.js';
+import { loadYamlWith } from '../../core/yaml-config.js';
 import { hashPassword, verifyPassword } from '../../security/passwords.js';
 import type { Identity } from './acl.js';
 import type { Peer } from './broker-guard.js';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { bool, byteSize, componentName, duration, int, listenAddress } from '../../config/types.js';
+import { bool, byteSize, componentName, duration, int, listenAddress } from '../../core/config-types.js';
 import { isPasswordHash, PASSWORD_HASH_HINT } from '../../security/passwords.js';
 import { readableFile, tlsClientSchema, tlsServerSchema } from '../../security/tls.js';
 import { secretFromFile } from '../../security/secrets.js';

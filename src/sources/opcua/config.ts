@@ -6,7 +6,7 @@
 import { secretFromFile } from '../../security/secrets.js';
 import { readableFile } from '../../security/tls.js';
 import { z } from 'zod';
-import { bool, componentName, duration, int, num } from '../../config/types.js';
+import { bool, componentName, duration, int, num } from '../../core/config-types.js';
 
 export const securityModes = ['None', 'Sign', 'SignAndEncrypt'] as const;
 export const securityPolicies = ['None', 'Basic128Rsa15', 'Basic256', 'Basic256Sha256', 'Aes128_Sha256_RsaOaep', 'Aes256_Sha256_RsaPss'] as const;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { bool, byteSize, duration, int } from '../../config/types.js';
+import { bool, byteSize, duration, int } from '../../core/config-types.js';
 
 /** [tck-id-topic-structure-namespace-valid-group-id]: any UTF-8 except + / # */
 const sparkplugId = z.string().min(1).regex(/^[^+/#]+$/, 'must not contain + / or #');

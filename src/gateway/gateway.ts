@@ -5,23 +5,23 @@
 import { resolve } from 'node:path';
 import pino, { type DestinationStream, type Logger } from 'pino';
 import pretty from 'pino-pretty';
-import { DiskBuffer } from './buffer/disk-buffer.js';
-import { PlantgateError } from './core/errors.js';
-import { isLoopback } from './core/net.js';
-import { CardinalityGuard } from './processors/cardinality/cardinality.js';
-import { LOG_REDACT_PATHS } from './security/secrets.js';
-import type { PlantgateConfig } from './config/schema.js';
-import { DeadLetters } from './deadletters/dead-letters.js';
-import { Pipeline } from './pipeline/pipeline.js';
-import { Guard } from './processors/guard/guard.js';
-import { InfluxSink } from './sinks/influxdb/influx-sink.js';
-import { BrokerClient } from './sources/mqtt/broker-client.js';
-import { EmbeddedBroker } from './sources/mqtt/embedded-broker.js';
-import { TopicRouter } from './sources/mqtt/router.js';
-import { SparkplugHost } from './sources/sparkplug/host.js';
-import { StatusServer } from './status/server.js';
-import { IndicatorEngine } from './indicators/engine.js';
-import { loadRegistry, loadTargets } from './indicators/registry.js';
+import { DiskBuffer } from '../buffer/disk-buffer.js';
+import { PlantgateError } from '../core/errors.js';
+import { isLoopback } from '../core/net.js';
+import { CardinalityGuard } from '../processors/cardinality/cardinality.js';
+import { LOG_REDACT_PATHS } from '../security/secrets.js';
+import type { PlantgateConfig } from '../config/schema.js';
+import { DeadLetters } from '../deadletters/dead-letters.js';
+import { Pipeline } from '../pipeline/pipeline.js';
+import { Guard } from '../processors/guard/guard.js';
+import { InfluxSink } from '../sinks/influxdb/influx-sink.js';
+import { BrokerClient } from '../sources/mqtt/broker-client.js';
+import { EmbeddedBroker } from '../sources/mqtt/embedded-broker.js';
+import { TopicRouter } from '../sources/mqtt/router.js';
+import { SparkplugHost } from '../sources/sparkplug/host.js';
+import { StatusServer } from '../status/server.js';
+import { IndicatorEngine } from '../indicators/engine.js';
+import { loadRegistry, loadTargets } from '../indicators/registry.js';
 
 export interface Gateway {
   config: PlantgateConfig;
@@ -83,9 +83,9 @@ export async function startGateway(config: PlantgateConfig, log: Logger = create
   let certificates: { dispose(): Promise<void> } | undefined;
   if (config.opcua.endpoints.length) {
     const [{ OpcuaEndpointSource }, { openCertificateManager }, { routeOpcuaLogs }] = await Promise.all([
-      import('./sources/opcua/opcua-source.js'),
-      import('./sources/opcua/pki.js'),
-      import('./sources/opcua/logging.js'),
+      import('../sources/opcua/opcua-source.js'),
+      import('../sources/opcua/pki.js'),
+      import('../sources/opcua/logging.js'),
     ]);
     routeOpcuaLogs(log);
     // one certificate manager for all endpoints: one client identity, one trust list

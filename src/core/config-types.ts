@@ -1,4 +1,4 @@
-/** Small zod building blocks shared by every component's config schema. */
+/** Small zod building blocks shared by every component's config schema (in core/, so components need nothing from src/config). */
 import { z } from 'zod';
 
 /**

@@ -10,9 +10,13 @@ import { UsageError } from './usage.js';
 const HELP = `plantgate: industrial telemetry gateway (OPC UA, MQTT JSON -> durable buffer -> InfluxDB)
 
 Usage:
-  plantgate run --config FILE [--log-format auto|json|pretty]
-                                     run the gateway (logs: JSON lines, pretty on a terminal)
+  plantgate run --config FILE [--watch] [--log-format auto|json|pretty]
+                                     run the gateway (logs: JSON lines, pretty on a terminal);
+                                     SIGHUP or POST /api/reload applies a changed configuration,
+                                     --watch also when the file, registry or targets change
   plantgate check --config FILE      validate a configuration; lists every problem
+  plantgate config example           print the commented example configuration (config/example.yaml)
+  plantgate config reference         print the configuration reference (the README's table)
   plantgate demo                     gateway + embedded broker + simulated machines + its own influxd
   plantgate sim devices [options]    simulated MQTT CNC machines publishing JSON telemetry
       --url mqtt://127.0.0.1:1883  --devices 10  --first 0  --interval 1000 (ms)  --qos 1  --site shenyang

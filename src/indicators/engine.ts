@@ -79,13 +79,54 @@ export class IndicatorEngine extends BaseComponent implements Source {
 
   constructor(
     name: string,
-    private readonly config: IndicatorsConfig,
-    readonly registry: Registry,
-    readonly targets: Targets,
+    private config: IndicatorsConfig,
+    private registryData: Registry,
+    private targetsData: Targets,
     private readonly ctx?: SourceContext,
   ) {
     super(name);
-    for (const e of registry.enterprises) {
+    this.index();
+  }
+
+  /** How far back equipment counts as reporting (ms). */
+  get window(): number {
+    return this.config.window;
+  }
+
+  get registry(): Registry {
+    return this.registryData;
+  }
+
+  get targets(): Targets {
+    return this.targetsData;
+  }
+
+  /**
+   * A new registry, targets or settings (a reload), in place: what was heard from equipment that
+   * is still registered keeps counting, so the values do not drop to zero and climb back.
+   */
+  reconfigure(config: IndicatorsConfig, registry: Registry, targets: Targets): void {
+    const republish = config.publishInterval !== this.config.publishInterval;
+    this.config = config;
+    this.registryData = registry;
+    this.targetsData = targets;
+    this.index();
+    const ids = new Set(registry.enterprises.flatMap((e) => e.equipment.map((q) => q.id)));
+    for (const id of this.seen.keys()) if (!ids.has(id)) this.seen.delete(id);
+    if (republish && this.state !== 'stopped') {
+      if (this.timer) clearInterval(this.timer);
+      this.timer = undefined;
+      this.schedule();
+    }
+  }
+
+  private index(): void {
+    this.byClientId.clear();
+    this.byTopic.clear();
+    this.byEndpoint.clear();
+    this.byTags.length = 0;
+    this.cache.clear();
+    for (const e of this.registryData.enterprises) {
       for (const q of e.equipment) {
         const s = q.source;
         if (!s) continue;
@@ -99,6 +140,10 @@ export class IndicatorEngine extends BaseComponent implements Source {
   }
 
   protected async doStart(): Promise<void> {
+    this.schedule();
+  }
+
+  private schedule(): void {
     if (this.config.publishInterval > 0 && this.ctx) {
       this.timer = setInterval(() => void this.publish(), this.config.publishInterval);
       this.timer.unref();

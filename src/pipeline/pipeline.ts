@@ -41,12 +41,32 @@ export class Pipeline {
     return { ingest: (points, source) => this.ingest(points, source), deadLetters: this.deadLetters, log: this.log, pendingBytes: () => this.buffer.pendingAppendBytes() };
   }
 
-  addSource(source: Source): void {
-    this.sources.push(source);
+  /** `first`: started before, and stopped after, every other source (the Sparkplug host, which its transports feed). */
+  addSource(source: Source, where: 'first' | 'last' = 'last'): void {
+    if (where === 'first') this.sources.unshift(source);
+    else this.sources.push(source);
   }
 
-  addTap(tap: Tap): void {
+  /** Takes a source out (a reload); the caller stops it. */
+  removeSource(source: Source): void {
+    const i = this.sources.indexOf(source);
+    if (i >= 0) this.sources.splice(i, 1);
+  }
+
+  /** Puts a new sink in the place of one that was stopped (a reload); it reads on from the same cursor. */
+  replaceSink(old: Component, next: Component): void {
+    const i = this.sinks.indexOf(old);
+    if (i < 0 || old.name !== next.name) throw new Error(`no sink ${old.name} to replace`);
+    this.sinks[i] = next;
+  }
+
+  /** Returns the function that takes the tap away again. */
+  addTap(tap: Tap): () => void {
     this.taps.push(tap);
+    return () => {
+      const i = this.taps.indexOf(tap);
+      if (i >= 0) this.taps.splice(i, 1);
+    };
   }
 
   async ingest(points: Point[], source: string): Promise<void> {

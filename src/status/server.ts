@@ -15,6 +15,7 @@
  *   /api/sparkplug/rebirth?node=GROUP/EDGE   ask an edge node for a new birth
  *   /api/buffer/losses/acknowledge            the operator has seen the buffer's reported losses
  *   /api/opcua/trust?endpoint=NAME            trust the server certificate that endpoint refused
+ *   /api/reload                               read the configuration again and apply what changed
  * Reading is open unless http.auth.readAccess is `authenticated` (then only /healthz and /readyz
  * answer without credentials). Responses carry security headers; no secret is ever part of a
  * response (components show URLs without user info, configuration is never echoed).
@@ -26,13 +27,14 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ComponentStatus } from '../core/component.js';
+import { canonical } from '../core/factory.js';
 import { listen } from '../core/net.js';
 import type { IndicatorEngine } from '../indicators/engine.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
-import type { SparkplugHost } from '../sources/sparkplug/host.js';
 import { serverTlsOptions } from '../security/tls.js';
 import { HttpAuth } from './auth.js';
 import type { HttpConfig } from './config.js';
+import type { GatewayControl } from './control.js';
 import { LiveFeed } from './live.js';
 import { Metrics } from './metrics.js';
 
@@ -67,16 +69,12 @@ export class StatusServer {
   private readonly startedAt = Date.now();
   readonly live: LiveFeed;
   private readonly metrics: Metrics;
-  private readonly auth?: HttpAuth;
-  /** Set by the gateway when the Sparkplug host runs (for its admin action). */
-  sparkplug?: SparkplugHost;
-  /** Set by the gateway when OPC UA endpoints run: trusts the certificate an endpoint refused. */
-  trustOpcuaServer?: (endpoint: string) => Promise<{ thumbprint: string; subject?: string }>;
+  private auth?: HttpAuth;
 
   constructor(
-    private readonly config: HttpConfig,
+    private config: HttpConfig,
     private readonly pipeline: Pipeline,
-    private readonly indicators?: IndicatorEngine,
+    private readonly control: GatewayControl = {},
   ) {
     this.live = new LiveFeed(() => this.status());
     this.metrics = new Metrics({
@@ -87,25 +85,56 @@ export class StatusServer {
     this.auth = config.auth ? new HttpAuth(config.auth) : undefined;
   }
 
+  private get indicators(): IndicatorEngine | undefined {
+    return this.control.indicators?.();
+  }
+
   async start(): Promise<void> {
+    this.server = await this.bind(this.config);
+    this.live.start();
+  }
+
+  private async bind(config: HttpConfig): Promise<Server> {
     const handler = (req: IncomingMessage, res: ServerResponse) => {
       this.handle(req, res).catch((err: unknown) => send(res, 500, { error: (err as Error).message }));
     };
-    const server = this.config.tls ? (createHttpsServer(serverTlsOptions(this.config.tls), handler) as unknown as Server) : createServer(handler);
-    this.server = server;
-    this.port = await listen(server, this.config.listen.host, this.config.listen.port);
-    this.live.start();
+    const server = config.tls ? (createHttpsServer(serverTlsOptions(config.tls), handler) as unknown as Server) : createServer(handler);
+    this.port = await listen(server, config.listen.host, config.listen.port);
+    return server;
+  }
+
+  /**
+   * A changed http section. Credentials apply in place. A new address or certificate opens the new
+   * listener before the old one closes (on the same port, after it), and a listener that cannot
+   * open leaves the old one serving: the page never goes dark because of a typo in a port.
+   */
+  async reconfigure(next: HttpConfig): Promise<void> {
+    const prev = this.config;
+    if (canonical(prev.listen) === canonical(next.listen) && canonical(prev.tls) === canonical(next.tls)) {
+      this.config = next;
+      this.auth = next.auth ? new HttpAuth(next.auth) : undefined;
+      return;
+    }
+    const old = this.server;
+    const samePort = prev.listen.port === next.listen.port && next.listen.port !== 0;
+    if (samePort && old) await closeServer(old, false);
+    try {
+      this.server = await this.bind(next);
+    } catch (err) {
+      if (samePort) this.server = await this.bind(prev);
+      throw err;
+    }
+    this.config = next;
+    this.auth = next.auth ? new HttpAuth(next.auth) : undefined;
+    // requests in flight on the old listener (the reload request itself) finish first
+    if (!samePort && old) void closeServer(old, false);
   }
 
   async stop(): Promise<void> {
     this.live.stop();
     const s = this.server;
     this.server = undefined;
-    if (s)
-      await new Promise<void>((r) => {
-        s.close(() => r());
-        s.closeAllConnections();
-      });
+    if (s) await closeServer(s, true);
   }
 
   /** Reasons the gateway is not ready; empty when it is. */
@@ -137,6 +166,7 @@ export class StatusServer {
       components,
       deadLetters,
       rates: this.live?.latest()?.rates ?? {},
+      config: this.control.config?.(),
       indicators: this.indicators ? { window: this.indicators.status().details?.window, values: this.indicators.compute().filter((v) => v.scope !== 'enterprise') } : undefined,
     };
   }
@@ -234,9 +264,10 @@ export class StatusServer {
         const node = url.searchParams.get('node') ?? '';
         const [group, edge, ...extra] = node.split('/');
         if (!group || !edge || extra.length) return send(res, 400, { error: 'expected ?node=GROUP/EDGE_NODE' });
-        if (!this.sparkplug) return send(res, 404, { error: 'the Sparkplug host is not configured' });
+        const sparkplug = this.control.sparkplug?.();
+        if (!sparkplug) return send(res, 404, { error: 'the Sparkplug host is not configured' });
         try {
-          return send(res, 200, await this.sparkplug.operatorRebirth(group, edge));
+          return send(res, 200, await sparkplug.operatorRebirth(group, edge));
         } catch (err) {
           if (err instanceof RangeError) return send(res, 409, { error: err.message });
           throw err;
@@ -244,12 +275,18 @@ export class StatusServer {
       }
       case '/api/opcua/trust': {
         const endpoint = url.searchParams.get('endpoint') ?? '';
-        if (!this.trustOpcuaServer) return send(res, 404, { error: 'no OPC UA endpoint is configured' });
+        if (!this.control.trustOpcuaServer) return send(res, 404, { error: 'no OPC UA endpoint is configured' });
         try {
-          return send(res, 200, await this.trustOpcuaServer(endpoint));
+          return send(res, 200, await this.control.trustOpcuaServer(endpoint));
         } catch (err) {
           return send(res, 409, { error: (err as Error).message });
         }
+      }
+      case '/api/reload': {
+        if (!this.control.reload) return send(res, 404, { error: 'this gateway was not started from a configuration file' });
+        const report = await this.control.reload('api');
+        // 200 when the new configuration runs (or nothing changed); 422 when it was invalid or refused
+        return send(res, report.outcome === 'applied' || report.outcome === 'unchanged' ? 200 : 422, report);
       }
       case '/api/buffer/losses/acknowledge':
         return send(res, 200, { acknowledged: this.pipeline.buffer.acknowledgeLosses() });
@@ -266,6 +303,16 @@ export class StatusServer {
     send(res, 401, { error: outcome.why === 'missing' ? 'credentials required' : 'wrong credentials' });
     return false;
   }
+}
+
+function closeServer(s: Server, now: boolean): Promise<void> {
+  return new Promise<void>((r) => {
+    s.close(() => r());
+    // SSE streams never end by themselves; idle keep-alive sockets would hold close() open
+    if (now) s.closeAllConnections();
+    else s.closeIdleConnections();
+    if (!now) setTimeout(() => s.closeAllConnections(), 2000).unref();
+  });
 }
 
 function send(res: ServerResponse, code: number, body: unknown): void {

@@ -18,12 +18,11 @@ export async function testGateway(
   const config = parseConfig(yaml, 'test.yaml', { ...process.env, DATA: dir.path, ...env });
   const log = logTo ? createLogger('debug', logTo) : createLogger(process.env.PLANTGATE_TEST_LOG ?? 'silent');
   const gw = await startGateway(config, log);
-  return {
-    ...gw,
+  return Object.assign(gw, {
     dir: dir.path,
     async cleanup() {
       await gw.stop();
       dir.remove();
     },
-  };
+  });
 }

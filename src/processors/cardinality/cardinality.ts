@@ -43,8 +43,13 @@ export class CardinalityGuard extends BaseComponent implements Processor {
   private readonly perSource = new Map<string, number>();
   private readonly offenders = new Map<string, Offender>();
 
-  constructor(name: string, private readonly config: CardinalityConfig) {
+  constructor(name: string, private config: CardinalityConfig) {
     super(name);
+  }
+
+  /** New budgets apply at once; the series already known stay known (a restart would let a tag explosion in again). */
+  reconfigure(config: CardinalityConfig): void {
+    this.config = config;
   }
 
   protected async doStart(): Promise<void> {}

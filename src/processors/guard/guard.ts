@@ -29,8 +29,13 @@ export class Guard extends BaseComponent implements Processor {
   readonly kind = 'processor' as const;
   readonly type = 'guard';
 
-  constructor(name: string, private readonly config: GuardConfig, private readonly unsigned: 'native' | 'integer' = 'native') {
+  constructor(name: string, private config: GuardConfig, private readonly unsigned: 'native' | 'integer' = 'native') {
     super(name);
+  }
+
+  /** New limits apply to the next batch; counters go on. */
+  reconfigure(config: GuardConfig): void {
+    this.config = config;
   }
 
   protected async doStart(): Promise<void> {}

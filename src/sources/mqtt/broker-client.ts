@@ -31,6 +31,8 @@ export class BrokerClient extends MqttSource {
   /** Primary Sparkplug host: the timestamp of the will registered with the current connection. */
   private stateTimestamp = 0;
   private ending = false;
+  /** Filters this client asked the broker for: what a changed route list must unsubscribe (a persistent session keeps them). */
+  private readonly subscribed = new Set<string>();
 
   constructor(name: string, private readonly config: ClientConfig, router: TopicRouter, ctx: SourceContext) {
     super(name, router, ctx);
@@ -121,14 +123,42 @@ export class BrokerClient extends MqttSource {
     this.setState('reconnecting');
   }
 
-  private subscribe(): void {
+  private wanted(): { topic: string; qos: 0 | 1 | 2 }[] {
     const subs = [...(this.config.subscriptions ?? this.router.filters().map((topic) => ({ topic, qos: 1 as 0 | 1 | 2 })))];
     if (this.sparkplug) {
       const groups = this.sparkplug.config.groups;
       for (const topic of groups.length ? [...groups.map((g) => `spBv1.0/${g}/#`), 'spBv1.0/STATE/+'] : ['spBv1.0/#']) subs.push({ topic, qos: 1 });
     }
+    return subs;
+  }
+
+  /**
+   * The routes changed (a reload): subscribe to the filters that are new and unsubscribe the ones no
+   * route needs, on the same connection. Returns whether anything changed.
+   */
+  refreshSubscriptions(): boolean {
+    const wanted = new Set(this.wanted().map((s) => s.topic));
+    const gone = [...this.subscribed].filter((t) => !wanted.has(t));
+    const added = [...wanted].filter((t) => !this.subscribed.has(t));
+    if (!gone.length && !added.length) return false;
+    if (this.connected) this.subscribe();
+    return true;
+  }
+
+  private subscribe(): void {
+    const subs = this.wanted();
     const client = this.client;
-    if (!client || subs.length === 0) return;
+    if (!client) return;
+    const wanted = new Set(subs.map((s) => s.topic));
+    const gone = [...this.subscribed].filter((t) => !wanted.has(t));
+    if (gone.length) {
+      void client.unsubscribeAsync(gone).then(
+        () => gone.forEach((t) => this.subscribed.delete(t)),
+        (err: unknown) => this.recordError(err),
+      );
+    }
+    if (subs.length === 0) return;
+    for (const s of subs) this.subscribed.add(s.topic);
     void client.subscribeAsync(Object.fromEntries(subs.map((s) => [s.topic, { qos: s.qos }]))).then(
       async (granted) => {
         for (const g of granted) if (g.qos === 128) this.recordError(new Error(`broker refused subscription to ${g.topic}`));

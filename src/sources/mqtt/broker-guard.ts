@@ -51,11 +51,17 @@ export class IntakeBudget {
   private timer?: NodeJS.Timeout;
 
   constructor(
-    readonly maxPartialBytes: number,
-    readonly maxInflightBytes: number,
+    public maxPartialBytes: number,
+    public maxInflightBytes: number,
     /** Bytes of lines the pipeline holds for their commit (all sources). */
     private readonly pendingBytes: () => number = () => 0,
   ) {}
+
+  /** New limits (a reload); connections held back are looked at again on the next tick. */
+  setLimits(maxPartialBytes: number, maxInflightBytes: number): void {
+    this.maxPartialBytes = maxPartialBytes;
+    this.maxInflightBytes = maxInflightBytes;
+  }
 
   full(): boolean {
     return this.inflightBytes + this.pendingBytes() > this.maxInflightBytes;

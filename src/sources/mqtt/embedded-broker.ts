@@ -20,6 +20,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { Aedes, type Client, type PublishPacket } from 'aedes';
 import { createWebSocketStream, WebSocketServer } from 'ws';
+import { changedKeys } from '../../core/factory.js';
 import { isLoopback, listen } from '../../core/net.js';
 import { serverTlsOptions } from '../../security/tls.js';
 import type { SourceContext } from '../source.js';
@@ -42,6 +43,9 @@ interface DeviceInfo {
   /** Set once the connection is gone: the operator sees which device went away, and when. */
   disconnectedAt?: number;
 }
+
+/** Broker keys that shape its listeners or aedes itself: changing one restarts the broker (devices reconnect). */
+const LISTENER_KEYS = ['listen', 'tls', 'websocket', 'connectTimeout', 'maxTopicDepth', 'maxInflight'];
 
 /** Devices that went away, kept for the device list (oldest forgotten first). */
 const GONE_KEPT = 10_000;
@@ -83,9 +87,9 @@ export class EmbeddedBroker extends MqttSource {
   private readonly devices = new Map<string, DeviceInfo>();
   private readonly gone = new Map<string, DeviceInfo>();
   private readonly grants = new WeakMap<Client, Grant>();
-  private readonly auth: BrokerAuth;
-  private readonly rate: RateLimiter;
-  private readonly authFailures: RateLimiter;
+  private auth: BrokerAuth;
+  private rate: RateLimiter;
+  private authFailures: RateLimiter;
   private readonly refusals: Record<string, number> = {};
   private readonly recentRefusals: RefusalRecord[] = [];
   private readonly lastLogged = new Map<string, number>();
@@ -106,11 +110,29 @@ export class EmbeddedBroker extends MqttSource {
   port = 0;
   wsPort = 0;
 
-  constructor(name: string, private readonly config: BrokerConfig, router: TopicRouter, ctx: SourceContext) {
+  constructor(name: string, private config: BrokerConfig, router: TopicRouter, ctx: SourceContext) {
     super(name, router, ctx);
     this.auth = new BrokerAuth(config);
     this.rate = new RateLimiter(config.maxConnectionsPerSecond);
     this.authFailures = new RateLimiter(config.maxAuthFailuresPerMinute / 60, config.maxAuthFailuresPerMinute);
+  }
+
+  /**
+   * A changed broker section, applied without closing a connection; false when it needs new
+   * listeners or a new aedes (LISTENER_KEYS), which only a restart of the broker gives. Users, ACLs
+   * and anonymous access apply to the next CONNECT (a connected device keeps the grant it logged
+   * in with, as with a changed credentials file); publish, retained and intake limits apply to the
+   * next packet; per-connection packet limits to connections made from now on.
+   */
+  reconfigure(next: BrokerConfig): boolean {
+    const prev = this.config;
+    if (changedKeys(prev, next).some((k) => LISTENER_KEYS.includes(k))) return false;
+    this.config = next;
+    this.auth = new BrokerAuth(next);
+    if (prev.maxConnectionsPerSecond !== next.maxConnectionsPerSecond) this.rate = new RateLimiter(next.maxConnectionsPerSecond);
+    if (prev.maxAuthFailuresPerMinute !== next.maxAuthFailuresPerMinute) this.authFailures = new RateLimiter(next.maxAuthFailuresPerMinute / 60, next.maxAuthFailuresPerMinute);
+    this.budget?.setLimits(next.maxPartialBytes, next.maxInflightBytes);
+    return true;
   }
 
   protected async doStart(): Promise<void> {

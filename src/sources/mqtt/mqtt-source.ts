@@ -20,9 +20,10 @@ export abstract class MqttSource extends BaseComponent implements Source, Sparkp
     super(name);
   }
 
-  useSparkplug(host: SparkplugHost): void {
+  useSparkplug(host: SparkplugHost | undefined): void {
+    this.sparkplug?.detach(this);
     this.sparkplug = host;
-    host.attach(this);
+    host?.attach(this);
   }
 
   /** Publishes on this connection (Sparkplug NCMD and STATE). */

@@ -12,9 +12,14 @@ import { parseTopicTemplate, type TopicTemplate } from './topic-template.js';
 export type RouteResult = { kind: 'points'; points: Point[] } | { kind: 'unrouted' } | { kind: 'rejected'; reason: string };
 
 export class TopicRouter {
-  private readonly routes: { config: RouteConfig; template: TopicTemplate }[];
+  private routes: { config: RouteConfig; template: TopicTemplate }[] = [];
 
   constructor(routes: RouteConfig[]) {
+    this.setRoutes(routes);
+  }
+
+  /** New routes apply from the next message on, for every transport at once (a reload: no connection is touched). */
+  setRoutes(routes: RouteConfig[]): void {
     this.routes = routes.map((config) => ({ config, template: parseTopicTemplate(config.topic) }));
   }
 

@@ -52,6 +52,10 @@ export class SparkplugHost extends BaseComponent implements Source {
     return this.config.mode;
   }
 
+  detach(t: SparkplugTransport): void {
+    if (this.transports.get(t.name) === t) this.transports.delete(t.name);
+  }
+
   attach(t: SparkplugTransport): void {
     this.transports.set(t.name, t);
   }

@@ -1,0 +1,264 @@
+/**
+ * The registry of kinds: which components a configuration asks for, built by their factories, and
+ * how each kind enters the pipeline and leaves it. The gateway builds itself from this list at
+ * start, and a reload diffs the same list by component name (see gateway.ts), so a kind added here
+ * is built, stopped, restarted or changed in place without a branch anywhere else.
+ *
+ * The order is the start order: the sink before the processors before the sources (nothing
+ * arrives before it can be kept), the Sparkplug host before the MQTT transports that feed it, the
+ * indicators after every source, the status server last.
+ */
+import type { Logger } from 'pino';
+import type { DiskBuffer } from '../buffer/disk-buffer.js';
+import { bufferFactory } from '../buffer/factory.js';
+import type { PlantgateConfig } from '../config/schema.js';
+import type { Component } from '../core/component.js';
+import { changedKeys } from '../core/factory.js';
+import type { DeadLetters } from '../deadletters/dead-letters.js';
+import { deadLettersFactory } from '../deadletters/factory.js';
+import type { IndicatorEngine } from '../indicators/engine.js';
+import { indicatorEngineFactory, type IndicatorsUnit } from '../indicators/factory.js';
+import type { Pipeline } from '../pipeline/pipeline.js';
+import { cardinalityFactory } from '../processors/cardinality/factory.js';
+import { guardFactory } from '../processors/guard/factory.js';
+import type { Processor } from '../processors/processor.js';
+import { influxSinkFactory, sinkName, targetChanges } from '../sinks/influxdb/factory.js';
+import type { BrokerClient } from '../sources/mqtt/broker-client.js';
+import type { EmbeddedBroker } from '../sources/mqtt/embedded-broker.js';
+import { brokerClientFactory, embeddedBrokerFactory } from '../sources/mqtt/factory.js';
+import type { MqttSource } from '../sources/mqtt/mqtt-source.js';
+import type { TopicRouter } from '../sources/mqtt/router.js';
+import { opcuaEndpointFactory, opcuaIdentityFixed, type OpcuaCertificates } from '../sources/opcua/factory.js';
+import type { Source, SourceContext } from '../sources/source.js';
+import { sparkplugHostFactory } from '../sources/sparkplug/factory.js';
+import type { SparkplugHost } from '../sources/sparkplug/host.js';
+import type { GatewayControl } from '../status/control.js';
+import { statusServerFactory } from '../status/factory.js';
+import type { StatusServer } from '../status/server.js';
+
+/** What the kinds are handed: the parts every component shares. */
+export interface Runtime {
+  log: Logger;
+  pipeline: Pipeline;
+  buffer: DiskBuffer;
+  deadLetters: DeadLetters;
+  router: TopicRouter;
+  control: GatewayControl;
+  /** The configuration being built or applied. */
+  config(): PlantgateConfig;
+  /** The running Sparkplug host, if any (the MQTT transports publish through it). */
+  sparkplug(): SparkplugHost | undefined;
+  /** The OPC UA client identity, opened with the first endpoint. */
+  certificates(): Promise<OpcuaCertificates>;
+  ctx(name: string): SourceContext;
+  /** Components of a kind that run now, by name. */
+  running<T>(kind: string): Map<string, T>;
+}
+
+/** What a configuration holds beyond itself: the master data the indicators' files name. */
+export interface Inputs {
+  config: PlantgateConfig;
+  indicators?: IndicatorsUnit;
+}
+
+export interface Instance {
+  name: string;
+  config: unknown;
+}
+
+/**
+ * One kind. Components are `Component`s that the pipeline knows; settings (routes, log level, the
+ * buffer's options) have no component of their own and only `apply` or `fixed`.
+ */
+export interface Kind<C = any, T = any> {
+  key: string;
+  instances(inputs: Inputs): { name: string; config: C }[];
+  create?(name: string, config: C, rt: Runtime): T | Promise<T>;
+  attach?(component: T, rt: Runtime): void;
+  detach?(component: T, rt: Runtime): void;
+  /** In place; false: only a restart of the component applies it. */
+  reconfigure?(component: T, next: C, prev: C, rt: Runtime): boolean | Promise<boolean>;
+  /** A setting without a component: make it so. */
+  apply?(next: C, prev: C, rt: Runtime): void;
+  /** Why this change needs a restart of the gateway (the whole reload is then refused). */
+  fixed?(prev: C, next: C, rt: Runtime): string | undefined;
+  /** Kinds whose restart restarts this kind's components too (their wills and subscriptions come from it). */
+  follows?: string;
+}
+
+function one<C>(name: string, config: C | undefined): { name: string; config: C }[] {
+  return config === undefined ? [] : [{ name, config }];
+}
+
+const sink: Kind<PlantgateConfig['influx'], Component> = {
+  key: 'influxdb',
+  instances: ({ config }) => one(sinkName(config.influx), config.influx),
+  create: (name, config, rt) => influxSinkFactory.create(name, config, { buffer: rt.buffer, deadLetters: rt.deadLetters, log: rt.log }),
+  // the old sink is stopped before the new one starts: both read the same cursor
+  attach: (s, rt) => {
+    const old = rt.pipeline.sinks.find((x) => x.name === s.name);
+    if (old) rt.pipeline.replaceSink(old, s);
+    else rt.pipeline.sinks.push(s);
+  },
+  reconfigure: influxSinkFactory.reconfigure,
+  fixed: (prev, next, rt) => {
+    const fixed = influxSinkFactory.fixed!(prev, next);
+    if (fixed) return fixed;
+    const target = targetChanges(prev, next);
+    // the buffered lines were accepted for the old target: they are written there first
+    if (target.length && !rt.buffer.caughtUp(sinkName(prev))) {
+      return `influx.${target.join(', influx.')} changes where the data goes while the buffer still holds lines for the old target: reload again once the sink has caught up (buffer pending 0), or restart`;
+    }
+    return undefined;
+  },
+};
+
+const guard: Kind<PlantgateConfig['guard'], Processor> = {
+  key: 'guard',
+  instances: ({ config }) => one('guard', config.guard),
+  // UInt64 values are written as InfluxDB's unsigned type on v2 only (the API is fixed while running)
+  create: (name, config, rt) => guardFactory.create(name, config, { unsigned: rt.config().influx.api === 'v2' ? 'native' : 'integer' }),
+  attach: (p, rt) => void rt.pipeline.processors.push(p),
+  reconfigure: guardFactory.reconfigure,
+};
+
+const cardinality: Kind<PlantgateConfig['cardinality'], Processor> = {
+  key: 'cardinality',
+  instances: ({ config }) => one('cardinality', config.cardinality),
+  create: (name, config) => cardinalityFactory.create(name, config, undefined as never),
+  attach: (p, rt) => void rt.pipeline.processors.push(p),
+  reconfigure: cardinalityFactory.reconfigure,
+};
+
+const sparkplug: Kind<NonNullable<PlantgateConfig['sparkplug']>, SparkplugHost> = {
+  key: 'sparkplug',
+  instances: ({ config }) => one('sparkplug', config.sparkplug),
+  create: (name, config, rt) => sparkplugHostFactory.create(name, config, { stateFile: config.stateFile!, ctx: rt.ctx(name) }),
+  // first: its sessions are loaded before the first message arrives, and it persists after the last
+  attach: (h, rt) => {
+    rt.pipeline.addSource(h, 'first');
+    for (const t of rt.running<MqttSource>('mqtt-broker').values()) t.useSparkplug(h);
+    const engine = rt.running<IndicatorEngine>('indicators').get('indicators');
+    if (engine) h.reportPresence((points) => engine.observe(points), Math.min(5000, engine.window / 3));
+  },
+  detach: (h, rt) => {
+    rt.pipeline.removeSource(h);
+    for (const t of rt.running<MqttSource>('mqtt-broker').values()) t.useSparkplug(undefined);
+  },
+  reconfigure: sparkplugHostFactory.reconfigure,
+};
+
+const broker: Kind<NonNullable<PlantgateConfig['mqtt']['broker']>, EmbeddedBroker> = {
+  key: 'mqtt-broker',
+  instances: ({ config }) => one('mqtt-broker', config.mqtt.broker),
+  create: (name, config, rt) => embeddedBrokerFactory.create(name, config, { router: rt.router, ctx: rt.ctx(name) }),
+  attach: (b, rt) => {
+    b.useSparkplug(rt.sparkplug());
+    rt.pipeline.addSource(b);
+  },
+  detach: (b, rt) => {
+    b.useSparkplug(undefined);
+    rt.pipeline.removeSource(b);
+  },
+  reconfigure: embeddedBrokerFactory.reconfigure,
+};
+
+const clients: Kind<PlantgateConfig['mqtt']['clients'][number], BrokerClient> = {
+  key: 'mqtt-client',
+  instances: ({ config }) => config.mqtt.clients.map((c) => ({ name: c.name ?? `mqtt-client-${c.clientId}`, config: c })),
+  create: (name, config, rt) => brokerClientFactory.create(name, config, { router: rt.router, ctx: rt.ctx(name) }),
+  attach: (c, rt) => {
+    c.useSparkplug(rt.sparkplug());
+    rt.pipeline.addSource(c);
+  },
+  detach: (c, rt) => {
+    c.useSparkplug(undefined);
+    rt.pipeline.removeSource(c);
+  },
+  reconfigure: brokerClientFactory.reconfigure,
+  follows: 'sparkplug',
+};
+
+/** Not a component: the route table every MQTT transport shares, replaced in place. */
+const routes: Kind<PlantgateConfig['mqtt']['routes']> = {
+  key: 'routes',
+  instances: ({ config }) => one('mqtt.routes', config.mqtt.routes),
+  apply: (next, _prev, rt) => {
+    rt.router.setRoutes(next);
+    for (const c of rt.running<BrokerClient>('mqtt-client').values()) c.refreshSubscriptions();
+  },
+};
+
+const opcuaIdentity: Kind<PlantgateConfig['opcua']> = {
+  key: 'opcua-identity',
+  instances: ({ config }) => one('opcua', config.opcua),
+  fixed: opcuaIdentityFixed,
+};
+
+const opcua: Kind<PlantgateConfig['opcua']['endpoints'][number], Source> = {
+  key: 'opcua',
+  instances: ({ config }) => config.opcua.endpoints.map((e) => ({ name: e.name, config: e })),
+  create: (name, config, rt) => opcuaEndpointFactory.create(name, config, { certificates: rt.certificates, ctx: rt.ctx(name) }),
+  attach: (s, rt) => rt.pipeline.addSource(s),
+  detach: (s, rt) => rt.pipeline.removeSource(s),
+  // a new URL, security or node list is a new session (the other endpoints keep theirs)
+  reconfigure: () => false,
+};
+
+const untaps = new WeakMap<IndicatorEngine, () => void>();
+const indicators: Kind<IndicatorsUnit, IndicatorEngine> = {
+  key: 'indicators',
+  instances: ({ config, indicators }) => (config.indicators && indicators ? one('indicators', indicators) : []),
+  create: (name, unit, rt) => indicatorEngineFactory.create(name, unit.settings, { registry: unit.registry, targets: unit.targets, ctx: rt.ctx(name) }),
+  attach: (engine, rt) => {
+    untaps.set(engine, rt.pipeline.addTap((points) => engine.observe(points)));
+    rt.sparkplug()?.reportPresence((points) => engine.observe(points), Math.min(5000, engine.window / 3));
+    rt.pipeline.addSource(engine);
+  },
+  detach: (engine, rt) => {
+    untaps.get(engine)?.();
+    rt.pipeline.removeSource(engine);
+  },
+  // in place: the equipment already heard from keeps counting under the new registry
+  reconfigure: (engine, next) => {
+    engine.reconfigure(next.settings, next.registry, next.targets);
+    return true;
+  },
+};
+
+const http: Kind<PlantgateConfig['http'], StatusServer> = {
+  key: 'http',
+  instances: ({ config }) => one('http', config.http),
+  create: (name, config, rt) => statusServerFactory.create(name, config, { pipeline: rt.pipeline, control: rt.control }),
+  reconfigure: statusServerFactory.reconfigure,
+};
+
+const log: Kind<PlantgateConfig['log']> = {
+  key: 'log',
+  instances: ({ config }) => one('log', config.log),
+  apply: (next, _prev, rt) => {
+    rt.log.level = next.level;
+  },
+  fixed: (prev, next) => (prev.format !== next.format ? 'log.format applies at the next start (the log stream is opened once)' : undefined),
+};
+
+const buffer: Kind<PlantgateConfig['buffer']> = {
+  key: 'buffer',
+  instances: ({ config }) => one('buffer', config.buffer),
+  fixed: (prev, next) => bufferFactory.fixed!(prev, next),
+};
+
+const deadLetters: Kind<PlantgateConfig['deadLetters']> = {
+  key: 'deadLetters',
+  instances: ({ config }) => one('deadLetters', config.deadLetters),
+  fixed: (prev, next) => deadLettersFactory.fixed!(prev, next),
+};
+
+/** Every kind, in start order. */
+export const KINDS: readonly Kind[] = [buffer, deadLetters, log, sink, guard, cardinality, routes, sparkplug, broker, clients, opcuaIdentity, opcua, indicators, http];
+
+/** Keys of a section that changed, for the reload report. */
+export function sectionChanges(prev: unknown, next: unknown): string[] {
+  if (prev && next && typeof prev === 'object' && typeof next === 'object' && !Array.isArray(prev)) return changedKeys(prev, next);
+  return [];
+}

@@ -189,9 +189,10 @@ const routes: Kind<PlantgateConfig['mqtt']['routes']> = {
   },
 };
 
-const opcuaIdentity: Kind<PlantgateConfig['opcua']> = {
+/** Not a component: the client identity every endpoint shares (its endpoints are their own kind). */
+const opcuaIdentity: Kind<Pick<PlantgateConfig['opcua'], 'pkiDir' | 'applicationName'>> = {
   key: 'opcua-identity',
-  instances: ({ config }) => one('opcua', config.opcua),
+  instances: ({ config }) => one('opcua', { pkiDir: config.opcua.pkiDir, applicationName: config.opcua.applicationName }),
   fixed: opcuaIdentityFixed,
 };
 

@@ -15,6 +15,10 @@ export const GATEWAY_NODE_FLAGS = ['--max-semi-space-size=32'];
 
 export interface GatewayProcess {
   httpUrl: string;
+  /** The configuration file it runs on (rewrite it and reload). */
+  file: string;
+  /** Sends a signal and returns (SIGHUP: reload). */
+  signal(signal: NodeJS.Signals): void;
   pid(): number | undefined;
   /** Current resident set size in bytes, from /proc. */
   rss(): number;
@@ -23,7 +27,7 @@ export interface GatewayProcess {
   output(): string;
 }
 
-export async function gatewayProcess(dir: string, yaml: (httpPort: number) => string): Promise<GatewayProcess> {
+export async function gatewayProcess(dir: string, yaml: (httpPort: number) => string, opts: { args?: string[] } = {}): Promise<GatewayProcess> {
   const httpPort = await freePort();
   const file = join(dir, 'gateway.yaml');
   writeFileSync(file, yaml(httpPort));
@@ -31,6 +35,8 @@ export async function gatewayProcess(dir: string, yaml: (httpPort: number) => st
   let m: Managed | undefined;
   return {
     httpUrl,
+    file,
+    signal: (signal) => void m?.proc.kill(signal),
     pid: () => m?.proc.pid,
     rss() {
       const pid = m?.proc.pid;
@@ -39,7 +45,7 @@ export async function gatewayProcess(dir: string, yaml: (httpPort: number) => st
     async start(readyTimeoutMs = 30_000) {
       // PLANTGATE_PROFILE=DIR: the gateway writes a V8 CPU profile there when it stops (docs/benchmarks.md)
       const profile = process.env.PLANTGATE_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PLANTGATE_PROFILE}`] : [];
-      m = launch(process.execPath, [...profile, ...GATEWAY_NODE_FLAGS, PLANTGATE_BIN, 'run', '--config', file], { ...process.env, PLANTGATE_LOG: 'warn' });
+      m = launch(process.execPath, [...profile, ...GATEWAY_NODE_FLAGS, PLANTGATE_BIN, 'run', '--config', file, ...(opts.args ?? [])], { ...process.env, PLANTGATE_LOG: 'warn' });
       await waitFor('gateway ready', async () => (await fetch(`${httpUrl}/readyz`)).ok, readyTimeoutMs, m);
     },
     async kill(signal: NodeJS.Signals = 'SIGKILL') {

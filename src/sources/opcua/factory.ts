@@ -33,7 +33,7 @@ export const opcuaEndpointFactory = defineFactory({
 });
 
 /** The client identity all endpoints share cannot change under their sessions. */
-export function opcuaIdentityFixed(prev: OpcuaConfig, next: OpcuaConfig): string | undefined {
+export function opcuaIdentityFixed(prev: Pick<OpcuaConfig, 'pkiDir' | 'applicationName'>, next: Pick<OpcuaConfig, 'pkiDir' | 'applicationName'>): string | undefined {
   const keys = changedKeys({ pkiDir: prev.pkiDir, applicationName: prev.applicationName }, { pkiDir: next.pkiDir, applicationName: next.applicationName });
   return keys.length ? `opcua.${keys.join(', opcua.')} (the client certificate every endpoint uses) apply at the next start` : undefined;
 }

@@ -112,6 +112,20 @@
     }
     const buf = st.components.find((c) => c.kind === 'buffer');
     if (buf?.details?.losses) active.push(`buffer: ${buf.details.losses.exact ? '' : 'about '}${fmtNum(buf.details.losses.lines)} line(s) lost in damaged files (see Buffer)`);
+    // the configuration running, and what the last reload did (an invalid one stays listed until the next good one)
+    const cfg = st.config;
+    if (cfg) {
+      $('#cfg-hash').textContent = cfg.hash;
+      $('#cfg-loaded').textContent = `${fmtAge(now - cfg.loadedAt)} ago`;
+      const r = cfg.lastReload;
+      $('#cfg-reload').textContent = !r ? 'no reload yet'
+        : `last reload ${fmtAge(now - r.at)} ago (${r.trigger}): ${r.outcome}${r.outcome === 'applied' ? `, ${r.changes.length} change(s)${r.failed ? `, ${r.failed} failed` : ''}` : ''}`;
+      $('#cfg-reload').className = r && (r.outcome === 'invalid' || r.outcome === 'refused' || r.failed) ? 'bad' : '';
+      if (r && (r.outcome === 'invalid' || r.outcome === 'refused')) {
+        active.push(`reload ${esc(r.outcome)} ${fmtAge(now - r.at)} ago, the running configuration is kept: ${r.problems.slice(0, 5).map((p) => `${p.path ? `<code>${esc(p.path)}</code> ` : ''}${p.line ? `(line ${p.line}, column ${p.column}) ` : ''}${esc(p.message)}`).join('; ')}`);
+      }
+      for (const c of (r?.changes || []).filter((x) => x.error)) active.push(`reload: ${esc(c.component)} ${esc(c.action)} failed: ${esc(c.error)}`);
+    }
     $('#active').hidden = active.length === 0;
     $('#active-list').innerHTML = active.map((a) => `<li>${a}</li>`).join('');
 

@@ -1,6 +1,6 @@
 /**
  * `plantgate` command line: the dispatcher and the help. Each command lives in its own module
- * (run.ts, sim.ts, opcua.ts, demo.ts, bench.ts, password.ts); argument parsing is node:util
+ * (run.ts, config.ts, sim.ts, opcua.ts, demo.ts, bench.ts, password.ts); argument parsing is node:util
  * parseArgs, strict, so a mistyped option is an error rather than silently ignored.
  */
 import { readFileSync } from 'node:fs';
@@ -94,6 +94,8 @@ export async function main(argv: string[]): Promise<number> {
       return (await import('./run.js')).check(rest);
     case 'run':
       return (await import('./run.js')).run(rest);
+    case 'config':
+      return (await import('./config.js')).configCommand(rest);
     case 'demo':
       return (await import('./demo.js')).runDemo(rest);
     case 'sim':

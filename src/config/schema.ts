@@ -17,27 +17,25 @@ import { httpSchema } from '../status/config.js';
 
 export const configSchema = z
   .strictObject({
-    http: httpSchema.default({ listen: { host: '127.0.0.1', port: 8080 } }),
-    influx: influxSchema,
-    mqtt: mqttSchema.default({ clients: [], routes: [] }),
-    /** OPC UA servers to subscribe to. */
-    opcua: opcuaSchema.default({ applicationName: 'plantgate', endpoints: [] }),
-    /** Sparkplug B host on the embedded broker and every MQTT client; omit to disable. */
-    sparkplug: sparkplugSchema.optional(),
-    buffer: bufferSchema.default(bufferSchema.parse({ dir: './data/buffer' })),
-    deadLetters: deadLettersSchema.default({ maxBytes: 64 * 1024 * 1024, keepLatest: 50 }),
-    guard: guardSchema.default({ maxFuture: 3_600_000, maxAge: 0 }),
-    /** Series budgets against tag explosions. */
-    cardinality: cardinalitySchema.default(cardinalitySchema.parse({})),
-    /** Measured indicators against the plan's targets; omit to disable. */
-    indicators: indicatorsSchema.optional(),
+    // .prefault({}): a section left out is validated as an empty one, so its defaults are only the
+    // ones its own schema writes
+    http: httpSchema.prefault({}).describe('The status page, its API and /metrics.'),
+    influx: influxSchema.describe('The InfluxDB every point is written to (through the buffer).'),
+    mqtt: mqttSchema.prefault({}).describe('MQTT: the embedded broker, external brokers, and the routes that turn topics into points.'),
+    opcua: opcuaSchema.prefault({}).describe('OPC UA servers to subscribe to.'),
+    sparkplug: sparkplugSchema.optional().describe('Sparkplug B host on the embedded broker and every MQTT client; omit to disable.'),
+    buffer: bufferSchema.prefault({}).describe('The durable on-disk buffer between intake and InfluxDB.'),
+    deadLetters: deadLettersSchema.prefault({}).describe('Where refused payloads and lines are kept, with their reason.'),
+    guard: guardSchema.prefault({}).describe('Checks on every point before it is buffered.'),
+    cardinality: cardinalitySchema.prefault({}).describe('Series budgets against tag explosions.'),
+    indicators: indicatorsSchema.optional().describe('Measured indicators against the plan\'s targets; omit to disable.'),
     log: z
       .strictObject({
-        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-        /** JSON lines for machines; `pretty` for people (pino-pretty); `auto`: pretty on a terminal. */
-        format: z.enum(['auto', 'json', 'pretty']).default('auto'),
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Lowest level logged (a reload changes it in place).'),
+        format: z.enum(['auto', 'json', 'pretty']).default('auto').describe('JSON lines for machines; `pretty` for people (pino-pretty); `auto`: pretty on a terminal.'),
       })
-      .default({ level: 'info', format: 'auto' }),
+      .prefault({})
+      .describe('Logs: JSON lines on standard output.'),
   })
   .transform((c) => ({
     ...c,

@@ -24,7 +24,7 @@ export const listenAddress = z.string().transform((s, ctx) => {
     return z.NEVER;
   }
   return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
-});
+}).meta({ format: 'listen' });
 export type ListenAddress = z.output<typeof listenAddress>;
 
 /** Byte sizes: a number of bytes or `512MiB`, `2GB`, `64k`. */
@@ -37,7 +37,7 @@ export const byteSize = z.union([z.number().int().positive(), z.string()]).trans
   }
   const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
   return Math.floor(Number(m[1]) * mult);
-});
+}).meta({ format: 'bytes' });
 
 /** Durations: milliseconds as a number, or `500ms`, `5s`, `2m`, `1h`, `1d`. */
 export const duration = z.union([z.number().nonnegative(), z.string()]).transform((v, ctx) => {
@@ -49,7 +49,7 @@ export const duration = z.union([z.number().nonnegative(), z.string()]).transfor
   }
   const mult = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? 'ms') as 'ms'];
   return Number(m[1]) * mult;
-});
+}).meta({ format: 'duration' });
 
 /** Names usable as component names, tags and file names. */
 export const componentName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'expected a name of letters, digits, _ . - (at most 64)');

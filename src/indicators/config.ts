@@ -2,22 +2,17 @@ import { z } from 'zod';
 import { duration } from '../core/config-types.js';
 
 export const indicatorsSchema = z.strictObject({
-  /** Registry of enterprises, key processes and equipment (YAML, see seeds/). */
-  registry: z.string().min(1),
-  /** The plan's targets (YAML, see seeds/). */
-  targets: z.string().min(1),
-  /** A device counts as reporting when it sent valid data within this window. */
-  window: duration.default(300_000),
-  /** How often indicator values are written to InfluxDB (0: never). */
-  publishInterval: duration.default(60_000),
-  measurement: z.string().min(1).default('indicator'),
-  /** How robots report their state (fields of their points). */
+  registry: z.string().min(1).describe('Registry of enterprises, key processes and equipment (YAML, see seeds/).'),
+  targets: z.string().min(1).describe('The plan\'s targets (YAML, see seeds/).'),
+  window: duration.default(300_000).describe('A device counts as reporting when it sent valid data within this window.'),
+  publishInterval: duration.default(60_000).describe('How often indicator values are written to InfluxDB (0: never).'),
+  measurement: z.string().min(1).default('indicator').describe('Measurement the indicator values are written to.'),
   robot: z
     .strictObject({
-      modeField: z.string().default('mode'),
-      automatic: z.array(z.string()).default(['AUTO', 'AUTOMATIC', 'auto', 'automatic']),
-      stopFields: z.array(z.string()).default(['protective_stop', 'emergency_stop']),
+      modeField: z.string().default('mode').describe('The field holding the robot\'s operating mode.'),
+      automatic: z.array(z.string()).default(['AUTO', 'AUTOMATIC', 'auto', 'automatic']).describe('Modes that count as automatic operation.'),
+      stopFields: z.array(z.string()).default(['protective_stop', 'emergency_stop']).describe('Boolean fields that, when true, mean the robot is stopped.'),
     })
-    .default({ modeField: 'mode', automatic: ['AUTO', 'AUTOMATIC', 'auto', 'automatic'], stopFields: ['protective_stop', 'emergency_stop'] }),
+    .prefault({}).describe('How robots report their state (fields of their points).'),
 });
 export type IndicatorsConfig = z.output<typeof indicatorsSchema>;

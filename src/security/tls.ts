@@ -18,17 +18,10 @@ export const readableFile = z.string().min(1).superRefine((f, ctx) => {
 
 export const tlsServerSchema = z
   .strictObject({
-    /** PEM certificate chain and private key this listener presents. */
-    cert: readableFile,
-    key: readableFile,
-    /** PEM CA bundle that signs the client certificates this listener accepts. */
-    ca: readableFile.optional(),
-    /**
-     * `required`: the TLS handshake refuses a client without a certificate signed by `ca`;
-     * `optional`: a client may log in with a password instead, but a certificate it does present
-     * must be valid; `none`: no client certificates asked for.
-     */
-    clientCertificates: z.enum(['none', 'optional', 'required']).optional(),
+    cert: readableFile.describe('PEM certificate chain and private key this listener presents.'),
+    key: readableFile.describe('Its private key (PEM).'),
+    ca: readableFile.optional().describe('PEM CA bundle that signs the client certificates this listener accepts.'),
+    clientCertificates: z.enum(['none', 'optional', 'required']).optional().describe('`required`: the TLS handshake refuses a client without a certificate signed by `ca`; `optional`: a client may log in with a password instead, but a certificate it does present must be valid; `none`: no client certificates asked for.'),
   })
   .transform((t) => ({ ...t, clientCertificates: t.clientCertificates ?? (t.ca ? ('optional' as const) : ('none' as const)) }))
   .superRefine((t, ctx) => {
@@ -37,15 +30,11 @@ export const tlsServerSchema = z
 export type TlsServerConfig = z.output<typeof tlsServerSchema>;
 
 export const tlsClientSchema = z.strictObject({
-  /** PEM CA bundle to trust instead of the system's (a plant's own CA). */
-  ca: readableFile.optional(),
-  /** Client certificate and key, for servers that authenticate clients by certificate. */
-  cert: readableFile.optional(),
-  key: readableFile.optional(),
-  /** false accepts any server certificate: for a first test only, never in production. */
-  rejectUnauthorized: bool().default(true),
-  /** Name to check the server certificate against, when it differs from the URL's host. */
-  servername: z.string().min(1).optional(),
+  ca: readableFile.optional().describe('PEM CA bundle to trust instead of the system\'s (a plant\'s own CA).'),
+  cert: readableFile.optional().describe('Client certificate and key, for servers that authenticate clients by certificate.'),
+  key: readableFile.optional().describe('The client certificate\'s private key (PEM).'),
+  rejectUnauthorized: bool().default(true).describe('false accepts any server certificate: for a first test only, never in production.'),
+  servername: z.string().min(1).optional().describe('Name to check the server certificate against, when it differs from the URL\'s host.'),
 }).superRefine((t, ctx) => {
   if (!!t.cert !== !!t.key) ctx.addIssue({ code: 'custom', path: [t.cert ? 'key' : 'cert'], message: 'cert and key go together' });
 });

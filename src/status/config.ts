@@ -6,13 +6,10 @@ import { readableFile, tlsServerSchema } from '../security/tls.js';
 
 export const httpAuthSchema = z
   .strictObject({
-    /** Bearer token for scripts (`Authorization: Bearer ...`); at least 16 characters. */
-    token: z.string().min(16, 'a token of at least 16 characters').optional(),
-    tokenFile: readableFile.optional(),
-    /** Users for browsers (HTTP basic authentication); hashes from `plantgate hash-password`. */
-    users: z.array(z.strictObject({ username: z.string().min(1).regex(/^[^:]+$/, 'no colon in a username'), passwordHash: z.string().refine(isPasswordHash, PASSWORD_HASH_HINT) })).default([]),
-    /** `open`: anyone who reaches the port may read status and dashboard; `authenticated`: reading needs credentials too (health probes excepted). */
-    readAccess: z.enum(['open', 'authenticated']).default('open'),
+    token: z.string().min(16, 'a token of at least 16 characters').optional().describe('Bearer token for scripts (`Authorization: Bearer ...`); at least 16 characters.'),
+    tokenFile: readableFile.optional().describe('File holding the token (Docker / systemd credentials); instead of `token`.'),
+    users: z.array(z.strictObject({ username: z.string().min(1).regex(/^[^:]+$/, 'no colon in a username').describe('User name for HTTP basic authentication.'), passwordHash: z.string().refine(isPasswordHash, PASSWORD_HASH_HINT).describe('From `plantgate hash-password`.') })).default([]).describe('Users for browsers (HTTP basic authentication); hashes from `plantgate hash-password`.').meta({ examples: [[{ username: 'operator', passwordHash: 'scrypt$15$8$1$ZXhhbXBsZS1zYWx0LTEyMw==$n0tArEaLhAsHjUsTtHeFoRmAtOfOnE+eXaMpLeS0000=' }]] }),
+    readAccess: z.enum(['open', 'authenticated']).default('open').describe('`open`: anyone who reaches the port may read status and dashboard; `authenticated`: reading needs credentials too (health probes excepted).'),
   })
   .transform((a, ctx) => {
     const rest = secretFromFile(a, 'token', ctx);
@@ -22,11 +19,8 @@ export const httpAuthSchema = z
 export type HttpAuthConfig = z.output<typeof httpAuthSchema>;
 
 export const httpSchema = z.strictObject({
-  /** Status API and dashboard. Loopback by default: see the README before exposing it. */
-  listen: listenAddress.default({ host: '127.0.0.1', port: 8080 }),
-  /** HTTPS with this certificate and key. */
-  tls: tlsServerSchema.optional(),
-  /** Credentials for admin actions (and for reading, with readAccess: authenticated). Without it, admin actions are refused. */
-  auth: httpAuthSchema.optional(),
+  listen: listenAddress.prefault('127.0.0.1:8080').describe('Status API and dashboard. Loopback by default: see the README before exposing it.'),
+  tls: tlsServerSchema.optional().describe('HTTPS with this certificate and key.'),
+  auth: httpAuthSchema.optional().describe('Credentials for admin actions (and for reading, with readAccess: authenticated). Without it, admin actions are refused.'),
 });
 export type HttpConfig = z.output<typeof httpSchema>;

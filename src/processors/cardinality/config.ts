@@ -8,11 +8,8 @@ import { int } from '../../core/config-types.js';
  * dead-lettered (reason `series_budget_exceeded`); series already seen keep flowing.
  */
 export const cardinalitySchema = z.strictObject({
-  /** Distinct series per measurement. */
-  maxSeriesPerMeasurement: int().pipe(z.number().min(1)).default(100_000),
-  /** Distinct series one source may create: a device (MQTT client id), an OPC UA endpoint, a broker connection. */
-  maxSeriesPerSource: int().pipe(z.number().min(1)).default(10_000),
-  /** Distinct series in all (bounds the guard's own memory too). */
-  maxSeries: int().pipe(z.number().min(1)).default(1_000_000),
+  maxSeriesPerMeasurement: int().pipe(z.number().min(1)).default(100_000).describe('Distinct series per measurement.'),
+  maxSeriesPerSource: int().pipe(z.number().min(1)).default(10_000).describe('Distinct series one source may create: a device (MQTT client id), an OPC UA endpoint, a broker connection.'),
+  maxSeries: int().pipe(z.number().min(1)).default(1_000_000).describe('Distinct series in all (bounds the guard\'s own memory too).'),
 });
 export type CardinalityConfig = z.output<typeof cardinalitySchema>;

@@ -19,106 +19,86 @@ const nodeIdText = z
   .regex(/^((nsu=[^;]+|ns=\d+);)?(i=\d+|s=.+|g=[0-9a-fA-F-]{36}|b=.+)$/, 'expected a node id such as "nsu=http://example.com/;s=Spindle.Speed" or "ns=2;i=1001"');
 
 const deadband = z.strictObject({
-  type: z.enum(['absolute', 'percent']),
-  value: num().pipe(z.number().min(0)),
+  type: z.enum(['absolute', 'percent']).describe('`absolute`: a change smaller than value is not reported; `percent`: of the node\'s EURange (the server must have one).'),
+  value: num().pipe(z.number().min(0)).describe('The deadband\'s size, in the node\'s unit or in percent.'),
 });
 
 /** Monitoring parameters, all optional so that a node inherits what it does not set. */
 const monitoring = {
-  samplingInterval: duration.optional(),
-  queueSize: int().pipe(z.number().min(1).max(100_000)).optional(),
-  discardOldest: bool().optional(),
-  deadband: deadband.optional(),
+  samplingInterval: duration.optional().describe('How often the server samples the node (default: the endpoint\'s).'),
+  queueSize: int().pipe(z.number().min(1).max(100_000)).optional().describe('Values the server keeps for the node between publishes (default: the endpoint\'s).'),
+  discardOldest: bool().optional().describe('When that queue is full, drop its oldest value (true) or the newest (default: the endpoint\'s).'),
+  deadband: deadband.optional().describe('Report only changes larger than this (default: the endpoint\'s).'),
 };
 
 /** Where the point goes: overrides of the endpoint's measurement and tags. */
 const target = {
-  measurement: z.string().min(1).optional(),
-  tags: z.record(z.string(), z.string().min(1)).optional(),
+  measurement: z.string().min(1).optional().describe('Measurement of these values (default: the endpoint\'s).'),
+  tags: z.record(z.string(), z.string().min(1)).optional().describe('Tags added to these values, over the endpoint\'s.'),
 };
 
 const nodeSchema = z
   .strictObject({
-    /** The node to monitor, by id ... */
-    nodeId: nodeIdText.optional(),
-    /** ... or by browse path from the Objects folder, e.g. `/cnc:Machine01/cnc:CncSpindleList/cnc:S1/cnc:ActSpeed`. */
-    browsePath: z.string().regex(/^\//, 'a browse path starts at the Objects folder with "/"').optional(),
-    field: z.string().min(1),
+    nodeId: nodeIdText.optional().describe('The node to monitor, by id ...'),
+    browsePath: z.string().regex(/^\//, 'a browse path starts at the Objects folder with "/"').optional().describe('... or by browse path from the Objects folder, e.g. `/cnc:Machine01/cnc:CncSpindleList/cnc:S1/cnc:ActSpeed`.'),
+    field: z.string().min(1).describe('The field the value is written to.').meta({ examples: ['spindle_speed'] }),
     ...monitoring,
     ...target,
   })
   .refine((n) => (n.nodeId === undefined) !== (n.browsePath === undefined), 'give exactly one of nodeId and browsePath');
 
 const browseSchema = z.strictObject({
-  /** Folder or object whose variables are discovered (node id or browse path). */
-  root: z.string().min(1),
-  /** `variables`: every data variable below root; properties (units, ranges) only with `properties: true`. */
-  fields: z.literal('variables').default('variables'),
-  properties: bool().default(false),
-  maxDepth: int().pipe(z.number().min(1).max(32)).default(8),
-  /** Field names are the browse names from root joined with this. */
-  separator: z.string().default('.'),
+  root: z.string().min(1).describe('Folder or object whose variables are discovered (node id or browse path).'),
+  fields: z.literal('variables').default('variables').describe('`variables`: every data variable below root; properties (units, ranges) only with `properties: true`.'),
+  properties: bool().default(false).describe('Also take properties (engineering units, ranges) as fields.'),
+  maxDepth: int().pipe(z.number().min(1).max(32)).default(8).describe('How many levels below root are browsed.'),
+  separator: z.string().default('.').describe('Field names are the browse names from root joined with this.'),
   ...monitoring,
   ...target,
 });
 
 const authSchema = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('anonymous') }),
+  z.strictObject({ type: z.literal('anonymous').describe('How the session logs in: anonymous, username or certificate.') }),
   z
-    .strictObject({ type: z.literal('username'), username: z.string().min(1), password: z.string().optional(), passwordFile: readableFile.optional() })
+    .strictObject({ type: z.literal('username'), username: z.string().min(1).describe('User name for the session.'), password: z.string().optional().describe('Its password (or passwordFile).'), passwordFile: readableFile.optional().describe('File holding the password.') })
     .transform((a, ctx) => {
       const rest = secretFromFile(a, 'password', ctx);
       if (rest.password === undefined && !a.passwordFile) ctx.addIssue({ code: 'custom', path: ['password'], message: 'give password or passwordFile' });
       return { ...rest, password: rest.password ?? '' };
     }),
-  z.strictObject({ type: z.literal('certificate'), certFile: z.string().min(1), keyFile: z.string().min(1) }),
+  z.strictObject({ type: z.literal('certificate'), certFile: z.string().min(1).describe('X.509 user certificate (PEM or DER).'), keyFile: z.string().min(1).describe('Its private key.') }),
 ]);
 
 export const endpointSchema = z
   .strictObject({
-    name: componentName,
-    url: z.string().regex(/^opc\.tcp:\/\/[^/\s]+/, 'expected an opc.tcp://host:port URL'),
-    /**
-     * `auto` (the default): the strongest endpoint the server offers (SignAndEncrypt before Sign
-     * before None; Aes256_Sha256_RsaPss, Aes128_Sha256_RsaOaep, Basic256Sha256; the deprecated
-     * Basic128Rsa15 and Basic256 never chosen), and never weaker than chosen earlier in this run.
-     */
-    securityMode: z.enum([...securityModes, 'auto']).default('auto'),
-    securityPolicy: z.enum(securityPolicies).optional(),
-    auth: authSchema.default({ type: 'anonymous' }),
-    /** Sending a password over a channel without encryption has to be asked for by name. */
-    allowPasswordOverInsecureChannel: bool().default(false),
-    /** Aliases usable as namespace prefixes in browse paths: `{ cnc: "http://opcfoundation.org/UA/CNC" }`. */
-    namespaces: z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9_-]*$/), z.string().min(1)).default({}),
-    measurement: z.string().min(1).default('opcua'),
-    tags: z.record(z.string(), z.string().min(1)).default({}),
-    /** Which timestamp becomes the point's time; a missing one falls back to the next (server, then arrival). */
-    timestamp: z.enum(['source', 'server', 'gateway']).default('source'),
-    /** Values of these qualities are written; the others are counted as dropped. */
-    accept: z.array(z.enum(qualities)).min(1).default(['good', 'uncertain', 'bad']),
-    /** Tag carrying good / uncertain / bad on every point; empty string to leave it out. */
-    qualityTag: z.string().default('quality'),
-    mode: z.enum(['subscribe', 'poll']).default('subscribe'),
-    pollInterval: duration.default(1000),
-    publishingInterval: duration.default(1000),
-    samplingInterval: duration.default(1000),
-    queueSize: int().pipe(z.number().min(1).max(100_000)).default(10),
-    discardOldest: bool().default(true),
-    deadband: deadband.optional(),
-    /** Arrays become `field[0]`, `field[1]` ... up to this length; longer ones are dead-lettered. */
-    maxArrayLength: int().pipe(z.number().min(0).max(10_000)).default(64),
-    /** Reconnect backoff: doubles from initialDelay up to maxDelay, full jitter, never gives up. */
+    name: componentName.describe('The endpoint\'s name: its component name in the status and the `endpoint` of registry bindings.').meta({ examples: ['cnc-01'] }),
+    url: z.string().regex(/^opc\.tcp:\/\/[^/\s]+/, 'expected an opc.tcp://host:port URL').describe('The server\'s address.').meta({ examples: ['opc.tcp://127.0.0.1:4840'] }),
+    securityMode: z.enum([...securityModes, 'auto']).default('auto').describe('`auto` (the default): the strongest endpoint the server offers (SignAndEncrypt before Sign before None; Aes256_Sha256_RsaPss, Aes128_Sha256_RsaOaep, Basic256Sha256; the deprecated Basic128Rsa15 and Basic256 never chosen), and never weaker than chosen earlier in this run.'),
+    securityPolicy: z.enum(securityPolicies).optional().describe('With a fixed securityMode: the policy (`None` goes with mode `None`).'),
+    auth: authSchema.default({ type: 'anonymous' }).describe('How the session logs in: `{ type: anonymous }`, `{ type: username, username, password (or passwordFile) }` or `{ type: certificate, certFile, keyFile }`.'),
+    allowPasswordOverInsecureChannel: bool().default(false).describe('Sending a password over a channel without encryption has to be asked for by name.'),
+    namespaces: z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9_-]*$/), z.string().min(1)).default({}).describe('Aliases usable as namespace prefixes in browse paths: `{ cnc: "http://opcfoundation.org/UA/CNC" }`.'),
+    measurement: z.string().min(1).default('opcua').describe('Measurement of the values; nodes and browse roots may set their own.'),
+    tags: z.record(z.string(), z.string().min(1)).default({}).describe('Tags on every value of this endpoint; nodes and browse roots may add their own.'),
+    timestamp: z.enum(['source', 'server', 'gateway']).default('source').describe('Which timestamp becomes the point\'s time; a missing one falls back to the next (server, then arrival).'),
+    accept: z.array(z.enum(qualities)).min(1).default(['good', 'uncertain', 'bad']).describe('Values of these qualities are written; the others are counted as dropped.'),
+    qualityTag: z.string().default('quality').describe('Tag carrying good / uncertain / bad on every point; empty string to leave it out.'),
+    mode: z.enum(['subscribe', 'poll']).default('subscribe').describe('`subscribe`: the server reports changes; `poll`: every node is read every pollInterval (servers without subscriptions).'),
+    pollInterval: duration.default(1000).describe('How often all nodes are read in poll mode.'),
+    publishingInterval: duration.default(1000).describe('How often the server sends what its subscription collected.'),
+    samplingInterval: duration.default(1000).describe('Default for every node: how often the server samples it.'),
+    queueSize: int().pipe(z.number().min(1).max(100_000)).default(10).describe('Default for every node: values the server keeps between publishes.'),
+    discardOldest: bool().default(true).describe('Default for every node: when its queue is full, drop the oldest value.'),
+    deadband: deadband.optional().describe('Default for every node: report only changes larger than this.'),
+    maxArrayLength: int().pipe(z.number().min(0).max(10_000)).default(64).describe('Arrays become `field[0]`, `field[1]` ... up to this length; longer ones are dead-lettered.'),
     reconnect: z
-      .strictObject({ initialDelay: duration.default(500), maxDelay: duration.default(30_000) })
-      .default({ initialDelay: 500, maxDelay: 30_000 }),
-    /** Reconnect when no data change at all arrives for this long (0 = off; keep-alives are watched anyway). */
-    noDataTimeout: duration.default(0),
-    /** Nodes that failed (unknown, access denied) are tried again this often while connected. */
-    retryFailedNodes: duration.default(60_000),
-    /** Also how long the server keeps a session left behind by a network cut. */
-    sessionTimeout: duration.default(30_000),
-    nodes: z.array(nodeSchema).default([]),
-    browse: z.array(browseSchema).default([]),
+      .strictObject({ initialDelay: duration.default(500).describe('First wait after a connection is lost.'), maxDelay: duration.default(30_000).describe('Longest wait between attempts.') })
+      .prefault({}).describe('Reconnect backoff: doubles from initialDelay up to maxDelay, full jitter, never gives up.'),
+    noDataTimeout: duration.default(0).describe('Reconnect when no data change at all arrives for this long (0 = off; keep-alives are watched anyway).'),
+    retryFailedNodes: duration.default(60_000).describe('Nodes that failed (unknown, access denied) are tried again this often while connected.'),
+    sessionTimeout: duration.default(30_000).describe('Also how long the server keeps a session left behind by a network cut.'),
+    nodes: z.array(nodeSchema).default([]).describe('Nodes to monitor, each with its field name.').meta({ examples: [[{ nodeId: 'nsu=urn:plantgate:sim:cnc;s=cnc-01.S1-ActSpeed', field: 'spindle_speed', samplingInterval: '100ms' }]] }),
+    browse: z.array(browseSchema).default([]).describe('Folders or objects whose variables are all monitored, named by their browse path.').meta({ examples: [[{ root: 'nsu=urn:plantgate:sim:cnc;s=cnc-01' }]] }),
   })
   .superRefine((e, ctx) => {
     if (e.nodes.length === 0 && e.browse.length === 0) ctx.addIssue({ code: 'custom', path: ['nodes'], message: 'give at least one node or browse root' });
@@ -144,10 +124,9 @@ export type BrowseConfig = EndpointConfig['browse'][number];
 
 export const opcuaSchema = z
   .strictObject({
-    /** Client certificate, trusted and rejected server certificates. Default: `pki/` next to the buffer folder. */
-    pkiDir: z.string().min(1).optional(),
-    applicationName: z.string().min(1).default('plantgate'),
-    endpoints: z.array(endpointSchema).default([]),
+    pkiDir: z.string().min(1).optional().describe('Client certificate, trusted and rejected server certificates. Default: `pki/` next to the buffer folder.'),
+    applicationName: z.string().min(1).default('plantgate').describe('Application name in the client certificate plantgate presents to servers.'),
+    endpoints: z.array(endpointSchema).default([]).describe('The OPC UA servers to read, one session each.').meta({ examples: [[{ name: 'cnc-01', url: 'opc.tcp://127.0.0.1:4840', tags: { machine: 'cnc-01' }, nodes: [{ nodeId: 'nsu=urn:plantgate:sim:cnc;s=cnc-01.S1-ActSpeed', field: 'spindle_speed', samplingInterval: '100ms' }], browse: [{ root: 'nsu=urn:plantgate:sim:cnc;s=cnc-01' }] }]] }),
   })
   .superRefine((o, ctx) => {
     const seen = new Set<string>();

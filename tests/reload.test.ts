@@ -337,3 +337,42 @@ ${routes}
     expect((await fetch(`${gw.httpUrl}/api/reload`, { method: 'POST' })).status).toBe(403);
   }, 60_000);
 });
+
+describe('a reload that moves the sink to another InfluxDB', () => {
+  let db: InfluxdHandle;
+  useInfluxd((d) => (db = d));
+  const dir = tempDir('reload-sink');
+  const file = join(dir.path, 'plantgate.yaml');
+  let gw: Gateway;
+  const yaml = (url: string) => `
+http: { listen: 127.0.0.1:0, auth: { token: ${TOKEN} } }
+influx: { url: ${url}, database: moved, flushInterval: 100ms, retryMin: 100ms, retryMax: 200ms }
+buffer: { dir: ${dir.path}/buffer }
+mqtt:
+  broker: { listen: 127.0.0.1:0, allowAnonymous: true }
+  routes: [{ topic: "m/{device}", measurement: m }]
+`;
+  afterAll(async () => {
+    await gw?.stop();
+    dir.remove();
+  }, 30_000);
+
+  it('is refused while the buffer holds lines for the old target, unless moveBuffered says to write them to the new one', async () => {
+    const dead = `http://127.0.0.1:${await freePort()}`;
+    writeFileSync(file, yaml(dead));
+    gw = await Gateway.start(inputsOf(loadConfigFile(file)), { load: () => loadConfigFile(file), file, log: createLogger('silent') });
+    const base = `http://127.0.0.1:${gw.http.port}`;
+    const dev = await mqtt.connectAsync(`mqtt://127.0.0.1:${gw.broker!.port}`, { clientId: 'm1' });
+    for (let i = 0; i < 5; i++) await dev.publishAsync('m/m1', JSON.stringify({ i, ts: Date.UTC(2026, 0, 1) + i }), { qos: 1 });
+    await dev.endAsync();
+    writeFileSync(file, yaml(db.url));
+    const post = async (q = '') => (await (await fetch(`${base}/api/reload${q}`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } })).json()) as ReloadReport;
+    const refused = await post();
+    expect(refused.outcome).toBe('refused');
+    expect(refused.problems[0]!.message).toMatch(/influx\.url changes where the data goes while the buffer still holds lines .*\?moveBuffered=true/);
+    const moved = await post('?moveBuffered=true');
+    expect(moved.outcome).toBe('applied');
+    expect(moved.changes).toEqual([expect.objectContaining({ component: 'influx-v1', action: 'restarted', keys: ['url'] })]);
+    await eventually('the buffered lines in the new InfluxDB', async () => rows(await db.query('SELECT count(i) FROM m', 'moved').catch(() => [])), (r) => Number(r[0]?.count ?? 0) === 5, 20_000);
+  }, 60_000);
+});

@@ -6,6 +6,7 @@
 export const ERROR_CODES = {
   PG_ERR_CONFIG: { retryable: false, what: 'the configuration is invalid; every problem is named with file, line, column, key and what was expected' },
   PG_ERR_START: { retryable: false, what: 'a component could not start; the process exits with one line naming it' },
+  PG_ERR_RELOAD: { retryable: false, what: 'a reload was invalid or refused (the running configuration is kept), or a changed component could not start' },
   PG_ERR_LISTEN: { retryable: false, what: 'a listener could not bind its address (in use, no permission, no such interface)' },
   PG_ERR_REJECTED: { retryable: false, what: 'an input was dead-lettered with a reason (logged once a minute per reason)' },
   PG_ERR_DEAD_LETTER_WRITE: { retryable: true, what: 'the dead-letter file cannot be written; dead letters are still counted' },

@@ -31,7 +31,7 @@ import { TopicRouter } from '../sources/mqtt/router.js';
 import type { OpcuaCertificates } from '../sources/opcua/factory.js';
 import type { SourceContext } from '../sources/source.js';
 import type { SparkplugHost } from '../sources/sparkplug/host.js';
-import type { ConfigReport, GatewayControl, ReloadChange, ReloadReport } from '../status/control.js';
+import type { ConfigReport, GatewayControl, ReloadChange, ReloadOptions, ReloadReport } from '../status/control.js';
 import type { StatusServer } from '../status/server.js';
 import { type Inputs, type Kind, KINDS, type Runtime, sectionChanges } from './kinds.js';
 
@@ -94,6 +94,7 @@ export class Gateway {
   private reloads = 0;
   private lastReload?: ReloadReport;
   private reloading?: Promise<ReloadReport>;
+  private reloadOptions: ReloadOptions = {};
   private watched: string[] = [];
   private stopping?: Promise<void>;
   private readonly rt: Runtime;
@@ -115,7 +116,7 @@ export class Gateway {
       indicators: () => this.indicators,
       sparkplug: () => this.sparkplug,
       trustOpcuaServer: (endpoint) => this.trustOpcuaServer(endpoint),
-      reload: (trigger) => this.reload(trigger),
+      reload: (trigger, options) => this.reload(trigger, options),
       config: () => this.report(),
     };
     this.rt = {
@@ -126,6 +127,7 @@ export class Gateway {
       router: this.router,
       control: this.control,
       config: () => self.inputs.config,
+      reloadOptions: () => self.reloadOptions,
       sparkplug: () => self.sparkplug,
       certificates: () => (self.certs ??= import('../sources/opcua/factory.js').then((m) => m.openOpcuaCertificates(resolve(self.inputs.config.opcua.pkiDir!), self.inputs.config.opcua.applicationName, self.log))),
       ctx: (name) => ({ ...this.pipeline.sourceContext(), log: this.log.child({ component: name }) }) as SourceContext,
@@ -197,8 +199,17 @@ export class Gateway {
   // ---- reload ---------------------------------------------------------------------------------
 
   /** Reads the configuration again and applies what changed. One at a time: a second request waits, then reads the files again. */
-  reload(trigger: ReloadReport['trigger']): Promise<ReloadReport> {
-    const run = (this.reloading ?? Promise.resolve()).catch(() => undefined).then(() => this.apply(trigger));
+  reload(trigger: ReloadReport['trigger'], options: ReloadOptions = {}): Promise<ReloadReport> {
+    const run = (this.reloading ?? Promise.resolve())
+      .catch(() => undefined)
+      .then(async () => {
+        this.reloadOptions = options;
+        try {
+          return await this.apply(trigger);
+        } finally {
+          this.reloadOptions = {};
+        }
+      });
     this.reloading = run;
     return run;
   }

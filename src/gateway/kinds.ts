@@ -32,7 +32,7 @@ import { opcuaEndpointFactory, opcuaIdentityFixed, type OpcuaCertificates } from
 import type { Source, SourceContext } from '../sources/source.js';
 import { sparkplugHostFactory } from '../sources/sparkplug/factory.js';
 import type { SparkplugHost } from '../sources/sparkplug/host.js';
-import type { GatewayControl } from '../status/control.js';
+import type { GatewayControl, ReloadOptions } from '../status/control.js';
 import { statusServerFactory } from '../status/factory.js';
 import type { StatusServer } from '../status/server.js';
 
@@ -46,6 +46,8 @@ export interface Runtime {
   control: GatewayControl;
   /** The configuration being built or applied. */
   config(): PlantgateConfig;
+  /** What the reload being applied was asked to allow. */
+  reloadOptions(): ReloadOptions;
   /** The running Sparkplug host, if any (the MQTT transports publish through it). */
   sparkplug(): SparkplugHost | undefined;
   /** The OPC UA client identity, opened with the first endpoint. */
@@ -106,8 +108,8 @@ const sink: Kind<PlantgateConfig['influx'], Component> = {
     if (fixed) return fixed;
     const target = targetChanges(prev, next);
     // the buffered lines were accepted for the old target: they are written there first
-    if (target.length && !rt.buffer.caughtUp(sinkName(prev))) {
-      return `influx.${target.join(', influx.')} changes where the data goes while the buffer still holds lines for the old target: reload again once the sink has caught up (buffer pending 0), or restart`;
+    if (target.length && !rt.buffer.caughtUp(sinkName(prev)) && !rt.reloadOptions().moveBuffered) {
+      return `influx.${target.join(', influx.')} changes where the data goes while the buffer still holds lines accepted for the old target: reload again once the sink has caught up, or reload with POST /api/reload?moveBuffered=true to write them to the new target`;
     }
     return undefined;
   },

@@ -38,6 +38,14 @@ export interface ReloadReport {
   problems: ConfigProblem[];
 }
 
+export interface ReloadOptions {
+  /**
+   * A new sink target while the buffer still holds lines for the old one: write them to the new
+   * target (the operator says so; without it such a reload is refused).
+   */
+  moveBuffered?: boolean;
+}
+
 export interface ConfigReport {
   file?: string;
   /** SHA-256 of the validated configuration and the master data it names (first 16 hex digits). */
@@ -53,6 +61,6 @@ export interface GatewayControl {
   indicators?(): IndicatorEngine | undefined;
   sparkplug?(): SparkplugHost | undefined;
   trustOpcuaServer?(endpoint: string): Promise<{ thumbprint: string; subject?: string }>;
-  reload?(trigger: ReloadReport['trigger']): Promise<ReloadReport>;
+  reload?(trigger: ReloadReport['trigger'], options?: ReloadOptions): Promise<ReloadReport>;
   config?(): ConfigReport;
 }

@@ -15,7 +15,7 @@
  *   /api/sparkplug/rebirth?node=GROUP/EDGE   ask an edge node for a new birth
  *   /api/buffer/losses/acknowledge            the operator has seen the buffer's reported losses
  *   /api/opcua/trust?endpoint=NAME            trust the server certificate that endpoint refused
- *   /api/reload                               read the configuration again and apply what changed
+ *   /api/reload[?moveBuffered=true]           read the configuration again and apply what changed
  * Reading is open unless http.auth.readAccess is `authenticated` (then only /healthz and /readyz
  * answer without credentials). Responses carry security headers; no secret is ever part of a
  * response (components show URLs without user info, configuration is never echoed).
@@ -284,7 +284,7 @@ export class StatusServer {
       }
       case '/api/reload': {
         if (!this.control.reload) return send(res, 404, { error: 'this gateway was not started from a configuration file' });
-        const report = await this.control.reload('api');
+        const report = await this.control.reload('api', { moveBuffered: url.searchParams.get('moveBuffered') === 'true' });
         // 200 when the new configuration runs (or nothing changed); 422 when it was invalid or refused
         return send(res, report.outcome === 'applied' || report.outcome === 'unchanged' ? 200 : 422, report);
       }

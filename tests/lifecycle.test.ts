@@ -40,7 +40,7 @@ function make(): Record<string, () => Component> {
     'embedded broker': () => new EmbeddedBroker('broker', brokerSchema.parse({ listen: '127.0.0.1:0', allowAnonymous: true }), router, ctx),
     'opcua endpoint': () =>
       new OpcuaEndpointSource('opc', endpointSchema.parse({ name: 'opc', url: 'opc.tcp://127.0.0.1:9', nodes: [{ nodeId: 'i=2258', field: 't' }] }), { manager: openCertificateManager(`${dir}/pki`), applicationName: 'test' }, ctx),
-    'mqtt client': () => new BrokerClient('client', clientSchema.parse({ url: 'mqtt://127.0.0.1:9', clientId: 'x' }), router, ctx),
+    'mqtt client': () => new BrokerClient('client', { ...clientSchema.parse({ url: 'mqtt://127.0.0.1:9' }), clientId: 'x' }, router, ctx),
     'sparkplug host': () => new SparkplugHost('sparkplug', { ...sparkplugSchema.parse({ mode: 'primary' }), stateFile: `${dir}/sparkplug-state.json` }, ctx),
     'indicator engine': () =>
       new IndicatorEngine(

@@ -37,6 +37,22 @@ describe('configuration', () => {
     expect(c.deadLetters.file).toMatch(/data\/deadletters\.jsonl$/);
   });
 
+  it('gives the instance to client ids, and refuses a Sparkplug host on a shared client, saying why', () => {
+    const shared = `
+instance: gw-7
+influx: { url: http://127.0.0.1:8086, database: f }
+mqtt:
+  clients: [{ url: "mqtt://127.0.0.1:1883", shareGroup: plantgate }, { url: "mqtt://127.0.0.1:1884" }]
+  routes: [{ topic: "a/{b}", measurement: a }]
+`;
+    const c = parseConfig(shared, 'plant.yaml', {});
+    expect(c.instance).toBe('gw-7');
+    expect(c.mqtt.clients.map((x) => [x.clientId, x.shareGroup])).toEqual([['gw-7', 'plantgate'], ['gw-7-2', undefined]]);
+    expect(parseConfig(shared.replace('instance: gw-7\n', ''), 'plant.yaml', {}).instance).toMatch(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/);
+    expect(problems(`${shared}sparkplug: {}\n`)).toEqual([expect.stringMatching(/^mqtt\.clients\[0\]\.shareGroup: the Sparkplug host cannot share its subscriptions: one edge node's messages would be split over several hosts/)]);
+    expect(problems(shared.replace('shareGroup: plantgate }', 'subscriptions: [{ topic: "$$share/g/a/#" }] }'))).toEqual([expect.stringMatching(/^mqtt\.clients\[0\]\.subscriptions\[0\]\.topic: give the plain filter and shareGroup/)]);
+  });
+
   it('rejects an unknown key, naming it with its path', () => {
     expect(problems(GOOD.replace('format: json', 'format: json\n      colour: red'))).toEqual([
       'mqtt.routes[0].colour: unknown key; expected one of topic, measurement, format, tags, staticTags, fields, ignore, timeKey, maxDepth, maxFields, maxPoints, maxExpansion, maxLineBytes',

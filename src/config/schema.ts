@@ -2,8 +2,10 @@
  * The whole configuration: one zod schema per component, composed here. This is the single source
  * of validation and defaults; the README's configuration reference follows it.
  */
+import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
+import { componentName } from '../core/config-types.js';
 import { bufferSchema } from '../buffer/config.js';
 import { deadLettersSchema } from '../deadletters/config.js';
 import { cardinalitySchema } from '../processors/cardinality/config.js';
@@ -17,6 +19,7 @@ import { httpSchema } from '../status/config.js';
 
 export const configSchema = z
   .strictObject({
+    instance: componentName.optional().describe('This gateway\'s name, unique in a fleet: in client ids, the status and the indicators\' presence records. Default: the host name (a StatefulSet pod\'s name is stable); `${VAR}` works.').meta({ examples: ['gw-1'] }),
     // .prefault({}): a section left out is validated as an empty one, so its defaults are only the
     // ones its own schema writes
     http: httpSchema.prefault({}).describe('The status page, its API and /metrics.'),
@@ -39,6 +42,8 @@ export const configSchema = z
   })
   .transform((c) => ({
     ...c,
+    instance: c.instance ?? defaultInstance(),
+    mqtt: { ...c.mqtt, clients: c.mqtt.clients.map((cl, i) => ({ ...cl, clientId: cl.clientId ?? `${c.instance ?? defaultInstance()}${i ? `-${i + 1}` : ''}` })) },
     deadLetters: { ...c.deadLetters, file: c.deadLetters.file ?? join(dirname(c.buffer.dir), 'deadletters.jsonl') },
     opcua: { ...c.opcua, pkiDir: c.opcua.pkiDir ?? join(dirname(c.buffer.dir), 'pki') },
     sparkplug: c.sparkplug && { ...c.sparkplug, stateFile: c.sparkplug.stateFile ?? join(dirname(c.buffer.dir), 'sparkplug-state.json') },
@@ -50,6 +55,13 @@ export const configSchema = z
     if (c.sparkplug && !c.mqtt.broker && c.mqtt.clients.length === 0) {
       ctx.addIssue({ code: 'custom', path: ['sparkplug'], message: 'the Sparkplug host needs the embedded broker (mqtt.broker) or at least one MQTT client (mqtt.clients)' });
     }
+    if (c.sparkplug) {
+      c.mqtt.clients.forEach((cl, i) => {
+        if (cl.shareGroup) {
+          ctx.addIssue({ code: 'custom', path: ['mqtt', 'clients', i, 'shareGroup'], message: 'the Sparkplug host cannot share its subscriptions: one edge node\'s messages would be split over several hosts, which then see seq gaps and ask for rebirths. Give the shared client no Sparkplug host (run the host on a gateway of its own), or leave shareGroup out' });
+        }
+      });
+    }
     const names = new Set<string>(c.opcua.endpoints.map((e) => e.name));
     c.mqtt.clients.forEach((cl, i) => {
       const name = cl.name ?? cl.clientId;
@@ -59,3 +71,8 @@ export const configSchema = z
   });
 
 export type PlantgateConfig = z.output<typeof configSchema>;
+
+/** The host name, made a valid component name (a fleet member's default identity). */
+function defaultInstance(): string {
+  return hostname().replace(/[^A-Za-z0-9_.-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 64) || 'plantgate';
+}

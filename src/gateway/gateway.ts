@@ -193,7 +193,7 @@ export class Gateway {
 
   /** The configuration now running: its hash, when it was loaded, and the last reload's outcome. */
   report(): ConfigReport {
-    return { file: this.opts.file, hash: this.hash, loadedAt: this.loadedAt, reloads: this.reloads, lastReload: this.lastReload, watching: this.watched };
+    return { instance: this.inputs.config.instance, file: this.opts.file, hash: this.hash, loadedAt: this.loadedAt, reloads: this.reloads, lastReload: this.lastReload, watching: this.watched };
   }
 
   // ---- reload ---------------------------------------------------------------------------------

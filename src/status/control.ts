@@ -47,6 +47,8 @@ export interface ReloadOptions {
 }
 
 export interface ConfigReport {
+  /** This gateway's name in a fleet (`instance`). */
+  instance: string;
   file?: string;
   /** SHA-256 of the validated configuration and the master data it names (first 16 hex digits). */
   hash: string;

@@ -159,6 +159,7 @@ export class StatusServer {
     const { components, deadLetters } = this.pipeline.status();
     const reasons = this.notReady(components);
     return {
+      instance: this.control.config?.().instance,
       startedAt: this.startedAt,
       now: Date.now(),
       ready: reasons.length === 0,

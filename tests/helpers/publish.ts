@@ -7,7 +7,7 @@ export function message(device: number, seq: number) {
   return { ts: BASE_TS + seq * 1000, seq, temperature: 20 + device + seq / 1000, running: seq % 2 === 0, program: `O${1000 + device}` };
 }
 
-export async function publishFleet(url: string, devices: number, perDevice: number, opts: { qos?: 0 | 1 | 2; prefix?: string; firstDevice?: number } = {}): Promise<number> {
+export async function publishFleet(url: string, devices: number, perDevice: number, opts: { qos?: 0 | 1 | 2; prefix?: string; firstDevice?: number; seqBase?: number } = {}): Promise<number> {
   const qos = opts.qos ?? 1;
   const prefix = opts.prefix ?? 'pub';
   let acked = 0;
@@ -19,7 +19,7 @@ export async function publishFleet(url: string, devices: number, perDevice: numb
       for (let s = 0; s < perDevice; s += 20) {
         // 20 messages in flight per device
         await Promise.all(
-          Array.from({ length: Math.min(20, perDevice - s) }, (_, k) => client.publishAsync(topic, JSON.stringify(message(d, s + k)), { qos }).then(() => acked++)),
+          Array.from({ length: Math.min(20, perDevice - s) }, (_, k) => client.publishAsync(topic, JSON.stringify(message(d, (opts.seqBase ?? 0) + s + k)), { qos }).then(() => acked++)),
         );
       }
       await client.endAsync();

@@ -124,7 +124,11 @@ export class BrokerClient extends MqttSource {
   }
 
   private wanted(): { topic: string; qos: 0 | 1 | 2 }[] {
-    const subs = [...(this.config.subscriptions ?? this.router.filters().map((topic) => ({ topic, qos: 1 as 0 | 1 | 2 })))];
+    const own = this.config.subscriptions ?? this.router.filters().map((topic) => ({ topic, qos: 1 as 0 | 1 | 2 }));
+    // a shared subscription: the broker gives each message to one member of the group; messages
+    // still arrive on their real topic, so routing is unchanged
+    const share = this.config.shareGroup;
+    const subs = share ? own.map((s) => ({ ...s, topic: `$share/${share}/${s.topic}` })) : [...own];
     if (this.sparkplug) {
       const groups = this.sparkplug.config.groups;
       for (const topic of groups.length ? [...groups.map((g) => `spBv1.0/${g}/#`), 'spBv1.0/STATE/+'] : ['spBv1.0/#']) subs.push({ topic, qos: 1 });
@@ -196,6 +200,8 @@ export class BrokerClient extends MqttSource {
       url: safeUrl(this.config.url),
       tls: this.config.tls ? { ca: this.config.tls.ca, cert: this.config.tls.cert, rejectUnauthorized: this.config.tls.rejectUnauthorized } : undefined,
       clientId: this.config.clientId,
+      shareGroup: this.config.shareGroup,
+      subscriptions: [...this.subscribed],
       connected: this.connected,
       connects: this.connects,
       disconnects: this.disconnects,

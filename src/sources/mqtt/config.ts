@@ -110,7 +110,12 @@ export type BrokerConfig = z.output<typeof brokerSchema>;
 export const clientSchema = z.strictObject({
   name: componentName.optional().describe('Component name in the status (default `mqtt-client-<clientId>`).'),
   url: z.string().regex(/^(mqtts?|wss?|tcp|ssl):\/\/[^/\s]+/, 'expected an mqtt://host:port (or mqtts://, ws://, wss://) URL').describe('The broker: `mqtt://`, `mqtts://`, `ws://` or `wss://`.').meta({ examples: ['mqtt://127.0.0.1:1884'] }),
-  clientId: z.string().min(1).max(128).describe('Client id at the broker; keep it stable, so a persistent session finds its messages again.').meta({ examples: ['plantgate-1'] }),
+  clientId: z.string().min(1).max(128).optional().describe('Client id at the broker; keep it stable, so a persistent session finds its messages again (default: the `instance`, then `-2`, `-3` for further clients).').meta({ examples: ['plantgate-1'] }),
+  shareGroup: z
+    .string()
+    .regex(/^[^/+#]+$/, 'a share name must not contain / + or #')
+    .optional()
+    .describe('Share the subscriptions with the other gateways of this group: each filter becomes `$share/<shareGroup>/<filter>`, and the broker gives each message to one member (docs/scaling.md).'),
   clean: bool().default(false).describe('false keeps a persistent session, so the broker holds QoS 1/2 messages while we are away.'),
   username: z.string().optional().describe('User name at the broker.'),
   password: z.string().optional().describe('Password at the broker (or passwordFile).'),
@@ -122,12 +127,19 @@ export const clientSchema = z.strictObject({
   subscriptions: z
     .array(z.strictObject({ topic: z.string().min(1).describe('An MQTT topic filter (`+` and `#` wildcards).'), qos: z.union([z.literal(0), z.literal(1), z.literal(2)]).default(1).describe('The QoS asked for.') }))
     .optional().describe('Topic filters with their QoS; default: the routes\' filters at QoS 1.').meta({ examples: [[{ topic: 'factory/+/+/+/telemetry', qos: 1 }]] }),
-}).transform((c, ctx) => secretFromFile(c, 'password', ctx));
-export type ClientConfig = z.output<typeof clientSchema>;
+})
+  .superRefine((c, ctx) => {
+    c.subscriptions?.forEach((s, i) => {
+      if (s.topic.startsWith('$share/')) ctx.addIssue({ code: 'custom', path: ['subscriptions', i, 'topic'], message: 'give the plain filter and shareGroup: <name> instead of $share/ in the topic' });
+    });
+  })
+  .transform((c, ctx) => secretFromFile(c, 'password', ctx));
+/** A client's section once the root schema has given it a client id. */
+export type ClientConfig = z.output<typeof clientSchema> & { clientId: string };
 
 export const mqttSchema = z.strictObject({
   broker: brokerSchema.optional().describe('The embedded aedes broker devices publish to; omit to disable.').meta({ examples: [{ listen: '127.0.0.1:1883', users: [{ username: 'press-01', passwordHash: 'scrypt$15$8$1$ZXhhbXBsZS1zYWx0LTEyMw==$n0tArEaLhAsHjUsTtHeFoRmAtOfOnE+eXaMpLeS0000=', publish: ['factory/+/+/press-01/#'] }] }] }),
-  clients: z.array(clientSchema).default([]).describe('Connections to external brokers.').describe('Connections to external brokers (a plant\'s mosquitto, EMQX, HiveMQ).').meta({ examples: [[{ url: 'mqtt://127.0.0.1:1884', clientId: 'plantgate-1' }]] }),
+  clients: z.array(clientSchema).default([]).describe('Connections to external brokers (a plant\'s mosquitto, EMQX, HiveMQ).').meta({ examples: [[{ url: 'mqtt://127.0.0.1:1884', clientId: 'plantgate-1' }]] }),
   routes: z.array(routeSchema).default([]).describe('How topics become points: the first route whose template matches a topic takes its messages.').meta({ examples: [[{ topic: 'factory/{site}/{line}/{machine}/telemetry', measurement: 'cnc', tags: ['program'], staticTags: { region: 'liaoning' }, ignore: ['seq'] }]] }),
 });
 export type MqttConfig = z.output<typeof mqttSchema>;

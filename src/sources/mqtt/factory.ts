@@ -1,7 +1,7 @@
 import { defineFactory } from '../../core/factory.js';
 import type { SourceContext } from '../source.js';
 import { BrokerClient } from './broker-client.js';
-import { brokerSchema, clientSchema } from './config.js';
+import { brokerSchema, type ClientConfig, clientSchema } from './config.js';
 import { EmbeddedBroker } from './embedded-broker.js';
 import type { TopicRouter } from './router.js';
 
@@ -21,7 +21,8 @@ export const embeddedBrokerFactory = defineFactory({
 export const brokerClientFactory = defineFactory({
   type: 'mqtt-client',
   schema: clientSchema,
-  create: (name, config, deps: MqttDeps) => new BrokerClient(name, config, deps.router, deps.ctx),
+  // the root schema gives every client its id (from `instance` when none is set)
+  create: (name, config, deps: MqttDeps) => new BrokerClient(name, config as ClientConfig, deps.router, deps.ctx),
   // a new URL, client id, credentials or subscription list is a new connection
   reconfigure: () => false,
 });

@@ -76,6 +76,7 @@
     h.className = `badge state s-${st.ready ? 'ready' : 'not-ready'}`;
     h.textContent = st.ready ? 'ready' : `not ready: ${st.notReady.join('; ')}`;
     $('#uptime').textContent = fmtAge(now - st.startedAt);
+    $('#instance').textContent = st.instance ?? '–';
     $('#updated').textContent = fmtTime(now);
     const rates = st.rates || {};
 

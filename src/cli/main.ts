@@ -1,6 +1,6 @@
 /**
  * `plantgate` command line: the dispatcher and the help. Each command lives in its own module
- * (run.ts, config.ts, sim.ts, opcua.ts, demo.ts, bench.ts, password.ts); argument parsing is node:util
+ * (run.ts, config.ts, indicators.ts, sim.ts, opcua.ts, demo.ts, bench.ts, password.ts); argument parsing is node:util
  * parseArgs, strict, so a mistyped option is an error rather than silently ignored.
  */
 import { readFileSync } from 'node:fs';
@@ -15,6 +15,8 @@ Usage:
                                      SIGHUP or POST /api/reload applies a changed configuration,
                                      --watch also when the file, registry or targets change
   plantgate check --config FILE      validate a configuration; lists every problem
+  plantgate indicators --config FILE [--json]
+                                     the fleet's indicators from the presence records in InfluxDB
   plantgate config example           print the commented example configuration (config/example.yaml)
   plantgate config reference         print the configuration reference (the README's table)
   plantgate demo                     gateway + embedded broker + simulated machines + its own influxd
@@ -96,6 +98,8 @@ export async function main(argv: string[]): Promise<number> {
       return (await import('./run.js')).run(rest);
     case 'config':
       return (await import('./config.js')).configCommand(rest);
+    case 'indicators':
+      return (await import('./indicators.js')).indicatorsCommand(rest);
     case 'demo':
       return (await import('./demo.js')).runDemo(rest);
     case 'sim':

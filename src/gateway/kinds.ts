@@ -212,7 +212,7 @@ const untaps = new WeakMap<IndicatorEngine, () => void>();
 const indicators: Kind<IndicatorsUnit, IndicatorEngine> = {
   key: 'indicators',
   instances: ({ config, indicators }) => (config.indicators && indicators ? one('indicators', indicators) : []),
-  create: (name, unit, rt) => indicatorEngineFactory.create(name, unit.settings, { registry: unit.registry, targets: unit.targets, ctx: rt.ctx(name) }),
+  create: (name, unit, rt) => indicatorEngineFactory.create(name, unit.settings, { registry: unit.registry, targets: unit.targets, ctx: rt.ctx(name), influx: rt.config().influx, instance: rt.config().instance }),
   attach: (engine, rt) => {
     untaps.set(engine, rt.pipeline.addTap((points) => engine.observe(points)));
     rt.sparkplug()?.reportPresence((points) => engine.observe(points), Math.min(5000, engine.window / 3));
@@ -224,6 +224,7 @@ const indicators: Kind<IndicatorsUnit, IndicatorEngine> = {
   },
   // in place: the equipment already heard from keeps counting under the new registry
   reconfigure: (engine, next) => {
+    if (next.settings.scope !== engine.scope) return false; // a fleet view is built with the engine
     engine.reconfigure(next.settings, next.registry, next.targets);
     return true;
   },

@@ -7,6 +7,13 @@ export const indicatorsSchema = z.strictObject({
   window: duration.default(300_000).describe('A device counts as reporting when it sent valid data within this window.'),
   publishInterval: duration.default(60_000).describe('How often indicator values are written to InfluxDB (0: never).'),
   measurement: z.string().min(1).default('indicator').describe('Measurement the indicator values are written to.'),
+  scope: z
+    .enum(['local', 'fleet'])
+    .default('local')
+    .describe('`local`: from what this gateway hears. `fleet`: from the presence records every gateway of the fleet writes into the shared InfluxDB (`<measurement>_presence`), so the values count every plant however the devices are divided among gateways; needs InfluxQL reads (`/query`) on the sink\'s InfluxDB.'),
+  presenceInterval: duration
+    .default(5000)
+    .describe('With scope fleet: how often this gateway writes one presence record per equipment it heard from, and reads the fleet\'s back.'),
   robot: z
     .strictObject({
       modeField: z.string().default('mode').describe('The field holding the robot\'s operating mode.'),

@@ -23,6 +23,7 @@ import { BaseComponent } from '../core/component.js';
 import type { Point } from '../core/point.js';
 import type { Source, SourceContext } from '../sources/source.js';
 import type { IndicatorsConfig } from './config.js';
+import type { FleetView } from './fleet.js';
 import type { Binding, Enterprise, Equipment, Registry, Targets } from './registry.js';
 
 export type Scope = 'region' | 'city' | 'enterprise';
@@ -74,6 +75,9 @@ export class IndicatorEngine extends BaseComponent implements Source {
   /** binding key of a point -> equipment bound to it (bounded). */
   private readonly cache = new Map<string, Equipment[]>();
   private timer?: NodeJS.Timeout;
+  private fleetTimer?: NodeJS.Timeout;
+  /** With scope fleet: the lastValidAt of each equipment's last presence record written. */
+  private readonly presenceWritten = new Map<string, number>();
   private lastSnapshot?: IndicatorValue[];
   private published = 0;
 
@@ -83,9 +87,15 @@ export class IndicatorEngine extends BaseComponent implements Source {
     private registryData: Registry,
     private targetsData: Targets,
     private readonly ctx?: SourceContext,
+    /** Scope fleet: the fleet's presence records, and this gateway's instance name for its own. */
+    private readonly fleet?: { view: FleetView; instance: string },
   ) {
     super(name);
     this.index();
+  }
+
+  get scope(): IndicatorsConfig['scope'] {
+    return this.fleet ? 'fleet' : 'local';
   }
 
   /** How far back equipment counts as reporting (ms). */
@@ -148,11 +158,55 @@ export class IndicatorEngine extends BaseComponent implements Source {
       this.timer = setInterval(() => void this.publish(), this.config.publishInterval);
       this.timer.unref();
     }
+    if (this.fleet && !this.fleetTimer) {
+      void this.fleetTick();
+      this.fleetTimer = setInterval(() => void this.fleetTick(), this.config.presenceInterval);
+      this.fleetTimer.unref();
+    }
+  }
+
+  /** Writes this gateway's presence records, then reads the fleet's. */
+  async fleetTick(now = Date.now()): Promise<void> {
+    if (!this.fleet) return;
+    await this.writePresence();
+    await this.fleet.view.refresh(now - this.config.window);
+  }
+
+  /** One record per equipment heard from since the last one (its time: the last valid data). */
+  private async writePresence(): Promise<void> {
+    if (!this.fleet || !this.ctx) return;
+    const points: Point[] = [];
+    for (const [id, s] of this.seen) {
+      if (this.presenceWritten.get(id) === s.lastValidAt) continue;
+      const fields: Point['fields'] = { lastValidAt: s.lastValidAt };
+      if (s.mode !== undefined) fields.mode = s.mode;
+      if (s.stopLatched !== undefined) fields.stopLatched = s.stopLatched;
+      points.push({ measurement: this.fleet.view.measurement, tags: { equipment: id, instance: this.fleet.instance }, fields, time: s.lastValidAt, receivedAt: Date.now(), quality: 'good', source: this.name });
+    }
+    if (!points.length) return;
+    try {
+      await this.ctx.ingest(points, this.name);
+      for (const p of points) this.presenceWritten.set(p.tags.equipment!, p.time);
+      this.counters.written += points.length;
+    } catch (err) {
+      this.recordError(err);
+    }
+  }
+
+  /** What is known of one equipment: heard here, or (scope fleet) recorded by any gateway, whichever is later. */
+  private seenOf(id: string): Seen | undefined {
+    const local = this.seen.get(id);
+    const remote = this.fleet?.view.get(id);
+    if (!remote) return local;
+    if (!local) return remote;
+    return remote.lastValidAt > local.lastValidAt ? remote : local;
   }
 
   protected async doStop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    if (this.fleetTimer) clearInterval(this.fleetTimer);
     this.timer = undefined;
+    this.fleetTimer = undefined;
   }
 
   /** Pipeline tap: sees every accepted point. */
@@ -233,12 +287,12 @@ export class IndicatorEngine extends BaseComponent implements Source {
   }
 
   private reporting(q: Equipment, since: number): boolean {
-    return (this.seen.get(q.id)?.lastValidAt ?? 0) >= since;
+    return (this.seenOf(q.id)?.lastValidAt ?? 0) >= since;
   }
 
   private active(q: Equipment, since: number): boolean {
     if (!this.reporting(q, since)) return false;
-    const s = this.seen.get(q.id)!;
+    const s = this.seenOf(q.id)!;
     return s.mode !== undefined && this.config.robot.automatic.includes(s.mode) && s.stopLatched !== true;
   }
 
@@ -328,6 +382,8 @@ export class IndicatorEngine extends BaseComponent implements Source {
     return {
       region: this.registry.region.name,
       window: this.config.window,
+      scope: this.scope,
+      fleet: this.fleet?.view.status,
       targets: this.targets,
       computedAt: now,
       values: this.compute(now),
@@ -339,6 +395,9 @@ export class IndicatorEngine extends BaseComponent implements Source {
   async publish(now = Date.now()): Promise<void> {
     if (!this.ctx) return;
     const points: Point[] = [];
+    // scope fleet: every member writes the same values at the same aligned time, with no tag of its
+    // own, so several writers overwrite one another instead of counting twice
+    const time = this.fleet ? Math.floor(now / this.config.publishInterval) * this.config.publishInterval : now;
     for (const iv of this.compute(now)) {
       if (iv.value === null) continue;
       const fields: Point['fields'] = { value: iv.value, numerator: iv.numerator, denominator: iv.denominator, window_s: iv.windowMs / 1000 };
@@ -348,7 +407,7 @@ export class IndicatorEngine extends BaseComponent implements Source {
         measurement: this.config.measurement,
         tags: { indicator: iv.indicator, kind: iv.kind, scope: iv.scope, scope_id: iv.scopeId },
         fields,
-        time: now,
+        time,
         receivedAt: now,
         quality: 'good',
         source: this.name,
@@ -369,6 +428,9 @@ export class IndicatorEngine extends BaseComponent implements Source {
     const all = this.registry.enterprises.flatMap((e) => e.equipment);
     return {
       window: this.config.window,
+      scope: this.scope,
+      contributors: this.fleet?.view.status.contributors,
+      fleetError: this.fleet?.view.status.lastError,
       enterprises: this.registry.enterprises.length,
       equipment: all.length,
       equipmentReporting: all.filter((q) => this.reporting(q, since)).length,

@@ -2,7 +2,9 @@ import { resolve } from 'node:path';
 import { defineFactory } from '../core/factory.js';
 import type { SourceContext } from '../sources/source.js';
 import { indicatorsSchema } from './config.js';
+import type { InfluxConfig } from '../sinks/influxdb/config.js';
 import { IndicatorEngine } from './engine.js';
+import { fleetClient, FleetView } from './fleet.js';
 import { loadRegistry, loadTargets, type Registry, type Targets } from './registry.js';
 
 /** The indicators' section with the master data its files hold: a changed file is a changed section. */
@@ -21,5 +23,6 @@ export const indicatorEngineFactory = defineFactory({
   type: 'indicator-engine',
   schema: indicatorsSchema,
   /** The master data comes read and checked (loadIndicatorsUnit), so a reload validates it before anything changes. */
-  create: (name, settings, deps: { registry: Registry; targets: Targets; ctx: SourceContext }) => new IndicatorEngine(name, settings, deps.registry, deps.targets, deps.ctx),
+  create: (name, settings, deps: { registry: Registry; targets: Targets; ctx: SourceContext; influx: InfluxConfig; instance: string }) =>
+    new IndicatorEngine(name, settings, deps.registry, deps.targets, deps.ctx, settings.scope === 'fleet' ? { view: new FleetView(fleetClient(deps.influx), `${settings.measurement}_presence`), instance: deps.instance } : undefined),
 });

@@ -187,7 +187,7 @@
 
     const ind = st.indicators;
     if (ind) {
-      $('#ind-window').textContent = `(window ${fmtAge(ind.window)})`;
+      $('#ind-window').textContent = `(window ${fmtAge(ind.window)}; ${ind.scope === 'fleet' ? `fleet: ${(ind.contributors || []).length} gateway(s) contributed${ind.contributors?.length ? ` (${ind.contributors.join(', ')})` : ''}` : 'this gateway only'})`;
       renderBars(ind.values);
       $('#indicators tbody').innerHTML = ind.values.filter((v) => v.scope === 'region' || v.indicator === 'nc_rate' || v.indicator === 'internet_access' || v.indicator === 'robot_density').map((v) =>
         `<tr data-indicator="${esc(v.indicator)}" data-scope="${esc(v.scopeId)}"><td>${esc(v.scopeName)}</td><td>${esc(INDICATORS[v.indicator] || v.indicator)}</td><td>${esc(v.kind)}</td>` +

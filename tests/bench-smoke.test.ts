@@ -38,6 +38,8 @@ describe('bench harness (smoke sizes)', () => {
     expect(r.latency!.stored).toBe(r.latency!.sent);
     expect(r.latency!.p50Ms).toBeLessThanOrEqual(r.latency!.p99Ms);
     expect(r.outage!.lost).toBe(0);
+    expect(r.fleet.map((f) => f.gateways)).toEqual([1, 2, 3]);
+    for (const f of r.fleet) expect(f.stored, `fleet of ${f.gateways}`).toBe(f.sent);
     expect(r.outage!.backlogLines).toBeGreaterThan(0); // points really waited for InfluxDB
     expect(r.outage!.drainMultiple).toBeGreaterThan(0);
     expect(r.opcua.map((o) => o.intervalMs)).toEqual([1000, 100]);

@@ -18,6 +18,7 @@ import { startDeviceFleet, type DeviceFleet } from '../simulators/mqtt-devices.j
 import { startRobotFleet, type RobotFleet } from '../simulators/mqtt-robots.js';
 import type { IndicatorValue } from '../src/indicators/engine.js';
 import { PLANTGATE_BIN } from '../tools/servers/gateway-process.js';
+import { freePort, launch } from '../tools/servers/process.js';
 import { testGateway } from './helpers/gateway.js';
 import { eventually, mosquitto, tempDir, useInfluxd, type InfluxdHandle } from './helpers/servers.js';
 
@@ -203,5 +204,26 @@ indicators: { registry: ${dir.path}/registry.yaml, targets: ${dir.path}/targets.
     const heard = members.map((g) => g.indicators!.status().counters.received);
     expect(heard.every((n) => n > 0)).toBe(true);
     await stopAll();
+  }, 120_000);
+
+  it('plantgate demo --fleet runs three gateways behind a mosquitto, with fleet indicators on every dashboard', async () => {
+    const base = await freePort();
+    const demo = launch(process.execPath, [PLANTGATE_BIN, 'demo', '--fleet', '--interval', '300'], { ...process.env, INFLUX_URL: db.url, PLANTGATE_DATA: join(dir.path, 'demo'), PLANTGATE_FLEET_HTTP_PORT: String(base), PLANTGATE_LOG: 'warn' });
+    try {
+      for (let i = 0; i < 3; i++) {
+        const url = `http://127.0.0.1:${base + i}/api/indicators`;
+        const ind = await eventually(
+          `dashboard ${i + 1} with three contributors`,
+          async () => (await (await fetch(url).catch(() => undefined))?.json().catch(() => undefined)) as { scope: string; fleet?: { contributors: string[] } } | undefined,
+          (x) => x?.fleet?.contributors.length === 3,
+          60_000,
+        );
+        expect(ind!.scope).toBe('fleet');
+        expect(ind!.fleet!.contributors).toEqual(['gw-1', 'gw-2', 'gw-3']);
+      }
+    } finally {
+      await demo.stop('SIGTERM');
+    }
+    expect(demo.proc.exitCode, demo.output()).toBe(0);
   }, 120_000);
 });

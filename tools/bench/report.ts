@@ -51,6 +51,12 @@ export function markdown(r: BenchResults): string {
     for (const o of r.opcua) out.push(`| ${n(o.items)} | ${o.servers} | ${o.intervalMs} ms | ${o.setupSeconds} | ${n(o.valuesPerSecond)} (${n(o.expectedValuesPerSecond)}) | ${n(o.valuesMissed)} | ${o.itemsSilent} / ${o.itemsFailed} | ${o.gateway.cores} | ${o.gateway.peakRssMB} | ${o.simulatorsCores} | ${n(o.linesWritten)} | ${n(o.bufferBacklogLines)} |`);
     out.push('');
   }
+  if (r.fleet.length) {
+    out.push('### A fleet sharing one subscription on mosquitto (QoS 1)', '');
+    out.push('| gateways | points/s | stored / sent | lost | CPU of each instance (cores) | peak RSS of each (MB) | points per CPU-second, all instances |', '|---:|---:|---:|---:|---|---|---:|');
+    for (const f of r.fleet) out.push(`| ${f.gateways} | ${n(f.pointsPerSecond)} | ${n(f.stored)} / ${n(f.sent)} | ${n(f.lost)} | ${f.instances.map((p) => p.cores).join(', ')} | ${f.instances.map((p) => p.peakRssMB).join(', ')} | ${n(f.perCore)} |`);
+    out.push('');
+  }
   if (Object.keys(r.ratios).length) {
     out.push('### Ratios measured in this run', '');
     out.push('| ratio | value |', '|---|---:|');

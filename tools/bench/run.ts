@@ -13,10 +13,11 @@ import { findBinary } from '../servers/process.js';
 import { type BenchContext, type BenchSizes, FULL, round, SMOKE } from './harness.js';
 import { createDatabase } from './influx.js';
 import { ceiling, type CeilingResult, DB, latency, type LatencyResult, nullInflux, outage, type OutageResult, throughput, type ThroughputResult } from './mqtt.js';
+import { fleet, type FleetResult } from './fleet.js';
 import { ensureNodeRed, nodeRed, type NodeRedResult, nodeRedVersion } from './node-red.js';
 import { opcuaScale, type OpcuaScaleResult } from './opcua.js';
 
-export const SCENARIOS = ['mqtt', 'node-red', 'pipeline', 'latency', 'outage', 'opcua'] as const;
+export const SCENARIOS = ['mqtt', 'node-red', 'pipeline', 'latency', 'outage', 'opcua', 'fleet'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
 export interface BenchResults {
@@ -32,6 +33,7 @@ export interface BenchResults {
   latency?: LatencyResult;
   outage?: OutageResult;
   opcua: OpcuaScaleResult[];
+  fleet: FleetResult[];
   ratios: Record<string, number>;
   seconds: number;
 }
@@ -73,6 +75,7 @@ export async function runBench(o: { smoke: boolean; only?: Scenario[]; log: (m: 
     nodeRed: [],
     pipeline: [],
     opcua: [],
+    fleet: [],
     ratios: {},
     seconds: 0,
   };
@@ -102,6 +105,7 @@ export async function runBench(o: { smoke: boolean; only?: Scenario[]; log: (m: 
       r.opcua.push(await opcuaScale(ctx, { name: 'opcua-1s', tags: sizes.opcua.tags, intervalMs: 1000 }));
       r.opcua.push(await opcuaScale(ctx, { name: 'opcua-100ms', tags: sizes.opcua.fastTags, intervalMs: 100 }));
     }
+    if (want('fleet')) for (const gateways of [1, 2, 3]) r.fleet.push(await fleet(ctx, { gateways, mosquittoPort: mosq.port }));
     if (want('mqtt') || want('node-red')) r.ceiling.push(await ceiling(ctx));
   } finally {
     await mosq.stop().catch(() => undefined);
@@ -130,6 +134,8 @@ export function ratios(r: BenchResults): Record<string, number> {
     const m = r.mqtt.find((x) => x.via === 'embedded' && x.qos === p.qos);
     if (m) out[`${m.scenario} / ${p.scenario} (pipeline alone)`] = round(m.pointsPerSecond / p.pointsPerSecond, 2);
   }
+  const one = r.fleet.find((f) => f.gateways === 1)?.pointsPerSecond;
+  for (const f of r.fleet) if (one && f.gateways > 1) out[`fleet of ${f.gateways} / fleet of 1 (points/s)`] = round(f.pointsPerSecond / one, 2);
   if (r.outage) out['outage peak RSS / RSS before'] = round(r.outage.peakRssDuringOutageMB / r.outage.rssBeforeMB, 2);
   return out;
 }

@@ -6,6 +6,13 @@
  * its writes accepted, `segments.json`, the line count of each closed segment, and `losses.json`,
  * damage found on open until an operator acknowledges it.
  *
+ * Files: record.ts (the record format and the scan that finds damage), ledger.ts (the state files),
+ * recovery.ts (opening: invariant 4), and this one, the writer (group commit, roll, full disk) and
+ * the reader (batches, cursors, deletion) behind one API. Writer and reader stay in one class
+ * because they share the segment list, the active segment and the cursors under invariants 2 and
+ * 3, and splitting that state would put the invariants in two places; that is why this file is
+ * longer than ~400 lines.
+ *
  * Invariants, which every change here must keep:
  *  1. `append()` resolves only after the record is written and (with fsync on) fdatasync'd.
  *     Sources acknowledge their input only after that promise resolves.
@@ -26,21 +33,18 @@
  *     process: the commit is retried with backoff, appends wait (so sources hold back their
  *     acknowledgements), the state is `disk_error`, and the ledger's writes never throw.
  */
-import { closeSync, fdatasync, write, readFileSync, fsyncSync, mkdirSync, openSync, readdirSync, readSync, statSync, statfsSync, unlinkSync, ftruncateSync, ftruncate } from 'node:fs';
+import { closeSync, fdatasync, write, fsyncSync, mkdirSync, openSync, readSync, statfsSync, unlinkSync, ftruncate } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { BaseComponent } from '../core/component.js';
 import { PlantgateError } from '../core/errors.js';
 import { backoff } from '../core/retry.js';
 import type { BufferConfig } from './config.js';
 import { isDiskError, isNoSpace, Ledger } from './ledger.js';
-import { encodeRecord, HEADER, MAX_RECORD, scanSegment, type DamagedRegion } from './record.js';
+import { encodeRecord, HEADER, MAX_RECORD } from './record.js';
+import { type BufferLoss, clampCursors, countLines, loadCursors, noneRecovered, type Position, type Recovery, recoverSegments, type Segment, segmentPath } from './recovery.js';
 
-export interface Position {
-  segment: number;
-  offset: number;
-}
+export type { BufferLoss, Position } from './recovery.js';
 
 export interface BufferBatch {
   /** Line-protocol lines, newline-joined. */
@@ -50,32 +54,6 @@ export interface BufferBatch {
   end: Position;
   /** Append time of the first record in the batch. */
   firstAppendedAt: number;
-}
-
-interface Segment {
-  id: number;
-  path: string;
-  /** Bytes known to hold valid, committed records. */
-  size: number;
-  records: number;
-  lines: number;
-  firstAppendedAt?: number;
-  /** Damaged stretches between intact records (start -> end): skipped on read. */
-  corrupt?: Map<number, number>;
-}
-
-/** Damage found on open: kept (losses.json) and shown until an operator acknowledges it. */
-export interface BufferLoss {
-  at: number;
-  file: string;
-  offset: number;
-  bytes: number;
-  kind: 'corrupt_region' | 'corrupt_tail' | 'truncated_segment' | 'segment_missing';
-  /** Lines lost: exact when `exact`, else the best estimate, at least `atLeast`, at most `atMost`. */
-  lines: number;
-  atLeast: number;
-  atMost: number;
-  exact: boolean;
 }
 
 interface PendingAppend {
@@ -114,7 +92,7 @@ export class DiskBuffer extends BaseComponent {
   private waiters: { atLeast: number; done: () => void }[] = [];
   private roomWaiters: (() => void)[] = [];
   private readHandles = new Map<number, FileHandle>();
-  private recovered = { tornBytes: 0, corruptRegions: 0, corruptSegments: 0, missingSegments: 0, linesLost: 0, linesLostAtLeast: 0, linesLostAtMost: 0, exact: true };
+  private recovered = noneRecovered();
   /** Damage found on open and not yet acknowledged by an operator (persisted in losses.json). */
   private losses: BufferLoss[] = [];
   /** Per consumer: lines inside its cursor's segment before the cursor (kept so depth is exact and cheap). */
@@ -139,9 +117,12 @@ export class DiskBuffer extends BaseComponent {
     this.stopped = false;
     mkdirSync(this.config.dir, { recursive: true });
     this.ledger = new Ledger(this.config.dir, (p) => this.onLedgerProblem(p));
-    this.loadCursors();
-    this.recover();
-    this.clampCursors();
+    const r: Recovery = { dir: this.config.dir, ledger: this.ledger, log: this.log, recovered: this.recovered, drop: (reason, n) => this.drop(reason, n), recordError: (err) => this.recordError(err) };
+    for (const [name, pos] of loadCursors(r)) this.cursors.set(name, pos);
+    // the slowest cursor decides what was delivered (consumers without a cursor start at segment 1)
+    this.segments = [];
+    ({ segments: this.segments, manifest: this.manifest, losses: this.losses } = recoverSegments(r, this.minCursor()));
+    clampCursors(this.cursors, this.segments);
     this.openActive();
     this.ledger.ensureReserve();
     this.checkFreeSpace();
@@ -638,7 +619,7 @@ export class DiskBuffer extends BaseComponent {
   }
 
   private segPath(id: number): string {
-    return join(this.config.dir, `${String(id).padStart(20, '0')}.seg`);
+    return segmentPath(this.config.dir, id);
   }
 
   private openActive(): void {
@@ -681,162 +662,6 @@ export class DiskBuffer extends BaseComponent {
     this.ledger.save('manifest', () => JSON.stringify(Object.fromEntries(this.manifest)));
   }
 
-  /** Invariant 4: check every record, skip or cut what is damaged, count and log what was lost. */
-  private recover(): void {
-    const ids = readdirSync(this.config.dir)
-      .filter((f) => /^\d{20}\.seg$/.test(f))
-      .map((f) => Number(f.slice(0, 20)))
-      .sort((a, b) => a - b);
-    this.manifest = this.loadManifest();
-    this.losses = this.loadLosses();
-    this.segments = [];
-    const present = new Set(ids);
-    const known = new Set(this.manifest.keys());
-    // What every consumer had written already is not lost, whatever happened to it since.
-    const min = this.minCursor();
-    const delivered = (segment: number, end: number) => !!min && (segment < min.segment || (segment === min.segment && end <= min.offset));
-    const found: BufferLoss[] = [];
-    // every finding is counted, logged and kept here, whatever found it
-    const report = (loss: Omit<BufferLoss, 'at'>, message: string) => {
-      const missing = loss.kind === 'segment_missing';
-      const code = missing ? 'PG_ERR_BUFFER_SEGMENT_MISSING' : 'PG_ERR_BUFFER_CORRUPT';
-      if (missing) this.recovered.missingSegments++;
-      this.recovered.linesLost += loss.lines;
-      this.recovered.linesLostAtLeast += loss.atLeast;
-      this.recovered.linesLostAtMost += loss.atMost;
-      if (!loss.exact) this.recovered.exact = false;
-      this.drop(missing ? 'segment_missing' : 'corrupt_record', loss.lines);
-      this.recordError(new Error(message));
-      this.log?.error({ code, file: loss.file, offset: loss.offset, bytes: loss.bytes, lines: loss.lines, linesAtMost: loss.atMost, exact: loss.exact }, message);
-      if (loss.lines > 0 || loss.atMost > 0) found.push({ at: Date.now(), ...loss });
-    };
-    // Segments listed as closed but gone: their lines are lost. Segments that were fully consumed
-    // are removed from the manifest when deleted, so anything left here was not yet written.
-    for (const [id, lines] of this.manifest) {
-      if (present.has(id)) continue;
-      this.manifest.delete(id);
-      if (delivered(id, Infinity)) continue; // deleted after delivery, before the manifest could say so
-      report(
-        { file: this.segPath(id), offset: 0, bytes: 0, kind: 'segment_missing', lines, atLeast: lines, atMost: lines, exact: true },
-        `buffer segment ${id} is missing; its ${lines} line(s) are lost`,
-      );
-    }
-    for (let i = 1; i < ids.length; i++) {
-      for (let gap = ids[i - 1]! + 1; gap < ids[i]!; gap++) {
-        if (known.has(gap) || delivered(gap, Infinity)) continue;
-        // a gap the manifest does not know (manifest lost as well): count the segment, lines unknown
-        report({ file: this.segPath(gap), offset: 0, bytes: 0, kind: 'segment_missing', lines: 0, atLeast: 0, atMost: 0, exact: false }, `buffer segment ${gap} is missing; its line count is unknown`);
-      }
-    }
-    for (const id of ids) {
-      const path = this.segPath(id);
-      const bytes = readFileSync(path);
-      const scan = scanSegment(bytes);
-      const seg: Segment = { id, path, size: scan.size, records: scan.records, lines: scan.lines, firstAppendedAt: scan.firstAppendedAt };
-      if (scan.regions.length) seg.corrupt = new Map(scan.regions.map((r) => [r.start, r.end]));
-      const closedLines = this.manifest.get(id);
-      // Damage after the slowest cursor is what was lost; a closed segment's manifest count makes it exact.
-      const damage: (DamagedRegion & { kind: BufferLoss['kind'] })[] = scan.regions.map((r) => ({ ...r, kind: 'corrupt_region' as const }));
-      if (scan.tail && (!scan.tail.torn || closedLines !== undefined)) damage.push({ ...scan.tail, kind: closedLines !== undefined ? 'truncated_segment' : 'corrupt_tail' });
-      const lost = damage.filter((r) => !delivered(id, r.end));
-      if (closedLines !== undefined && damage.length && lost.length === damage.length) {
-        // every damaged stretch is undelivered: the manifest gives their lines exactly
-        const lines = Math.max(0, closedLines - scan.lines);
-        const share = (r: DamagedRegion) => Math.round((lines * r.estimate) / damage.reduce((n, x) => n + x.estimate, 0));
-        for (const r of lost) this.lose(report, id, r, share(r), true);
-      } else {
-        for (const r of lost) this.lose(report, id, r, r.estimate, false);
-      }
-      if (scan.tail) {
-        this.recovered.tornBytes += scan.tail.end - scan.tail.start;
-        if (scan.tail.torn && closedLines === undefined) {
-          const msg = `buffer segment ${id}: ${scan.tail.end - scan.tail.start} byte(s) after offset ${scan.size} are an unfinished write (never acknowledged) and were cut off`;
-          this.recordError(new Error(msg));
-          this.log?.warn({ code: 'PG_ERR_BUFFER_TORN_TAIL', file: path, offset: scan.size, bytes: scan.tail.end - scan.tail.start }, msg);
-        }
-        const fd = openSync(path, 'r+');
-        ftruncateSync(fd, scan.size);
-        fsyncSync(fd);
-        closeSync(fd);
-      }
-      this.segments.push(seg);
-    }
-    if (found.length) {
-      this.losses.push(...found);
-      this.ledger.save('losses', () => JSON.stringify(this.losses));
-    }
-    this.saveManifest();
-  }
-
-  /** Reports one damaged stretch as lost: `lines` exactly, or as the estimate of `r`. */
-  private lose(report: (l: Omit<BufferLoss, 'at'>, m: string) => void, id: number, r: DamagedRegion & { kind: BufferLoss['kind'] }, lines: number, exact: boolean): void {
-    const atLeast = exact ? lines : 1;
-    const atMost = exact ? lines : r.atMost;
-    this.recovered.corruptRegions++;
-    if (r.kind !== 'corrupt_region') this.recovered.corruptSegments++;
-    const what = r.kind === 'truncated_segment' ? 'the closed segment ends early' : r.kind === 'corrupt_tail' ? 'the records at its end are damaged' : 'damaged records';
-    report(
-      { file: this.segPath(id), offset: r.start, bytes: r.end - r.start, kind: r.kind, lines, atLeast, atMost, exact },
-      `buffer segment ${id}: ${what}, ${r.end - r.start} byte(s) at offset ${r.start}: ${exact ? `${lines}` : `about ${lines} (at most ${atMost})`} line(s) lost`,
-    );
-  }
-
-  private loadManifest(): Map<number, number> {
-    const text = this.ledger.read('manifest');
-    if (text === undefined) return new Map();
-    try {
-      return new Map(Object.entries(JSON.parse(text) as Record<string, number>).map(([k, v]) => [Number(k), Number(v)]));
-    } catch (err) {
-      this.recordError(new Error(`segments.json unreadable (${(err as Error).message}); missing segments cannot be counted exactly`));
-      this.log?.error({ code: 'PG_ERR_BUFFER_CORRUPT', file: this.ledger.path('manifest') }, 'segments.json is unreadable: missing segments cannot be counted exactly');
-      this.recovered.exact = false;
-      return new Map();
-    }
-  }
-
-  private loadLosses(): BufferLoss[] {
-    try {
-      const v = JSON.parse(this.ledger.read('losses') ?? '[]') as unknown;
-      return Array.isArray(v) ? (v as BufferLoss[]) : [];
-    } catch {
-      return [];
-    }
-  }
-
-  private cursorFile(): string {
-    return this.ledger.path('cursors');
-  }
-
-  private loadCursors(): void {
-    const text = this.ledger.read('cursors');
-    if (text === undefined) {
-      if (readdirSync(this.config.dir).some((f) => f.endsWith('.seg') && statSync(join(this.config.dir, f)).size > 0)) {
-        this.log?.warn({ code: 'PG_ERR_BUFFER_CORRUPT', file: this.cursorFile() }, 'cursors.json is missing beside buffer segments: replaying from the oldest segment (duplicates are overwritten in InfluxDB, nothing is lost)');
-      }
-      return;
-    }
-    try {
-      const data = JSON.parse(text) as Record<string, Position>;
-      for (const [name, pos] of Object.entries(data)) {
-        if (Number.isInteger(pos?.segment) && Number.isInteger(pos?.offset)) this.cursors.set(name, pos);
-      }
-    } catch (err) {
-      // A torn cursor file only means replaying from the oldest segment: at least once still holds.
-      this.recordError(new Error(`cursors.json unreadable (${(err as Error).message}); replaying from the oldest segment`));
-      this.log?.warn({ code: 'PG_ERR_BUFFER_CORRUPT', file: this.cursorFile() }, 'cursors.json is unreadable: replaying from the oldest segment (duplicates are overwritten in InfluxDB, nothing is lost)');
-    }
-  }
-
-  /** A cursor past a truncated tail points at bytes that no longer exist: clamp it. */
-  private clampCursors(): void {
-    for (const [name, pos] of this.cursors) {
-      const seg = this.segments.find((s) => s.id === pos.segment);
-      if (seg && pos.offset > seg.size) this.cursors.set(name, { segment: seg.id, offset: seg.size });
-      // a cursor inside a damaged stretch goes to its end (the next intact record)
-      for (const [start, end] of seg?.corrupt ?? []) if (start < pos.offset && pos.offset < end) this.cursors.set(name, { segment: seg!.id, offset: end });
-    }
-  }
-
   private saveCursors(): void {
     this.ledger.save('cursors', () => JSON.stringify(Object.fromEntries(this.cursors)));
   }
@@ -866,29 +691,5 @@ function fsyncDir(dir: string): void {
     closeSync(fd);
   } catch {
     // some filesystems refuse fsync on directories; the segment data itself is still synced
-  }
-}
-
-/** Lines in the records of `seg` that start before `offset` (headers only, skipping damaged stretches). */
-function countLines(seg: Segment, offset: number): number {
-  if (offset === 0) return 0;
-  const fd = openSync(seg.path, 'r');
-  try {
-    const h = Buffer.alloc(HEADER);
-    let off = 0;
-    let n = 0;
-    while (off < offset) {
-      const skipTo = seg.corrupt?.get(off);
-      if (skipTo !== undefined) {
-        off = skipTo;
-        continue;
-      }
-      if (readSync(fd, h, 0, HEADER, off) !== HEADER) break;
-      n += h.readUInt32LE(8);
-      off += HEADER + h.readUInt32LE(0);
-    }
-    return n;
-  } finally {
-    closeSync(fd);
   }
 }

@@ -12,73 +12,36 @@
  * subscription transfer: values the server queued during a network cut are not recovered (see the
  * README); after a server restart there is nothing to transfer anyway.
  *
- * Per-node isolation: monitored items are created in one request per parameter set and each
- * result is looked at on its own; an unknown node, a node that turns bad and a node deleted while
- * subscribed (the server sends BadNodeIdInvalid) are recorded with their status code and shown on
- * the status page, while the other nodes keep flowing. Failed nodes are tried again periodically.
- *
- * Notifications are handled straight from the DataChangeNotification (by client handle) rather
- * than through one node-opcua ClientMonitoredItem object per node, so 100,000 items cost arrays,
- * not 100,000 event emitters.
+ * The monitored items, with their per-node isolation and status, are in items.ts; values become
+ * points in mapping.ts. What stays here is the connection: the supervisor loop, choosing the
+ * security, the user identity, the trust of the server's certificate, subscription or polling,
+ * and the status. They share one connection's state (client, session, the security floor, the
+ * orphaned session to close), which is why this file is longer than ~400 lines.
  */
 import {
   AttributeIds,
   type ClientSession,
   type ClientSubscription,
-  DataChangeFilter,
-  DataChangeTrigger,
   type DataChangeNotification,
   type DataValue,
-  DeadbandType,
   MessageSecurityMode,
-  MonitoringMode,
-  type NodeId,
   OPCUAClient,
   type OPCUACertificateManager,
   readNamespaceArray,
   SecurityPolicy,
-  StatusCodes,
-  TimestampsToReturn,
   type UserIdentityInfo,
   UserTokenType,
 } from 'node-opcua';
 import { readFileSync, statSync } from 'node:fs';
-import { type ClientSessionRawSubscriptionService } from 'node-opcua-client';
 import { makeSHA1Thumbprint, readCertificate } from 'node-opcua-crypto';
 import { BaseComponent } from '../../core/component.js';
 import { backoff, sleep } from '../../core/retry.js';
-import type { FieldValue, Point, Quality } from '../../core/point.js';
 import type { Source, SourceContext } from '../source.js';
-import { discoverVariables, nsuString, resolveTarget } from './browse.js';
-import { type EndpointConfig, type Monitoring, monitoringFor } from './config.js';
+import type { EndpointConfig } from './config.js';
+import { type Item, MonitoredItems, type NodeStatus } from './items.js';
+import { valuesToPoints } from './mapping.js';
 import { ensureClientCertificate, listCertificates } from './pki.js';
-import { convertVariant, qualityOf } from './values.js';
 import { type OfferedEndpoint, rank, type Security, strongest } from './security.js';
-
-type NodeStatus = 'pending' | 'ok' | 'bad' | 'failed' | 'removed';
-
-/** One value to monitor, as configured or discovered. Survives reconnects for the status page. */
-interface Item {
-  key: string;
-  /** As configured (`nsu=`/browse path), or the discovered node's nsu= id. */
-  nodeText: string;
-  nodeId?: NodeId;
-  field: string;
-  measurement: string;
-  tags: Record<string, string>;
-  /** measurement + tags, to merge values with equal time into one point. */
-  seriesKey: string;
-  monitoring: Monitoring;
-  status: NodeStatus;
-  statusCode: string;
-  since: number;
-  values: number;
-  lastValueAt?: number;
-  /** Server-side id of the current monitored item, for deletion on retry. */
-  monitoredItemId?: number;
-  /** Client handle in the current subscription (index into byHandle). */
-  handle?: number;
-}
 
 interface Outage {
   at: number;
@@ -87,8 +50,6 @@ interface Outage {
   durationMs?: number;
 }
 
-const REMOVED_CODES = new Set([StatusCodes.BadNodeIdUnknown.value, StatusCodes.BadNodeIdInvalid.value]);
-const CREATE_SLICE = 1000;
 const READ_SLICE = 1000;
 
 export class OpcuaEndpointSource extends BaseComponent implements Source {
@@ -96,9 +57,7 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
   readonly type = 'opcua';
   private abort = new AbortController();
   private loop?: Promise<void>;
-  private items: Item[] = [];
-  /** clientHandle -> item, for the current subscription. */
-  private byHandle: Array<Item | undefined> = [];
+  private readonly nodes: MonitoredItems;
   private namespaceArray: string[] = [];
   private connected = false;
   /** Security of the current (or last) connection. */
@@ -137,6 +96,7 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
     private readonly ctx: SourceContext,
   ) {
     super(name);
+    this.nodes = new MonitoredItems(config, name, ctx.log);
   }
 
   protected async doStart(): Promise<void> {
@@ -233,7 +193,7 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
       session.on('keepalive_failure', () => end('session keep-alive failed'));
       session.on('session_closed', () => end('session closed by server'));
       this.namespaceArray = await readNamespaceArray(session);
-      await this.resolveItems(session);
+      await this.nodes.resolve(session, this.namespaceArray);
       if (c.mode === 'subscribe') {
         subscription = await session.createSubscription2({
           requestedPublishingInterval: c.publishingInterval,
@@ -248,7 +208,7 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
         this.hookNotifications(sub);
         sub.on('keepalive', () => (this.lastPublishAt = Date.now()));
         sub.on('terminated', () => end('subscription terminated'));
-        await this.createMonitoredItems(session, sub, this.items.filter((i) => i.nodeId));
+        await this.nodes.createMonitoredItems(session, sub, this.nodes.items.filter((i) => i.nodeId));
       }
       if (signal.aborted) return 'stopped';
       this.connected = true;
@@ -259,7 +219,7 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
       this.lastPublishAt = this.lastDataAt = Date.now();
       this.updateState();
       firstDone();
-      this.ctx.log.info({ endpoint: this.name, url: c.url, nodes: this.items.length, failing: this.failing().length }, 'opcua connected');
+      this.ctx.log.info({ endpoint: this.name, url: c.url, nodes: this.nodes.items.length, failing: this.nodes.failing().length }, 'opcua connected');
 
       const s = session;
       if (c.mode === 'poll') this.pollLoop(s, end);
@@ -273,8 +233,8 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
         if (c.noDataTimeout > 0 && now - this.lastDataAt > c.noDataTimeout) end(`no data for ${Math.round((now - this.lastDataAt) / 1000)} s`);
       }, 1000);
       retryTimer = setInterval(() => {
-        if (this.failing().some((i) => i.status === 'failed' || i.status === 'removed')) {
-          this.retryFailed(s, subscription).catch((err: unknown) => this.recordError(err));
+        if (this.nodes.failing().some((i) => i.status === 'failed' || i.status === 'removed')) {
+          this.nodes.retryFailed(s, subscription, this.namespaceArray).then(() => this.updateState(), (err: unknown) => this.recordError(err));
         }
       }, c.retryFailedNodes);
       return await ended;
@@ -282,8 +242,7 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
       signal.removeEventListener('abort', onAbort);
       clearInterval(watchdog);
       clearInterval(retryTimer);
-      this.byHandle = [];
-      for (const it of this.items) it.handle = undefined;
+      this.nodes.resetHandles();
       if (session && /^connection (lost|closed)/.test(endReason) && !signal.aborted) {
         // The server still holds this session (until its timeout) and may refuse new ones with
         // BadTooManySessions after a few network cuts: close it from the next connection. The old
@@ -363,119 +322,6 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
   }
 
   /** Resolves configured nodes and browse roots to node ids; a failure marks that node only. */
-  private async resolveItems(session: ClientSession): Promise<void> {
-    const c = this.config;
-    const previous = new Map(this.items.map((i) => [i.key, i]));
-    const items: Item[] = [];
-    const make = (key: string, nodeText: string, field: string, measurement: string, tags: Record<string, string>, monitoring: Monitoring): Item => {
-      const prev = previous.get(key);
-      const item: Item = prev ?? { key, nodeText, field, measurement, tags, seriesKey: `${measurement}\u0000${JSON.stringify(tags)}`, monitoring, status: 'pending', statusCode: '', since: Date.now(), values: 0 };
-      item.nodeId = undefined;
-      item.monitoredItemId = undefined;
-      item.handle = undefined;
-      items.push(item);
-      return item;
-    };
-    for (const n of c.nodes) {
-      const text = n.nodeId ?? n.browsePath!;
-      const item = make(`node:${text}:${n.field}`, text, n.field, n.measurement ?? c.measurement, { ...c.tags, ...n.tags }, monitoringFor(c, n));
-      try {
-        item.nodeId = await resolveTarget(session, text, this.namespaceArray, c.namespaces);
-      } catch (err) {
-        this.markNode(item, 'failed', (err as Error).message.includes('BadNoMatch') ? 'BadNoMatch' : (err as Error).message);
-      }
-    }
-    for (const [bi, b] of c.browse.entries()) {
-      let vars: Awaited<ReturnType<typeof discoverVariables>> = [];
-      const rootItem = { key: `browse:${bi}`, text: b.root };
-      try {
-        const root = await resolveTarget(session, b.root, this.namespaceArray, c.namespaces);
-        vars = await discoverVariables(session, root, { properties: b.properties, maxDepth: b.maxDepth });
-        if (vars.length === 0) throw new Error(`no variables below ${b.root}`);
-      } catch (err) {
-        const item = make(rootItem.key, b.root, `(browse ${b.root})`, b.measurement ?? c.measurement, { ...c.tags, ...b.tags }, monitoringFor(c, b));
-        this.markNode(item, 'failed', (err as Error).message);
-        continue;
-      }
-      for (const v of vars) {
-        const text = nsuString(v.nodeId, this.namespaceArray);
-        const item = make(`browse:${bi}:${text}`, text, v.path.join(b.separator), b.measurement ?? c.measurement, { ...c.tags, ...b.tags }, monitoringFor(c, b));
-        item.nodeId = v.nodeId;
-      }
-    }
-    this.items = items;
-  }
-
-  private filterFor(m: Monitoring): DataChangeFilter | undefined {
-    if (!m.deadband) return undefined;
-    return new DataChangeFilter({
-      trigger: DataChangeTrigger.StatusValue,
-      deadbandType: m.deadband.type === 'absolute' ? DeadbandType.Absolute : DeadbandType.Percent,
-      deadbandValue: m.deadband.value,
-    });
-  }
-
-  /** Creates monitored items in slices; each item's own result decides its status. */
-  private async createMonitoredItems(session: ClientSession, sub: ClientSubscription, items: Item[]): Promise<void> {
-    for (let i = 0; i < items.length; i += CREATE_SLICE) {
-      const slice = items.slice(i, i + CREATE_SLICE);
-      const handles = slice.map((it) => {
-        if (it.handle === undefined) {
-          it.handle = this.byHandle.length || 1;
-          this.byHandle[it.handle] = it;
-        }
-        return it.handle;
-      });
-      const res = await (session as ClientSession & ClientSessionRawSubscriptionService).createMonitoredItems({
-        subscriptionId: sub.subscriptionId,
-        timestampsToReturn: TimestampsToReturn.Both,
-        itemsToCreate: slice.map((it, k) => ({
-          itemToMonitor: { nodeId: it.nodeId!, attributeId: AttributeIds.Value },
-          monitoringMode: MonitoringMode.Reporting,
-          requestedParameters: {
-            clientHandle: handles[k]!,
-            samplingInterval: it.monitoring.samplingInterval,
-            queueSize: it.monitoring.queueSize,
-            discardOldest: it.monitoring.discardOldest,
-            filter: this.filterFor(it.monitoring),
-          },
-        })),
-      });
-      (res.results ?? []).forEach((r, k) => {
-        const it = slice[k]!;
-        if (r.statusCode.isGood()) {
-          it.monitoredItemId = r.monitoredItemId;
-          if (it.status !== 'bad') this.markNode(it, 'pending', '');
-        } else {
-          this.byHandle[handles[k]!] = undefined;
-          it.handle = undefined;
-          this.markNode(it, 'failed', r.statusCode.name);
-        }
-      });
-    }
-  }
-
-  private async retryFailed(session: ClientSession, sub: ClientSubscription | undefined): Promise<void> {
-    const retry = this.items.filter((i) => i.status === 'failed' || i.status === 'removed');
-    for (const it of retry) {
-      if (it.nodeId) continue;
-      try {
-        it.nodeId = await resolveTarget(session, it.nodeText, this.namespaceArray, this.config.namespaces);
-      } catch (err) {
-        this.markNode(it, 'failed', (err as Error).message);
-      }
-    }
-    if (!sub) {
-      for (const it of retry) if (it.nodeId) this.markNode(it, 'pending', '');
-      return;
-    }
-    const stale = retry.filter((i) => i.monitoredItemId !== undefined).map((i) => i.monitoredItemId!);
-    if (stale.length) await (session as ClientSession & ClientSessionRawSubscriptionService).deleteMonitoredItems({ subscriptionId: sub.subscriptionId, monitoredItemIds: stale }).catch(() => undefined);
-    for (const it of retry) it.monitoredItemId = undefined;
-    await this.createMonitoredItems(session, sub, retry.filter((i) => i.nodeId));
-    this.updateState();
-  }
-
   /**
    * node-opcua would look each notification up in its own per-item objects (and warn about handles
    * it does not know); we take the DataChangeNotification itself, after node-opcua has decoded any
@@ -488,7 +334,7 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
     }
     target.__on_publish_response_DataChangeNotification = (n: DataChangeNotification) => {
       this.lastPublishAt = Date.now();
-      this.onValues((n.monitoredItems ?? []).map((m) => [this.byHandle[m.clientHandle], m.value] as const));
+      this.onValues((n.monitoredItems ?? []).map((m) => [this.nodes.byHandle[m.clientHandle], m.value] as const));
     };
   }
 
@@ -496,7 +342,7 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
     const { signal } = this.abort;
     void (async () => {
       while (!signal.aborted) {
-        const items = this.items.filter((i) => i.nodeId && i.status !== 'failed');
+        const items = this.nodes.items.filter((i) => i.nodeId && i.status !== 'failed');
         try {
           for (let i = 0; i < items.length; i += READ_SLICE) {
             const slice = items.slice(i, i + READ_SLICE);
@@ -513,50 +359,18 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
     })();
   }
 
-  /** Values to points: one point per series, time and quality, so equal-time values share a line. */
+  /** Values to points (mapping.ts), then into the pipeline. */
   private onValues(values: ReadonlyArray<readonly [Item | undefined, DataValue]>): void {
-    const c = this.config;
     const receivedAt = Date.now();
-    const points = new Map<string, Point>();
-    let changed = false;
-    for (const [item, dv] of values) {
-      if (!item) continue;
-      const quality = qualityOf(dv.statusCode);
-      const code = dv.statusCode.name;
-      if (REMOVED_CODES.has(dv.statusCode.value)) changed = this.markNode(item, 'removed', code) || changed;
-      else if (quality === 'bad') changed = this.markNode(item, 'bad', code) || changed;
-      else changed = this.markNode(item, 'ok', quality === 'good' ? 'Good' : code) || changed;
-      item.values++;
-      item.lastValueAt = receivedAt;
-      this.valuesReceived++;
-      if (!c.accept.includes(quality)) {
-        this.drop(`quality_${quality}`);
-        continue;
-      }
-      const conv = convertVariant(item.field, dv.value, c.maxArrayLength);
-      if (!conv.ok) {
-        this.drop(conv.reason);
-        this.ctx.deadLetters.add({ source: this.name, reason: conv.reason, message: `${item.nodeText}: ${conv.detail}`, topic: item.nodeText });
-        continue;
-      }
-      const fields: Record<string, FieldValue> = conv.fields;
-      if (quality !== 'good') fields[`${item.field}.status`] = code;
-      if (Object.keys(fields).length === 0) continue;
-      const time = this.timeOf(dv, receivedAt);
-      const key = `${item.seriesKey}\u0000${time}\u0000${quality}`;
-      let p = points.get(key);
-      if (!p) {
-        const tags = c.qualityTag ? { ...item.tags, [c.qualityTag]: quality } : { ...item.tags };
-        p = { measurement: item.measurement, tags, fields: {}, time, receivedAt, quality, source: this.name, origin: { endpoint: this.name } };
-        if (quality !== 'good') p.qualityCode = code;
-        points.set(key, p);
-      }
-      Object.assign(p.fields, fields);
-    }
-    if (changed) this.updateState();
-    if (points.size === 0) return;
+    const r = valuesToPoints(values, this.config, this.name, this.nodes, {
+      drop: (reason) => this.drop(reason),
+      reject: (reason, message, node) => this.ctx.deadLetters.add({ source: this.name, reason, message, topic: node }),
+    }, receivedAt);
+    this.valuesReceived += r.values;
+    if (r.changed) this.updateState();
+    if (r.points.length === 0) return;
     this.lastDataAt = this.lastValueAt = receivedAt;
-    const batch = [...points.values()];
+    const batch = r.points;
     // counted in points, as every source counts (a point holds the values of one series and time)
     this.counters.received += batch.length;
     this.inflight += batch.length;
@@ -575,38 +389,14 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
     );
   }
 
-  private timeOf(dv: DataValue, receivedAt: number): number {
-    const ts = this.config.timestamp;
-    if (ts === 'gateway') return receivedAt;
-    const first = ts === 'source' ? dv.sourceTimestamp : dv.serverTimestamp;
-    const second = ts === 'source' ? dv.serverTimestamp : undefined;
-    return first?.getTime() || second?.getTime() || receivedAt;
-  }
-
-  /** Returns true when the node's status changed. */
-  private markNode(item: Item, status: NodeStatus, code: string): boolean {
-    if (item.status === status && item.statusCode === code) return false;
-    if (status === 'bad' || status === 'failed' || status === 'removed') {
-      if (item.status !== status) this.ctx.log.warn({ endpoint: this.name, node: item.nodeText, field: item.field, status: code }, `opcua node ${status}`);
-    }
-    item.status = status;
-    item.statusCode = code;
-    item.since = Date.now();
-    return true;
-  }
-
-  private failing(): Item[] {
-    return this.items.filter((i) => i.status === 'bad' || i.status === 'failed' || i.status === 'removed');
-  }
-
   private updateState(): void {
     if (!this.connected) return;
-    this.setState(this.failing().length ? 'degraded' : 'running');
+    this.setState(this.nodes.failing().length ? 'degraded' : 'running');
   }
 
   protected override details(): Record<string, unknown> {
     const counts: Record<NodeStatus, number> = { pending: 0, ok: 0, bad: 0, failed: 0, removed: 0 };
-    for (const i of this.items) counts[i.status]++;
+    for (const i of this.nodes.items) counts[i.status]++;
     return {
       url: this.config.url,
       security: this.security ? `${this.security.mode}/${this.security.policy}${this.config.securityMode === 'auto' ? ' (auto)' : ''}` : this.config.securityMode,
@@ -618,8 +408,8 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
       nextRetryAt: this.nextRetryAt,
       transitions: { ...this.transitions },
       subscription: this.revised,
-      nodes: { total: this.items.length, ...counts },
-      failingNodes: this.failing()
+      nodes: { total: this.nodes.items.length, ...counts },
+      failingNodes: this.nodes.failing()
         .slice(0, 50)
         .map((i) => ({ node: i.nodeText, field: i.field, status: i.status, statusCode: i.statusCode, since: i.since })),
       pendingIngest: this.inflight,
@@ -670,7 +460,7 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
 
   /** Per-node view for tests and the API: field, status, values seen. */
   nodeStates(): Array<{ node: string; field: string; status: NodeStatus; statusCode: string; values: number; measurement: string; tags: Record<string, string> }> {
-    return this.items.map((i) => ({ node: i.nodeText, field: i.field, status: i.status, statusCode: i.statusCode, values: i.values, measurement: i.measurement, tags: i.tags }));
+    return this.nodes.states();
   }
 }
 

@@ -1,0 +1,192 @@
+/**
+ * The monitored items of one OPC UA endpoint: the configured nodes and what the browse roots
+ * discover, each with its status (pending, ok, bad, failed, removed) and status code, kept across
+ * reconnects for the status page. Items are created on the server in slices, each result looked at
+ * on its own, so one unknown node leaves the others flowing; failed ones are tried again.
+ * Notifications are found by client handle (an index into `byHandle`), so 100,000 items cost
+ * arrays, not 100,000 event emitters.
+ */
+import { AttributeIds, type ClientSession, type ClientSubscription, DataChangeFilter, DataChangeTrigger, DeadbandType, MonitoringMode, type NodeId, TimestampsToReturn } from 'node-opcua';
+import { type ClientSessionRawSubscriptionService } from 'node-opcua-client';
+import type { Logger } from 'pino';
+import { discoverVariables, nsuString, resolveTarget } from './browse.js';
+import { type EndpointConfig, type Monitoring, monitoringFor } from './config.js';
+
+export type NodeStatus = 'pending' | 'ok' | 'bad' | 'failed' | 'removed';
+
+const CREATE_SLICE = 1000;
+
+/** One value to monitor, as configured or discovered. Survives reconnects for the status page. */
+export interface Item {
+  key: string;
+  /** As configured (`nsu=`/browse path), or the discovered node's nsu= id. */
+  nodeText: string;
+  nodeId?: NodeId;
+  field: string;
+  measurement: string;
+  tags: Record<string, string>;
+  /** measurement + tags, to merge values with equal time into one point. */
+  seriesKey: string;
+  monitoring: Monitoring;
+  status: NodeStatus;
+  statusCode: string;
+  since: number;
+  values: number;
+  lastValueAt?: number;
+  /** Server-side id of the current monitored item, for deletion on retry. */
+  monitoredItemId?: number;
+  /** Client handle in the current subscription (index into byHandle). */
+  handle?: number;
+}
+
+export class MonitoredItems {
+  items: Item[] = [];
+  /** clientHandle -> item, for the current subscription. */
+  byHandle: Array<Item | undefined> = [];
+
+  constructor(
+    private readonly config: EndpointConfig,
+    private readonly endpoint: string,
+    private readonly log: Logger,
+  ) {}
+
+  /** A new subscription: the handles of the last one mean nothing any more. */
+  resetHandles(): void {
+    this.byHandle = [];
+    for (const it of this.items) it.handle = undefined;
+  }
+
+  /** Resolves the configured nodes and browses the roots: the items of this connection (kept items keep their counts). */
+  async resolve(session: ClientSession, namespaceArray: string[]): Promise<void> {
+    const c = this.config;
+    const previous = new Map(this.items.map((i) => [i.key, i]));
+    const items: Item[] = [];
+    const make = (key: string, nodeText: string, field: string, measurement: string, tags: Record<string, string>, monitoring: Monitoring): Item => {
+      const prev = previous.get(key);
+      const item: Item = prev ?? { key, nodeText, field, measurement, tags, seriesKey: `${measurement}\u0000${JSON.stringify(tags)}`, monitoring, status: 'pending', statusCode: '', since: Date.now(), values: 0 };
+      item.nodeId = undefined;
+      item.monitoredItemId = undefined;
+      item.handle = undefined;
+      items.push(item);
+      return item;
+    };
+    for (const n of c.nodes) {
+      const text = n.nodeId ?? n.browsePath!;
+      const item = make(`node:${text}:${n.field}`, text, n.field, n.measurement ?? c.measurement, { ...c.tags, ...n.tags }, monitoringFor(c, n));
+      try {
+        item.nodeId = await resolveTarget(session, text, namespaceArray, c.namespaces);
+      } catch (err) {
+        this.markNode(item, 'failed', (err as Error).message.includes('BadNoMatch') ? 'BadNoMatch' : (err as Error).message);
+      }
+    }
+    for (const [bi, b] of c.browse.entries()) {
+      let vars: Awaited<ReturnType<typeof discoverVariables>> = [];
+      const rootItem = { key: `browse:${bi}`, text: b.root };
+      try {
+        const root = await resolveTarget(session, b.root, namespaceArray, c.namespaces);
+        vars = await discoverVariables(session, root, { properties: b.properties, maxDepth: b.maxDepth });
+        if (vars.length === 0) throw new Error(`no variables below ${b.root}`);
+      } catch (err) {
+        const item = make(rootItem.key, b.root, `(browse ${b.root})`, b.measurement ?? c.measurement, { ...c.tags, ...b.tags }, monitoringFor(c, b));
+        this.markNode(item, 'failed', (err as Error).message);
+        continue;
+      }
+      for (const v of vars) {
+        const text = nsuString(v.nodeId, namespaceArray);
+        const item = make(`browse:${bi}:${text}`, text, v.path.join(b.separator), b.measurement ?? c.measurement, { ...c.tags, ...b.tags }, monitoringFor(c, b));
+        item.nodeId = v.nodeId;
+      }
+    }
+    this.items = items;
+  }
+
+  private filterFor(m: Monitoring): DataChangeFilter | undefined {
+    if (!m.deadband) return undefined;
+    return new DataChangeFilter({
+      trigger: DataChangeTrigger.StatusValue,
+      deadbandType: m.deadband.type === 'absolute' ? DeadbandType.Absolute : DeadbandType.Percent,
+      deadbandValue: m.deadband.value,
+    });
+  }
+
+  /** Creates monitored items in slices; each item's own result decides its status. */
+  async createMonitoredItems(session: ClientSession, sub: ClientSubscription, items: Item[]): Promise<void> {
+    for (let i = 0; i < items.length; i += CREATE_SLICE) {
+      const slice = items.slice(i, i + CREATE_SLICE);
+      const handles = slice.map((it) => {
+        if (it.handle === undefined) {
+          it.handle = this.byHandle.length || 1;
+          this.byHandle[it.handle] = it;
+        }
+        return it.handle;
+      });
+      const res = await (session as ClientSession & ClientSessionRawSubscriptionService).createMonitoredItems({
+        subscriptionId: sub.subscriptionId,
+        timestampsToReturn: TimestampsToReturn.Both,
+        itemsToCreate: slice.map((it, k) => ({
+          itemToMonitor: { nodeId: it.nodeId!, attributeId: AttributeIds.Value },
+          monitoringMode: MonitoringMode.Reporting,
+          requestedParameters: {
+            clientHandle: handles[k]!,
+            samplingInterval: it.monitoring.samplingInterval,
+            queueSize: it.monitoring.queueSize,
+            discardOldest: it.monitoring.discardOldest,
+            filter: this.filterFor(it.monitoring),
+          },
+        })),
+      });
+      (res.results ?? []).forEach((r, k) => {
+        const it = slice[k]!;
+        if (r.statusCode.isGood()) {
+          it.monitoredItemId = r.monitoredItemId;
+          if (it.status !== 'bad') this.markNode(it, 'pending', '');
+        } else {
+          this.byHandle[handles[k]!] = undefined;
+          it.handle = undefined;
+          this.markNode(it, 'failed', r.statusCode.name);
+        }
+      });
+    }
+  }
+
+  /** Resolves and subscribes again the nodes that failed or were removed. */
+  async retryFailed(session: ClientSession, sub: ClientSubscription | undefined, namespaceArray: string[]): Promise<void> {
+    const retry = this.items.filter((i) => i.status === 'failed' || i.status === 'removed');
+    for (const it of retry) {
+      if (it.nodeId) continue;
+      try {
+        it.nodeId = await resolveTarget(session, it.nodeText, namespaceArray, this.config.namespaces);
+      } catch (err) {
+        this.markNode(it, 'failed', (err as Error).message);
+      }
+    }
+    if (!sub) {
+      for (const it of retry) if (it.nodeId) this.markNode(it, 'pending', '');
+      return;
+    }
+    const stale = retry.filter((i) => i.monitoredItemId !== undefined).map((i) => i.monitoredItemId!);
+    if (stale.length) await (session as ClientSession & ClientSessionRawSubscriptionService).deleteMonitoredItems({ subscriptionId: sub.subscriptionId, monitoredItemIds: stale }).catch(() => undefined);
+    for (const it of retry) it.monitoredItemId = undefined;
+    await this.createMonitoredItems(session, sub, retry.filter((i) => i.nodeId));
+  }
+
+  /** Returns true when the node's status changed. */
+  markNode(item: Item, status: NodeStatus, code: string): boolean {
+    if (item.status === status && item.statusCode === code) return false;
+    if (status === 'bad' || status === 'failed' || status === 'removed') {
+      if (item.status !== status) this.log.warn({ endpoint: this.endpoint, node: item.nodeText, field: item.field, status: code }, `opcua node ${status}`);
+    }
+    item.status = status;
+    item.statusCode = code;
+    item.since = Date.now();
+    return true;
+  }
+
+  failing(): Item[] {
+    return this.items.filter((i) => i.status === 'bad' || i.status === 'failed' || i.status === 'removed');
+  }
+
+  states(): Array<{ node: string; field: string; status: NodeStatus; statusCode: string; values: number; measurement: string; tags: Record<string, string> }> {
+    return this.items.map((i) => ({ node: i.nodeText, field: i.field, status: i.status, statusCode: i.statusCode, values: i.values, measurement: i.measurement, tags: i.tags }));
+  }
+}

@@ -2,7 +2,8 @@
  * Issue 21: the reload paths the load test does not take. A changed Sparkplug host restarts with
  * the MQTT clients whose wills and subscriptions come from it, and then follows the groups its new
  * section names; the status page moves to a new address without going dark (the new listener is
- * open before the old one closes); a change of the indicators' scope builds the engine again.
+ * open before the old one closes); a change of the indicators' scope, or (scope fleet) of the
+ * InfluxDB they read, builds the engine again.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -24,9 +25,9 @@ describe('reloading the Sparkplug host, the status page and the indicators', () 
   const file = join(dir.path, 'plantgate.yaml');
   let gw: Gateway;
   let edge: SparkplugEdgeNode | undefined;
-  const yaml = (o: { groups: string; port: number; scope?: string }) => `
+  const yaml = (o: { groups: string; port: number; scope?: string; database?: string }) => `
 http: { listen: 127.0.0.1:${o.port}, auth: { token: ${TOKEN} } }
-influx: { url: ${db.url}, database: reload_comp, flushInterval: 100ms }
+influx: { url: ${db.url}, database: ${o.database ?? 'reload_comp'}, flushInterval: 100ms }
 buffer: { dir: ${dir.path}/buffer }
 mqtt:
   clients: [{ name: plant-broker, url: "${broker.url}", clientId: reload-comp }]
@@ -84,5 +85,14 @@ indicators: { registry: ${dir.path}/registry.yaml, targets: ${dir.path}/targets.
     const r3 = await reload(port2);
     expect(r3.changes.map((c) => `${c.action} ${c.component}`)).toEqual(['restarted indicators']);
     expect(gw.indicators!.scope).toBe('fleet');
+
+    // with scope fleet the engine reads the sink's InfluxDB: a new target rebuilds it with the sink
+    // (refused while the buffer still holds lines for the old target, so tried until it has none)
+    writeFileSync(file, yaml({ groups: 'g1, g2', port: port2, scope: 'fleet', database: 'reload_comp2' }));
+    const r4 = await eventually('the new target applied', () => reload(port2), (r) => r.outcome === 'applied', 10_000);
+    expect(r4.changes.map((c) => `${c.action} ${c.component}`)).toEqual(['restarted influx-v1', 'restarted indicators']);
+    // while a new batch size changes the sink alone
+    writeFileSync(file, yaml({ groups: 'g1, g2', port: port2, scope: 'fleet', database: 'reload_comp2' }).replace('flushInterval: 100ms', 'flushInterval: 100ms, batchSize: 100'));
+    expect((await reload(port2)).changes.map((c) => `${c.action} ${c.component}`)).toEqual(['restarted influx-v1']);
   }, 90_000);
 });

@@ -13,7 +13,7 @@ import type { DiskBuffer } from '../buffer/disk-buffer.js';
 import { bufferFactory } from '../buffer/factory.js';
 import type { PlantgateConfig } from '../config/schema.js';
 import type { Component } from '../core/component.js';
-import { changedKeys } from '../core/factory.js';
+import { canonical, changedKeys } from '../core/factory.js';
 import type { DeadLetters } from '../deadletters/dead-letters.js';
 import { deadLettersFactory } from '../deadletters/factory.js';
 import type { IndicatorEngine } from '../indicators/engine.js';
@@ -209,9 +209,16 @@ const opcua: Kind<PlantgateConfig['opcua']['endpoints'][number], Source> = {
 };
 
 const untaps = new WeakMap<IndicatorEngine, () => void>();
-const indicators: Kind<IndicatorsUnit, IndicatorEngine> = {
+/** With scope fleet: where the engine reads the presence records back (the sink's InfluxDB). */
+function fleetRead(config: PlantgateConfig, unit: IndicatorsUnit): Partial<PlantgateConfig['influx']> | undefined {
+  if (unit.settings.scope !== 'fleet') return undefined;
+  const { batchSize: _b, flushInterval: _f, gzipThreshold: _g, timeout: _t, retryMin: _r1, retryMax: _r2, name: _n, ...read } = config.influx;
+  return read;
+}
+
+const indicators: Kind<IndicatorsUnit & { fleetRead?: unknown }, IndicatorEngine> = {
   key: 'indicators',
-  instances: ({ config, indicators }) => (config.indicators && indicators ? one('indicators', indicators) : []),
+  instances: ({ config, indicators }) => (config.indicators && indicators ? one('indicators', { ...indicators, fleetRead: fleetRead(config, indicators) }) : []),
   create: (name, unit, rt) => indicatorEngineFactory.create(name, unit.settings, { registry: unit.registry, targets: unit.targets, ctx: rt.ctx(name), influx: rt.config().influx, instance: rt.config().instance }),
   attach: (engine, rt) => {
     untaps.set(engine, rt.pipeline.addTap((points) => engine.observe(points)));
@@ -223,8 +230,9 @@ const indicators: Kind<IndicatorsUnit, IndicatorEngine> = {
     rt.pipeline.removeSource(engine);
   },
   // in place: the equipment already heard from keeps counting under the new registry
-  reconfigure: (engine, next) => {
-    if (next.settings.scope !== engine.scope) return false; // a fleet view is built with the engine
+  reconfigure: (engine, next, prev) => {
+    // a fleet view, and the InfluxDB it reads, are built with the engine
+    if (next.settings.scope !== engine.scope || canonical(next.fleetRead) !== canonical(prev.fleetRead)) return false;
     engine.reconfigure(next.settings, next.registry, next.targets);
     return true;
   },

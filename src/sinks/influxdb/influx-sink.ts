@@ -185,14 +185,14 @@ export class InfluxSink extends BaseComponent {
         continue;
       }
       this.counters.received += batch.lines;
-      const sent = await this.deliver(batch.body.split('\n'));
+      const sent = await this.writeLines(batch.body.split('\n'));
       if (!sent) return; // stopped mid-retry: the batch stays in the buffer
       this.buffer.ack(this.name, batch.end, batch.lines);
     }
   }
 
   /** Writes lines, retrying until accepted; false only when stopped first. */
-  private async deliver(all: string[]): Promise<boolean> {
+  private async writeLines(all: string[]): Promise<boolean> {
     const lines = this.refusedFields.size ? this.withoutRefusedFields(all) : all;
     if (lines.length === 0) return true;
     let attempt = 0;
@@ -209,7 +209,7 @@ export class InfluxSink extends BaseComponent {
           this.recordError(err);
           // a 400 is InfluxDB answering: the connection and the credentials are fine
           if (this.state === 'retrying') this.succeeded();
-          if (err.status === 400 && this.learnTypeConflicts(err.message)) return this.deliver(lines);
+          if (err.status === 400 && this.learnTypeConflicts(err.message)) return this.writeLines(lines);
           return this.splitAndDeliver(lines, err);
         }
         if (err.code === 'PG_ERR_INFLUX_DB_MISSING' && this.config.api === 'v1' && (await this.createDatabase())) continue;
@@ -273,7 +273,7 @@ export class InfluxSink extends BaseComponent {
       return true;
     }
     const mid = lines.length >>> 1;
-    return (await this.deliver(lines.slice(0, mid))) && (await this.deliver(lines.slice(mid)));
+    return (await this.writeLines(lines.slice(0, mid))) && (await this.writeLines(lines.slice(mid)));
   }
 
   private async write(body: string): Promise<void> {

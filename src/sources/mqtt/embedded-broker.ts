@@ -13,6 +13,10 @@
  * connection's ACL. A publish outside it is refused before anything is ingested, and MQTT 3.1.1
  * has no other way to refuse a publish than closing the connection. Refusals are counted by
  * reason and the latest are listed in the status API, with client id, user and address.
+ *
+ * Longer than ~400 lines: aedes' hooks (pre-connect, authenticate, authorize publish and
+ * subscribe) and the device list share one connection's state and grant. What stands apart is in
+ * broker-guard.ts (limits), broker-auth.ts (users) and acl.ts.
  */
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';

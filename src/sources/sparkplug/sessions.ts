@@ -9,6 +9,9 @@
  * that jumps ahead marks the skipped numbers missing; if they do not arrive within the reorder
  * timeout it is a gap [tck-id-operational-behavior-host-reordering-rebirth], if they do, nothing
  * happens [tck-id-operational-behavior-host-reordering-success].
+ *
+ * Longer than ~400 lines on purpose: the host's rules of the specification (births, deaths, seq,
+ * aliases, rebirth requests) stay in one place, each next to the TCK assertion it implements.
  */
 import { RejectedInput } from '../../core/errors.js';
 import type { FieldValue, Point, Quality } from '../../core/point.js';

@@ -65,7 +65,7 @@ describe('OPC UA: 20 CNC machines into influxd', () => {
       const endpoints = fleet
         .map((s, i) => {
           const browse = s.models.map((m) => `{ root: "${NSU};s=${m.name}", tags: { machine: ${m.name} }, samplingInterval: 250 }`).join(', ');
-          return `    - { name: plc-${i}, url: ${s.url}, ${security}, measurement: cnc, tags: { site: shenyang }, publishingInterval: 250, reconnect: { maxDelay: 3s }, browse: [${browse}] }`;
+          return `    - { name: plc-${i}, url: ${s.url}, ${security}, measurement: cnc, tags: { site: shenyang }, publishingInterval: 500, reconnect: { maxDelay: 3s }, browse: [${browse}] }`;
         })
         .join('\n');
       gateways.push(

@@ -294,9 +294,11 @@ export async function outage(ctx: BenchContext, rate: number): Promise<OutageRes
     const during = down.stop();
     const backlog = (await bufferBytes()).lines;
     const after = gw.sampler().start();
+    // counted before influxd is back: nothing can be written while it is down, and a small backlog
+    // (smoke sizes) may be written before a count taken after the restart would see it
+    const written0 = await gw.written();
     await ctx.restartInflux();
     const restartedAt = Date.now();
-    const written0 = await gw.written();
     // drained: the queue is down to what half a second of ingest adds
     let drainedAt = 0;
     let writtenAtDrain = 0;

@@ -12,7 +12,7 @@ import { parseConfig } from '../src/config/load.js';
 import { configExample, configJsonSchema, configReference } from '../src/config/reference.js';
 
 const ROOT = join(import.meta.dirname, '..');
-const HOW = 'run `node bin/plantgate.js config example > config/example.yaml` and paste `node bin/plantgate.js config reference` into docs/configuration.md';
+const HOW = 'run `node bin/plantgate.js config example --update config/example.yaml` and `node bin/plantgate.js config reference --update docs/configuration.md`';
 
 /** Every key path of the schema, as `a.b[].c`. */
 function schemaKeys(n: ReturnType<typeof configJsonSchema>, path = ''): string[] {
@@ -54,5 +54,26 @@ describe('configuration docs from the schema', () => {
     expect(parseDocument(text).getIn(['mqtt', 'broker', 'maxConnectionsPerSecond'])).toBe(200);
     // and the sections it used to lack are there
     for (const key of ['cardinality:', '# indicators:', '  # auth:', '    anonymous:', 'maxAuthFailuresPerMinute:', '# name:']) expect(text).toContain(key);
+  });
+
+  it('`--update` writes the example and puts the table between the markers, keeping the prose', async () => {
+    const { execFile } = await import('node:child_process');
+    const { promisify } = await import('node:util');
+    const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(join(tmpdir(), 'config-docs-'));
+    try {
+      const doc = join(dir, 'configuration.md');
+      writeFileSync(doc, 'before\n<!-- config-reference:start -->\nold table\n<!-- config-reference:end -->\nafter\n');
+      const bin = join(ROOT, 'bin', 'plantgate.js');
+      await promisify(execFile)(process.execPath, [bin, 'config', 'reference', '--update', doc]);
+      expect(readFileSync(doc, 'utf8')).toBe(`before\n<!-- config-reference:start -->\n${configReference()}<!-- config-reference:end -->\nafter\n`);
+      await promisify(execFile)(process.execPath, [bin, 'config', 'example', '--update', join(dir, 'example.yaml')]);
+      expect(readFileSync(join(dir, 'example.yaml'), 'utf8')).toBe(configExample());
+      writeFileSync(doc, 'no markers\n');
+      await expect(promisify(execFile)(process.execPath, [bin, 'config', 'reference', '--update', doc])).rejects.toMatchObject({ code: 2, stderr: expect.stringMatching(/has no <!-- config-reference:start --> \.\.\. <!-- config-reference:end --> markers/) });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

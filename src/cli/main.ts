@@ -17,8 +17,10 @@ Usage:
   plantgate check --config FILE      validate a configuration; lists every problem
   plantgate indicators --config FILE [--json]
                                      the fleet's indicators from the presence records in InfluxDB
-  plantgate config example           print the commented example configuration (config/example.yaml)
-  plantgate config reference         print the configuration reference (the README's table)
+  plantgate config example [--update config/example.yaml]
+                                     the commented example configuration, from the schema
+  plantgate config reference [--update docs/configuration.md]
+                                     the configuration reference table (--update: between its markers)
   plantgate demo                     gateway + embedded broker + simulated machines + its own influxd
   plantgate sim devices [options]    simulated MQTT CNC machines publishing JSON telemetry
       --url mqtt://127.0.0.1:1883  --devices 10  --first 0  --interval 1000 (ms)  --qos 1  --site shenyang

@@ -19,7 +19,7 @@ import { httpSchema } from '../status/config.js';
 
 export const configSchema = z
   .strictObject({
-    instance: componentName.optional().describe('This gateway\'s name, unique in a fleet: in client ids, the status and the indicators\' presence records. Default: the host name (a StatefulSet pod\'s name is stable); `${VAR}` works.').meta({ examples: ['gw-1'] }),
+    instance: componentName.optional().describe('This gateway\'s name, unique in a fleet: in client ids, the status and the indicators\' presence records. Default: the host name (a StatefulSet pod\'s name is stable); `${VAR}` works.'),
     // .prefault({}): a section left out is validated as an empty one, so its defaults are only the
     // ones its own schema writes
     http: httpSchema.prefault({}).describe('The status page, its API and /metrics.'),

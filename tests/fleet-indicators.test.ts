@@ -20,6 +20,7 @@ import type { IndicatorValue } from '../src/indicators/engine.js';
 import { PLANTGATE_BIN } from '../tools/servers/gateway-process.js';
 import { freePort, launch } from '../tools/servers/process.js';
 import { testGateway } from './helpers/gateway.js';
+import { targetsYaml } from './helpers/targets.js';
 import { eventually, mosquitto, tempDir, useInfluxd, type InfluxdHandle } from './helpers/servers.js';
 
 const REGISTRY = `
@@ -130,7 +131,7 @@ indicators: { registry: ${dir.path}/registry.yaml, targets: ${dir.path}/targets.
 
   beforeAll(async () => {
     writeFileSync(join(dir.path, 'registry.yaml'), REGISTRY);
-    writeFileSync(join(dir.path, 'targets.yaml'), 'source: test\nyear: 2023\ntargets: { ncRateKeyProcesses: 0.7, robotsPer10k: 160, industrialInternetAccess: 0.56, keyLinksDigitalised: 0.43, rdDesignTools: 0.84, networkedCollaboration: 0.35 }\n');
+    writeFileSync(join(dir.path, 'targets.yaml'), targetsYaml());
     broker = await mosquitto();
   }, 60_000);
   afterAll(async () => {

@@ -10,6 +10,7 @@ import type { IndicatorValue } from '../src/indicators/engine.js';
 import { startDeviceFleet, type DeviceFleet } from '../simulators/mqtt-devices.js';
 import { startRobotFleet, type RobotFleet } from '../simulators/mqtt-robots.js';
 import { testGateway } from './helpers/gateway.js';
+import { targetsYaml } from './helpers/targets.js';
 import { eventually, influxd, rows, tempDir } from './helpers/servers.js';
 
 const REGISTRY = `
@@ -47,7 +48,7 @@ describe('indicators from live simulators', () => {
   beforeAll(async () => {
     db = await influxd();
     writeFileSync(join(dir.path, 'registry.yaml'), REGISTRY);
-    writeFileSync(join(dir.path, 'targets.yaml'), 'source: test\nyear: 2023\ntargets: { ncRateKeyProcesses: 0.7, robotsPer10k: 160, industrialInternetAccess: 0.56, keyLinksDigitalised: 0.43, rdDesignTools: 0.84, networkedCollaboration: 0.35 }\n');
+    writeFileSync(join(dir.path, 'targets.yaml'), targetsYaml());
     gw = await testGateway(`
 http: { listen: 127.0.0.1:0 }
 influx: { url: ${db.url}, database: ind, flushInterval: 100ms }

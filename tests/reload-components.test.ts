@@ -14,6 +14,7 @@ import { createLogger, Gateway, inputsOf } from '../src/gateway/gateway.js';
 import type { ReloadReport } from '../src/status/control.js';
 import { freePort } from '../tools/servers/process.js';
 import { eventually, mosquitto, tempDir, useInfluxd, type InfluxdHandle } from './helpers/servers.js';
+import { targetsYaml } from './helpers/targets.js';
 
 const TOKEN = 'reload-components-token-0123';
 
@@ -40,7 +41,7 @@ indicators: { registry: ${dir.path}/registry.yaml, targets: ${dir.path}/targets.
   beforeAll(async () => {
     broker = await mosquitto();
     writeFileSync(join(dir.path, 'registry.yaml'), 'region: { name: T }\nenterprises: []\n');
-    writeFileSync(join(dir.path, 'targets.yaml'), 'source: test\nyear: 2023\ntargets: { ncRateKeyProcesses: 0.7, robotsPer10k: 160, industrialInternetAccess: 0.56, keyLinksDigitalised: 0.43, rdDesignTools: 0.84, networkedCollaboration: 0.35 }\n');
+    writeFileSync(join(dir.path, 'targets.yaml'), targetsYaml());
   }, 60_000);
   afterAll(async () => {
     await edge?.stop();

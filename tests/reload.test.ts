@@ -24,6 +24,7 @@ import type { ReloadReport } from '../src/status/control.js';
 import { gatewayProcess } from '../tools/servers/gateway-process.js';
 import { freePort } from '../tools/servers/process.js';
 import { eventually, mosquitto, rows, tempDir, useInfluxd, type InfluxdHandle } from './helpers/servers.js';
+import { targetsYaml } from './helpers/targets.js';
 
 const TOKEN = 'reload-test-token-0123456789';
 const NS = `nsu=${PLC_NAMESPACE}`;
@@ -42,7 +43,6 @@ enterprises:
     equipment:
       - { id: plc-0, class: plc, source: { endpoint: plc-0 } }
 ${extra}`;
-const TARGETS = (access: number) => `source: test\nyear: 2023\ntargets: { ncRateKeyProcesses: 0.7, robotsPer10k: 160, industrialInternetAccess: ${access}, keyLinksDigitalised: 0.43, rdDesignTools: 0.84, networkedCollaboration: 0.35 }\n`;
 
 interface Knobs {
   endpoints: number[];
@@ -125,7 +125,7 @@ ${k.invalid ? 'influxx: { typo: true }\n' : ''}`;
     await Promise.all(sims.map((s) => s.start()));
     broker = await mosquitto();
     writeFileSync(join(dir.path, 'registry.yaml'), REGISTRY(''));
-    writeFileSync(join(dir.path, 'targets.yaml'), TARGETS(0.56));
+    writeFileSync(join(dir.path, 'targets.yaml'), targetsYaml(0.56));
     writeFileSync(file, yaml(knobs));
     gw = await Gateway.start(inputsOf(loadConfigFile(file)), { load: () => loadConfigFile(file), file, log: createLogger(process.env.PLANTGATE_TEST_LOG ?? 'silent') });
     base = `http://127.0.0.1:${gw.http.port}`;
@@ -209,7 +209,7 @@ ${k.invalid ? 'influxx: { typo: true }\n' : ''}`;
     expect(actions(await step({}))).toEqual(['updated indicators']);
     expect(gw.indicators!.registry.enterprises[0]!.equipment.map((q) => q.id)).toEqual(['plc-0', 'plc-1']);
     // 10. the targets
-    writeFileSync(join(dir.path, 'targets.yaml'), TARGETS(0.6));
+    writeFileSync(join(dir.path, 'targets.yaml'), targetsYaml(0.6));
     expect(actions(await step({}))).toEqual(['updated indicators']);
     expect(gw.indicators!.targets.targets.industrialInternetAccess).toBe(0.6);
     // 11. an invalid file: nothing is touched, the problem is reported with its place

@@ -102,6 +102,11 @@ export class IndicatorEngine extends BaseComponent implements Source {
     return this.fleet ? 'fleet' : 'local';
   }
 
+  /** Scope fleet: the gateways whose presence records fall in the window. */
+  get contributors(): string[] | undefined {
+    return this.fleet?.view.status.contributors;
+  }
+
   /** How far back equipment counts as reporting (ms). */
   get window(): number {
     return this.config.window;
@@ -433,7 +438,7 @@ export class IndicatorEngine extends BaseComponent implements Source {
     return {
       window: this.config.window,
       scope: this.scope,
-      contributors: this.fleet?.view.status.contributors,
+      contributors: this.contributors,
       fleetError: this.fleet?.view.status.lastError,
       enterprises: this.registry.enterprises.length,
       equipment: all.length,

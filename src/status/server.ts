@@ -168,7 +168,7 @@ export class StatusServer {
       deadLetters,
       rates: this.live?.latest()?.rates ?? {},
       config: this.control.config?.(),
-      indicators: this.indicators ? { window: this.indicators.status().details?.window, scope: this.indicators.scope, contributors: this.indicators.status().details?.contributors, values: this.indicators.compute().filter((v) => v.scope !== 'enterprise') } : undefined,
+      indicators: this.indicators ? { window: this.indicators.window, scope: this.indicators.scope, contributors: this.indicators.contributors, values: this.indicators.compute().filter((v) => v.scope !== 'enterprise') } : undefined,
     };
   }
 

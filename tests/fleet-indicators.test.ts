@@ -18,7 +18,7 @@ import { startDeviceFleet, type DeviceFleet } from '../simulators/mqtt-devices.j
 import { startRobotFleet, type RobotFleet } from '../simulators/mqtt-robots.js';
 import type { IndicatorValue } from '../src/indicators/engine.js';
 import { PLANTGATE_BIN } from '../tools/servers/gateway-process.js';
-import { freePort, launch } from '../tools/servers/process.js';
+import { freePortRange, launch } from '../tools/servers/process.js';
 import { testGateway } from './helpers/gateway.js';
 import { targetsYaml } from './helpers/targets.js';
 import { eventually, mosquitto, tempDir, useInfluxd, type InfluxdHandle } from './helpers/servers.js';
@@ -208,17 +208,21 @@ indicators: { registry: ${dir.path}/registry.yaml, targets: ${dir.path}/targets.
   }, 120_000);
 
   it('plantgate demo --fleet runs three gateways behind a mosquitto, with fleet indicators on every dashboard', async () => {
-    const base = await freePort();
+    const base = await freePortRange(3);
     const demo = launch(process.execPath, [PLANTGATE_BIN, 'demo', '--fleet', '--interval', '300'], { ...process.env, INFLUX_URL: db.url, PLANTGATE_DATA: join(dir.path, 'demo'), PLANTGATE_FLEET_HTTP_PORT: String(base), PLANTGATE_LOG: 'warn' });
     try {
       for (let i = 0; i < 3; i++) {
         const url = `http://127.0.0.1:${base + i}/api/indicators`;
+        // a demo that exited ends the wait at once, and its output says why
         const ind = await eventually(
           `dashboard ${i + 1} with three contributors`,
-          async () => (await (await fetch(url).catch(() => undefined))?.json().catch(() => undefined)) as { scope: string; fleet?: { contributors: string[] } } | undefined,
-          (x) => x?.fleet?.contributors.length === 3,
+          async () => (demo.proc.exitCode !== null ? { exited: true } : ((await (await fetch(url).catch(() => undefined))?.json().catch(() => undefined)) as { scope: string; fleet?: { contributors: string[] } } | undefined)),
+          (x) => 'exited' in x! || x?.fleet?.contributors.length === 3,
           60_000,
-        );
+        ).catch((err: Error) => {
+          throw new Error(`${err.message}\nplantgate demo --fleet output:\n${demo.output()}`);
+        });
+        if ('exited' in ind!) throw new Error(`plantgate demo --fleet exited with ${demo.proc.exitCode}:\n${demo.output()}`);
         expect(ind!.scope).toBe('fleet');
         expect(ind!.fleet!.contributors).toEqual(['gw-1', 'gw-2', 'gw-3']);
       }

@@ -14,7 +14,7 @@ import { AttributeIds, OPCUAClient, StatusCodes } from 'node-opcua';
 import { cncFleet, CNC_NAMESPACE } from '../simulators/opcua-cnc.js';
 import { plcFleet, PLC_NAMESPACE, PLC_TAG_COUNT } from '../simulators/opcua-plc.js';
 import type { SimServer } from '../simulators/opcua-server.js';
-import { freePort } from '../tools/servers/process.js';
+import { freePort, freePortRange } from '../tools/servers/process.js';
 import type { OpcuaEndpointSource } from '../src/sources/opcua/opcua-source.js';
 import { trustCertificate } from '../src/sources/opcua/pki.js';
 import { testGateway } from './helpers/gateway.js';
@@ -23,21 +23,6 @@ import { TcpProxy } from './helpers/tcp-proxy.js';
 
 const NSU = `nsu=${CNC_NAMESPACE}`;
 
-async function ports(n: number): Promise<number> {
-  // consecutive free ports: the fleet uses basePort + s
-  for (;;) {
-    const base = await freePort();
-    const { createServer } = await import('node:net');
-    const ok = await Promise.all(
-      Array.from({ length: n }, (_v, i) => new Promise<boolean>((r) => {
-        const s = createServer();
-        s.once('error', () => r(false));
-        s.listen(base + i, '127.0.0.1', () => s.close(() => r(true)));
-      })),
-    );
-    if (ok.every(Boolean)) return base;
-  }
-}
 
 function source(gw: { pipeline: { sources: unknown[] } }, name: string): OpcuaEndpointSource {
   return gw.pipeline.sources.find((s) => (s as { name: string }).name === name) as OpcuaEndpointSource;
@@ -53,7 +38,7 @@ describe('OPC UA: 20 CNC machines into influxd', () => {
   const PER_SERVER = 4;
 
   beforeAll(async () => {
-    const base = await ports(SERVERS);
+    const base = await freePortRange(SERVERS);
     fleet = cncFleet({ servers: SERVERS, machinesPerServer: PER_SERVER, basePort: base, pkiDir: `${pki.path}/sim`, security: 'both', intervalMs: 500, timeScale: 20 });
     await Promise.all(fleet.map((s) => s.start()));
     // the secure gateway trusts the simulators' certificates up front, as an operator would
@@ -166,7 +151,7 @@ describe('OPC UA: outages heal without restarting the gateway', () => {
   const pki = tempDir('opcua-heal');
 
   beforeAll(async () => {
-    sim = cncFleet({ servers: 1, machinesPerServer: 1, basePort: await ports(1), pkiDir: pki.path, security: 'none', intervalMs: 200, timeScale: 20 })[0]!;
+    sim = cncFleet({ servers: 1, machinesPerServer: 1, basePort: await freePort(), pkiDir: pki.path, security: 'none', intervalMs: 200, timeScale: 20 })[0]!;
     await sim.start();
     proxy = new TcpProxy(sim.options.port);
     await proxy.start();
@@ -262,7 +247,7 @@ describe('OPC UA: one bad node does not silence the others', () => {
   const pki = tempDir('opcua-iso');
 
   beforeAll(async () => {
-    sim = cncFleet({ servers: 1, machinesPerServer: 1, basePort: await ports(1), pkiDir: pki.path, security: 'none', intervalMs: 200, timeScale: 20 })[0]!;
+    sim = cncFleet({ servers: 1, machinesPerServer: 1, basePort: await freePort(), pkiDir: pki.path, security: 'none', intervalMs: 200, timeScale: 20 })[0]!;
     await sim.start();
     gw = await testGateway(`
 http: { listen: 127.0.0.1:0 }
@@ -350,7 +335,7 @@ describe('OPC UA: PLC data types, polled', () => {
   const pki = tempDir('opcua-plc');
 
   beforeAll(async () => {
-    sim = plcFleet({ servers: 1, plcsPerServer: 1, basePort: await ports(1), pkiDir: pki.path, security: 'none', intervalMs: 200 })[0]!;
+    sim = plcFleet({ servers: 1, plcsPerServer: 1, basePort: await freePort(), pkiDir: pki.path, security: 'none', intervalMs: 200 })[0]!;
     await sim.start();
     gw = await testGateway(`
 http: { listen: 127.0.0.1:0 }

@@ -17,6 +17,31 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * The first of `n` consecutive ports that are all free now, for programs that take a base port
+ * and count up from it (the demo's fleet dashboards, simulator fleets). A single free port is no
+ * proof that the ones after it are: another server, or a client's ephemeral port, may hold them.
+ */
+export async function freePortRange(n: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = await freePort();
+    if (base + n > 65535) continue;
+    const held: ReturnType<typeof createServer>[] = [];
+    let ok = true;
+    for (let i = 1; i < n && ok; i++) {
+      const s = createServer();
+      ok = await new Promise<boolean>((resolve) => {
+        s.once('error', () => resolve(false));
+        s.listen(base + i, '127.0.0.1', () => resolve(true));
+      });
+      if (ok) held.push(s);
+    }
+    await Promise.all(held.map((s) => new Promise((r) => s.close(r))));
+    if (ok) return base;
+  }
+  throw new Error(`no ${n} consecutive free loopback ports found in 50 attempts`);
+}
+
 /** Absolute path of a binary on PATH (or in sbin, where Debian puts mosquitto), or undefined. */
 export function findBinary(name: string): string | undefined {
   const r = spawnSync('sh', ['-c', `command -v ${name} || ls /usr/sbin/${name} /usr/local/sbin/${name} 2>/dev/null | head -1`], { encoding: 'utf8' });

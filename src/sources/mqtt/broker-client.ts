@@ -106,7 +106,7 @@ export class BrokerClient extends MqttSource {
       this.setState('running');
       // A persistent session keeps our subscriptions; subscribing again is harmless and repairs a
       // session the broker lost (a restart without persistence).
-      this.subscribe();
+      this.subscribe(true);
     });
     client.on('close', () => {
       if (this.connected) this.disconnects++;
@@ -130,8 +130,8 @@ export class BrokerClient extends MqttSource {
     const share = this.config.shareGroup;
     const subs = share ? own.map((s) => ({ ...s, topic: `$share/${share}/${s.topic}` })) : [...own];
     if (this.sparkplug) {
-      const groups = this.sparkplug.config.groups;
-      for (const topic of groups.length ? [...groups.map((g) => `spBv1.0/${g}/#`), 'spBv1.0/STATE/+'] : ['spBv1.0/#']) subs.push({ topic, qos: 1 });
+      const groups = this.sparkplug.subscribedGroups();
+      for (const topic of groups ? [...groups.map((g) => `spBv1.0/${g}/#`), 'spBv1.0/STATE/+'] : ['spBv1.0/#']) subs.push({ topic, qos: 1 });
     }
     return subs;
   }
@@ -149,12 +149,15 @@ export class BrokerClient extends MqttSource {
     return true;
   }
 
-  private subscribe(): void {
+  private subscribe(connecting = false): void {
     const subs = this.wanted();
     const client = this.client;
     if (!client) return;
     const wanted = new Set(subs.map((s) => s.topic));
-    const gone = [...this.subscribed].filter((t) => !wanted.has(t));
+    // a persistent session may hold subscriptions of an earlier run to Sparkplug groups this
+    // member no longer owns (a cluster hand-over while it was down): drop them when connecting
+    const earlier = connecting && this.sparkplug?.sessions.owned ? this.sparkplug.config.groups.map((g) => `spBv1.0/${g}/#`) : [];
+    const gone = [...new Set([...this.subscribed, ...earlier])].filter((t) => !wanted.has(t));
     if (gone.length) {
       void client.unsubscribeAsync(gone).then(
         () => gone.forEach((t) => this.subscribed.delete(t)),

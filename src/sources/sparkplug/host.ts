@@ -22,6 +22,8 @@ export interface SparkplugTransport {
   publish(topic: string, payload: Buffer, opts: { qos: 0 | 1; retain: boolean }): Promise<void>;
   /** Primary mode: publish the host's online STATE again (spec: when told it is offline). */
   announceOnline?(): Promise<void>;
+  /** The groups this host follows changed: subscribe and unsubscribe on the same connection. */
+  refreshSubscriptions?(): boolean;
 }
 
 export class SparkplugHost extends BaseComponent implements Source {
@@ -52,6 +54,28 @@ export class SparkplugHost extends BaseComponent implements Source {
     return this.config.mode;
   }
 
+  /** The groups to subscribe to; undefined: every group. */
+  subscribedGroups(): string[] | undefined {
+    if (this.sessions.owned) return [...this.sessions.owned].sort();
+    return this.config.groups.length ? this.config.groups : undefined;
+  }
+
+  /**
+   * In a cluster: the groups whose lease this gateway holds (undefined outside a cluster). Nodes of a
+   * group gained or lost are forgotten: what this host knew of them is from an earlier ownership
+   * and would look like a seq gap, so a gained group starts from a birth (asked for by a rebirth
+   * request where needed, in active mode). Subscriptions change on the same connections.
+   */
+  setOwnedGroups(groups: readonly string[] | undefined): void {
+    const prev = this.sessions.owned;
+    const next = groups ? new Set(groups) : undefined;
+    this.sessions.owned = next;
+    const changed = new Set([...(prev ?? []), ...(next ?? [])].filter((g) => prev?.has(g) !== next?.has(g)));
+    for (const [key, node] of this.sessions.nodes) if (changed.has(node.group) || (next && !next.has(node.group))) this.forget(key);
+    for (const t of this.transports.values()) t.refreshSubscriptions?.();
+    if (changed.size && this.state === 'running') void this.persist().catch((err) => this.recordError(err));
+  }
+
   detach(t: SparkplugTransport): void {
     if (this.transports.get(t.name) === t) this.transports.delete(t.name);
   }
@@ -67,6 +91,9 @@ export class SparkplugHost extends BaseComponent implements Source {
 
   protected async doStart(): Promise<void> {
     await this.load();
+    // the state file may hold nodes of groups another member owns now
+    const owned = this.sessions.owned;
+    if (owned) for (const [key, node] of this.sessions.nodes) if (!owned.has(node.group)) this.sessions.nodes.delete(key);
     const every = Math.max(50, Math.min(500, this.config.reorderTimeout / 4));
     this.tickTimer = setInterval(() => this.tick(), every);
     this.tickTimer.unref();
@@ -248,10 +275,20 @@ export class SparkplugHost extends BaseComponent implements Source {
     await rename(tmp, file);
   }
 
+  /** A node handed over to another host: its counts stay in this host's totals. */
+  private forget(key: string): void {
+    const node = this.sessions.nodes.get(key);
+    if (!node) return;
+    for (const k of Object.keys(this.retired) as (keyof typeof this.retired)[]) this.retired[k] += node.stats[k];
+    this.sessions.nodes.delete(key);
+  }
+
+  private readonly retired = { births: 0, deaths: 0, gaps: 0, unknownAliases: 0, dataBeforeBirth: 0, reordered: 0, duplicates: 0, staleDeaths: 0, rebirthsNeeded: 0 };
+
   protected override details(): Record<string, unknown> {
     const nodes = [...this.sessions.nodes.values()].sort((a, b) => (a.group + a.edge).localeCompare(b.group + b.edge));
     const staleOf = (m: Map<string, { stale: boolean }>) => [...m.values()].filter((d) => d.stale).length;
-    const total = { births: 0, deaths: 0, gaps: 0, unknownAliases: 0, dataBeforeBirth: 0, reordered: 0, duplicates: 0, staleDeaths: 0, rebirthsNeeded: 0 };
+    const total = { ...this.retired };
     for (const n of nodes) for (const k of Object.keys(total) as (keyof typeof total)[]) total[k] += n.stats[k];
     return {
       mode: this.config.mode,

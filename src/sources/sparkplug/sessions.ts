@@ -108,6 +108,8 @@ const isControl = (name: string) => name === 'bdSeq' || name.startsWith('Node Co
 
 export class Sessions {
   readonly nodes = new Map<string, NodeState>();
+  /** In a cluster: the groups this gateway owns (a message of another group is ignored); undefined: `config.groups`. */
+  owned?: Set<string>;
 
   constructor(
     private readonly config: SparkplugConfig,
@@ -116,7 +118,12 @@ export class Sessions {
 
   handle(t: Exclude<SparkplugTopic, { kind: 'state' }>, p: Payload, meta: { now: number; via?: string; topic: string; clientId?: string }): Outcome {
     const out: Outcome = { points: [], rejections: [], rebirths: [], persist: false };
-    if (this.config.groups.length && !this.config.groups.includes(t.group)) {
+    if (this.owned) {
+      if (!this.owned.has(t.group)) {
+        out.ignored = 'group_not_owned'; // in flight while another member took the group over
+        return out;
+      }
+    } else if (this.config.groups.length && !this.config.groups.includes(t.group)) {
       out.ignored = 'group_not_configured';
       return out;
     }

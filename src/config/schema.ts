@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { componentName } from '../core/config-types.js';
 import { bufferSchema } from '../buffer/config.js';
+import { clusterSchema } from '../cluster/config.js';
 import { deadLettersSchema } from '../deadletters/config.js';
 import { cardinalitySchema } from '../processors/cardinality/config.js';
 import { guardSchema } from '../processors/guard/config.js';
@@ -31,6 +32,7 @@ export const configSchema = z
     deadLetters: deadLettersSchema.prefault({}).describe('Where refused payloads and lines are kept, with their reason.'),
     guard: guardSchema.prefault({}).describe('Checks on every point before it is buffered.'),
     cardinality: cardinalitySchema.prefault({}).describe('Series budgets against tag explosions.'),
+    cluster: clusterSchema.optional().describe('A fleet that shares OPC UA endpoints and Sparkplug groups through leases in etcd: each is read by exactly one member, and taken over when that member dies. Omit: this gateway reads all of them.'),
     indicators: indicatorsSchema.optional().describe('Measured indicators against the plan\'s targets; omit to disable.'),
     log: z
       .strictObject({
@@ -61,6 +63,10 @@ export const configSchema = z
           ctx.addIssue({ code: 'custom', path: ['mqtt', 'clients', i, 'shareGroup'], message: 'the Sparkplug host cannot share its subscriptions: one edge node\'s messages would be split over several hosts, which then see seq gaps and ask for rebirths. Give the shared client no Sparkplug host (run the host on a gateway of its own), or leave shareGroup out' });
         }
       });
+    }
+    if (c.cluster && c.sparkplug) {
+      if (c.sparkplug.groups.length === 0) ctx.addIssue({ code: 'custom', path: ['sparkplug', 'groups'], message: 'in a cluster every Sparkplug group is a unit with one owner: list the groups (a member subscribes only to the groups it owns, so it cannot discover new ones from births)' });
+      if (c.mqtt.broker) ctx.addIssue({ code: 'custom', path: ['mqtt', 'broker'], message: 'in a cluster the Sparkplug host follows the groups it owns on an external broker (mqtt.clients); edge nodes on this gateway\'s embedded broker would be ignored whenever another member owns their group. Use the plant\'s broker, or run this gateway without cluster' });
     }
     const names = new Set<string>(c.opcua.endpoints.map((e) => e.name));
     c.mqtt.clients.forEach((cl, i) => {

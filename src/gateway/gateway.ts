@@ -15,6 +15,7 @@ import pretty from 'pino-pretty';
 import type { DiskBuffer } from '../buffer/disk-buffer.js';
 import { bufferFactory } from '../buffer/factory.js';
 import type { PlantgateConfig } from '../config/schema.js';
+import type { ClusterMember } from '../cluster/member.js';
 import type { Component } from '../core/component.js';
 import { ConfigError, type ConfigProblem, PlantgateError } from '../core/errors.js';
 import { canonical } from '../core/factory.js';
@@ -60,7 +61,8 @@ export function inputsOf(config: PlantgateConfig): Inputs {
 }
 
 function hashOf(inputs: Inputs): string {
-  return createHash('sha256').update(canonical(inputs)).digest('hex').slice(0, 16);
+  // what this gateway owns in a cluster is not configuration
+  return createHash('sha256').update(canonical({ config: inputs.config, indicators: inputs.indicators })).digest('hex').slice(0, 16);
 }
 
 interface Live {
@@ -69,6 +71,15 @@ interface Live {
   config: unknown;
   text: string;
   component?: Component | StatusServer;
+}
+
+/** One component a new configuration adds, removes or changes. */
+interface Step {
+  kind: Kind;
+  name: string;
+  key: string;
+  prev?: Live;
+  next?: { config: unknown; text: string };
 }
 
 export interface GatewayOptions {
@@ -103,7 +114,8 @@ export class Gateway {
 
   private constructor(inputs: Inputs, private readonly opts: GatewayOptions) {
     const config = inputs.config;
-    this.inputs = inputs;
+    // in a cluster nothing is owned until the member has claimed it in etcd
+    this.inputs = { ...inputs, owned: config.cluster ? new Set() : undefined };
     this.hash = hashOf(inputs);
     this.log = opts.log ?? createLogger(config.log.level, undefined, config.log.format);
     const sinks = [sinkName(config.influx)];
@@ -118,6 +130,7 @@ export class Gateway {
       trustOpcuaServer: (endpoint) => this.trustOpcuaServer(endpoint),
       reload: (trigger, options) => this.reload(trigger, options),
       config: () => this.report(),
+      cluster: () => this.cluster,
     };
     this.rt = {
       log: this.log,
@@ -131,6 +144,8 @@ export class Gateway {
       sparkplug: () => self.sparkplug,
       certificates: () => (self.certs ??= import('../sources/opcua/factory.js').then((m) => m.openOpcuaCertificates(resolve(self.inputs.config.opcua.pkiDir!), self.inputs.config.opcua.applicationName, self.log))),
       ctx: (name) => ({ ...this.pipeline.sourceContext(), log: this.log.child({ component: name }) }) as SourceContext,
+      httpPort: () => this.http.port,
+      setOwned: (owned) => this.setOwned(owned),
       running: <T>(kind: string) => new Map([...this.live.values()].filter((l) => l.kind.key === kind && l.component).map((l) => [l.name, l.component as T])),
     };
   }
@@ -152,6 +167,9 @@ export class Gateway {
   }
   get sparkplug(): SparkplugHost | undefined {
     return this.live.get('sparkplug/sparkplug')?.component as SparkplugHost | undefined;
+  }
+  get cluster(): ClusterMember | undefined {
+    return this.live.get('cluster/cluster')?.component as ClusterMember | undefined;
   }
   get indicators(): IndicatorEngine | undefined {
     return this.live.get('indicators/indicators')?.component as IndicatorEngine | undefined;
@@ -175,7 +193,10 @@ export class Gateway {
       await this.http.start().catch((err: Error) => {
         throw new PlantgateError(err instanceof PlantgateError ? err.code : 'PG_ERR_START', `status page (http) cannot start: ${err.message}`, false, { cause: err });
       });
+      // last: the units it claims start through setOwned, into everything built above
+      await this.cluster?.start();
     } catch (err) {
+      await this.cluster?.stop();
       await this.http.stop();
       await this.pipeline.stop();
       await (await this.certs?.catch(() => undefined))?.dispose();
@@ -232,18 +253,26 @@ export class Gateway {
     let next: Inputs;
     try {
       next = inputsOf(this.opts.load());
+      next.owned = next.config.cluster ? (this.inputs.owned ?? new Set()) : undefined;
     } catch (err) {
       if (err instanceof ConfigError) return finish('invalid', [], err.problems);
       return finish('invalid', [], [{ file, path: '', message: (err as Error).message }]);
     }
 
-    interface Step {
-      kind: Kind;
-      name: string;
-      key: string;
-      prev?: Live;
-      next?: { config: unknown; text: string };
-    }
+    const steps = this.diff(next);
+    const refusals = steps.flatMap((s) => (s.prev && s.next && s.kind.fixed ? [s.kind.fixed(s.prev.config, s.next.config, this.rt)] : [])).filter((m): m is string => !!m);
+    if (refusals.length) return finish('refused', [], refusals.map((message) => ({ file, path: '', message })));
+    if (steps.length === 0) return finish('unchanged', [], []);
+    const changes = await this.execute(steps, next);
+    this.hash = hashOf(next);
+    this.loadedAt = Date.now();
+    if (this.opts.watch) this.watch();
+    return finish('applied', changes, []);
+  }
+
+
+  /** The components that differ between what runs and `next`, by name. */
+  private diff(next: Inputs): Step[] {
     const steps: Step[] = [];
     for (const kind of KINDS) {
       const wanted = new Map(kind.instances(next).map((i) => [i.name, i.config]));
@@ -255,10 +284,11 @@ export class Gateway {
         if (prev?.text !== text) steps.push({ kind, name, key, prev, next: { config, text } });
       }
     }
-    const refusals = steps.flatMap((s) => (s.prev && s.next && s.kind.fixed ? [s.kind.fixed(s.prev.config, s.next.config, this.rt)] : [])).filter((m): m is string => !!m);
-    if (refusals.length) return finish('refused', [], refusals.map((message) => ({ file, path: '', message })));
-    if (steps.length === 0) return finish('unchanged', [], []);
+    return steps;
+  }
 
+  /** Stops, starts, changes and restarts what `steps` say; `next` is what the kinds build from from now on. */
+  private async execute(steps: Step[], next: Inputs): Promise<ReloadChange[]> {
     this.inputs = next; // what the kinds build from now on
     const changes: ReloadChange[] = [];
     const change = (s: Step, action: ReloadChange['action'], extra: Partial<ReloadChange> = {}) => changes.push({ component: s.name, type: s.kind.key, action, ...extra });
@@ -270,10 +300,14 @@ export class Gateway {
       change(s, 'removed');
     }
     const restarted = new Set<string>();
+    // components of a kind that says they are independent (OPC UA endpoints: one session each)
+    // start together: a failover of ten endpoints costs one connect, not ten
+    const together = steps.filter((s) => s.next && !s.prev && s.kind.independent);
+    const started = new Map(await Promise.all(together.map(async (s) => [s, await this.add(s.kind, s.name, s.next!.config, s.next!.text)] as const)));
     for (const s of steps) {
       if (!s.next) continue;
       if (!s.prev) {
-        const error = await this.add(s.kind, s.name, s.next.config, s.next.text);
+        const error = started.has(s) ? started.get(s) : await this.add(s.kind, s.name, s.next.config, s.next.text);
         if (s.kind.create) restarted.add(s.kind.key);
         change(s, 'added', error ? { error } : {});
         continue;
@@ -309,10 +343,27 @@ export class Gateway {
       const error = await this.restart(l, l.config, l.text);
       changes.push({ component: l.name, type: l.kind.key, action: 'restarted', keys: [`(${l.kind.follows} changed)`], ...(error ? { error } : {}) });
     }
-    this.hash = hashOf(next);
-    this.loadedAt = Date.now();
-    if (this.opts.watch) this.watch();
-    return finish('applied', changes, []);
+    return changes;
+  }
+
+  /**
+   * In a cluster: read exactly the units in `owned` (the member calls this as leases move). The
+   * same diff as a reload, on the configuration that runs: only the endpoints and Sparkplug groups
+   * gained or lost change; every other component is not touched. Queued behind a running reload.
+   */
+  setOwned(owned: ReadonlySet<string>): Promise<number> {
+    const run = (this.reloading ?? Promise.resolve())
+      .catch(() => undefined)
+      .then(async () => {
+        if (this.stopping && owned.size) return 0;
+        const next: Inputs = { ...this.inputs, owned: new Set(owned) };
+        const changes = await this.execute(this.diff(next), next);
+        const failed = changes.filter((x) => x.error);
+        for (const c of failed) this.log.error({ code: 'PG_ERR_CLUSTER', component: c.component, err: c.error }, 'an owned unit did not start; it stays ours and is tried again next round');
+        return failed.length;
+      });
+    this.reloading = run.then(() => this.lastReload!);
+    return run;
   }
 
   private async remove(l: Live): Promise<void> {
@@ -384,8 +435,11 @@ export class Gateway {
     this.stopping ??= (async () => {
       for (const f of this.watched) unwatchFile(f);
       await this.reloading?.catch(() => undefined);
+      // no hand-over starts now; the units stop with the pipeline, and only then are they given back
+      await this.cluster?.halt();
       await this.http.stop();
       await this.pipeline.stop();
+      await this.cluster?.stop();
       await (await this.certs?.catch(() => undefined))?.dispose();
     })();
     return this.stopping;

@@ -6,9 +6,12 @@
  *
  * The order is the start order: the sink before the processors before the sources (nothing
  * arrives before it can be kept), the Sparkplug host before the MQTT transports that feed it, the
- * indicators after every source, the status server last.
+ * indicators after every source, the status server, then the cluster membership (it starts the
+ * units it owns through the gateway, so everything they feed must be there).
  */
 import type { Logger } from 'pino';
+import { advertiseUrl, clusterMemberFactory } from '../cluster/factory.js';
+import type { ClusterMember } from '../cluster/member.js';
 import type { DiskBuffer } from '../buffer/disk-buffer.js';
 import { bufferFactory } from '../buffer/factory.js';
 import type { PlantgateConfig } from '../config/schema.js';
@@ -55,13 +58,31 @@ export interface Runtime {
   ctx(name: string): SourceContext;
   /** Components of a kind that run now, by name. */
   running<T>(kind: string): Map<string, T>;
+  /** The port the status server listens on (bound: the configured one may be 0). */
+  httpPort(): number;
+  /** In a cluster: read exactly these units (the member calls it as leases move). */
+  setOwned(owned: ReadonlySet<string>): Promise<number>;
 }
 
 /** What a configuration holds beyond itself: the master data the indicators' files name. */
 export interface Inputs {
   config: PlantgateConfig;
   indicators?: IndicatorsUnit;
+  /** In a cluster: the units whose lease this gateway holds; only they are built. Undefined: no cluster, every unit. */
+  owned?: ReadonlySet<string>;
 }
+
+/**
+ * The units of work a cluster shares out, each read by exactly one member: every OPC UA endpoint
+ * (a server must not get two sessions) and every Sparkplug group (one node's seq numbers must
+ * reach one host). MQTT JSON routes are not units: a shared subscription spreads those.
+ */
+export function clusterUnits(config: PlantgateConfig): string[] {
+  if (!config.cluster) return [];
+  return [...config.opcua.endpoints.map((e) => `opcua/${e.name}`), ...(config.sparkplug?.groups ?? []).map((g) => `sparkplug/${g}`)];
+}
+
+const owns = (inputs: Inputs, unit: string) => !inputs.config.cluster || !inputs.owned || inputs.owned.has(unit);
 
 export interface Instance {
   name: string;
@@ -86,6 +107,8 @@ export interface Kind<C = any, T = any> {
   fixed?(prev: C, next: C, rt: Runtime): string | undefined;
   /** Kinds whose restart restarts this kind's components too (their wills and subscriptions come from it). */
   follows?: string;
+  /** Its components share nothing with each other: several added at once start concurrently. */
+  independent?: boolean;
 }
 
 function one<C>(name: string, config: C | undefined): { name: string; config: C }[] {
@@ -132,10 +155,19 @@ const cardinality: Kind<PlantgateConfig['cardinality'], Processor> = {
   reconfigure: cardinalityFactory.reconfigure,
 };
 
-const sparkplug: Kind<NonNullable<PlantgateConfig['sparkplug']>, SparkplugHost> = {
+type SparkplugSection = NonNullable<PlantgateConfig['sparkplug']> & { owned?: string[] };
+const sparkplug: Kind<SparkplugSection, SparkplugHost> = {
   key: 'sparkplug',
-  instances: ({ config }) => one('sparkplug', config.sparkplug),
-  create: (name, config, rt) => sparkplugHostFactory.create(name, config, { stateFile: config.stateFile!, ctx: rt.ctx(name) }),
+  // in a cluster the host runs on every member, following the groups this member owns
+  instances: (inputs) => {
+    const sp = inputs.config.sparkplug;
+    return one('sparkplug', sp && inputs.config.cluster ? { ...sp, owned: sp.groups.filter((g) => owns(inputs, `sparkplug/${g}`)) } : sp);
+  },
+  create: (name, { owned, ...config }, rt) => {
+    const host = sparkplugHostFactory.create(name, config, { stateFile: config.stateFile!, ctx: rt.ctx(name) });
+    if (owned) host.setOwnedGroups(owned);
+    return host;
+  },
   // first: its sessions are loaded before the first message arrives, and it persists after the last
   attach: (h, rt) => {
     rt.pipeline.addSource(h, 'first');
@@ -147,7 +179,12 @@ const sparkplug: Kind<NonNullable<PlantgateConfig['sparkplug']>, SparkplugHost> 
     rt.pipeline.removeSource(h);
     for (const t of rt.running<MqttSource>('mqtt-broker').values()) t.useSparkplug(undefined);
   },
-  reconfigure: sparkplugHostFactory.reconfigure,
+  // a hand-over of groups changes subscriptions on the same connections; anything else restarts the host
+  reconfigure: (host, next, prev) => {
+    if (canonical({ ...next, owned: undefined }) !== canonical({ ...prev, owned: undefined })) return false;
+    host.setOwnedGroups(next.owned);
+    return true;
+  },
 };
 
 const broker: Kind<NonNullable<PlantgateConfig['mqtt']['broker']>, EmbeddedBroker> = {
@@ -200,12 +237,13 @@ const opcuaIdentity: Kind<Pick<PlantgateConfig['opcua'], 'pkiDir' | 'application
 
 const opcua: Kind<PlantgateConfig['opcua']['endpoints'][number], Source> = {
   key: 'opcua',
-  instances: ({ config }) => config.opcua.endpoints.map((e) => ({ name: e.name, config: e })),
+  instances: (inputs) => inputs.config.opcua.endpoints.filter((e) => owns(inputs, `opcua/${e.name}`)).map((e) => ({ name: e.name, config: e })),
   create: (name, config, rt) => opcuaEndpointFactory.create(name, config, { certificates: rt.certificates, ctx: rt.ctx(name) }),
   attach: (s, rt) => rt.pipeline.addSource(s),
   detach: (s, rt) => rt.pipeline.removeSource(s),
   // a new URL, security or node list is a new session (the other endpoints keep theirs)
   reconfigure: () => false,
+  independent: true,
 };
 
 const untaps = new WeakMap<IndicatorEngine, () => void>();
@@ -245,6 +283,23 @@ const http: Kind<PlantgateConfig['http'], StatusServer> = {
   reconfigure: statusServerFactory.reconfigure,
 };
 
+/** The fleet membership: holds this gateway's lease in etcd and hands the units it owns to the gateway. */
+const cluster: Kind<NonNullable<PlantgateConfig['cluster']>, ClusterMember> = {
+  key: 'cluster',
+  instances: ({ config }) => one('cluster', config.cluster),
+  create: (name, config, rt) => {
+    const c = rt.config();
+    return clusterMemberFactory.create(name, config, {
+      instance: c.instance,
+      advertise: () => advertiseUrl(config.advertise, c.instance, { host: rt.config().http.listen.host, port: rt.httpPort() }, !!rt.config().http.tls),
+      units: () => clusterUnits(rt.config()),
+      apply: (owned) => rt.setOwned(owned),
+      log: rt.log.child({ component: name }),
+    });
+  },
+  reconfigure: clusterMemberFactory.reconfigure,
+};
+
 const log: Kind<PlantgateConfig['log']> = {
   key: 'log',
   instances: ({ config }) => one('log', config.log),
@@ -267,7 +322,7 @@ const deadLetters: Kind<PlantgateConfig['deadLetters']> = {
 };
 
 /** Every kind, in start order. */
-export const KINDS: readonly Kind[] = [buffer, deadLetters, log, sink, guard, cardinality, routes, sparkplug, broker, clients, opcuaIdentity, opcua, indicators, http];
+export const KINDS: readonly Kind[] = [buffer, deadLetters, log, sink, guard, cardinality, routes, sparkplug, broker, clients, opcuaIdentity, opcua, indicators, http, cluster];
 
 /** Keys of a section that changed, for the reload report. */
 export function sectionChanges(prev: unknown, next: unknown): string[] {

@@ -3,6 +3,7 @@
  * reload reports it shows. Declared here, where they are read, so the server needs nothing from the
  * gateway that builds it.
  */
+import type { ClusterStatus } from '../cluster/member.js';
 import type { ConfigProblem } from '../core/errors.js';
 import type { IndicatorEngine } from '../indicators/engine.js';
 import type { SparkplugHost } from '../sources/sparkplug/host.js';
@@ -65,4 +66,6 @@ export interface GatewayControl {
   trustOpcuaServer?(endpoint: string): Promise<{ thumbprint: string; subject?: string }>;
   reload?(trigger: ReloadReport['trigger'], options?: ReloadOptions): Promise<ReloadReport>;
   config?(): ConfigReport;
+  /** In a cluster: this member's view (status) and what peers ask when they lose etcd (peer). */
+  cluster?(): { status(): ClusterStatus; peer(): { instance: string; etcdReachable: boolean; lastContactAt: number } } | undefined;
 }

@@ -9,6 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import client, { Counter, Gauge, Registry } from 'prom-client';
+import type { ClusterStatus } from '../cluster/member.js';
 import type { ComponentStatus } from '../core/component.js';
 import { DROP_REASONS, REFUSAL_REASONS } from '../core/reasons.js';
 import type { IndicatorValue } from '../indicators/engine.js';
@@ -20,6 +21,7 @@ export interface MetricsSource {
   components(): ComponentStatus[];
   deadLetters(): { total: number; byReason: Record<string, number> };
   indicators(): IndicatorValue[] | undefined;
+  cluster?(): ClusterStatus | undefined;
 }
 
 type Labels = Record<string, string>;
@@ -45,7 +47,7 @@ function live(registry: Registry, kind: 'counter' | 'gauge', name: string, help:
 
 export class Metrics {
   readonly registry = new Registry();
-  private snapshot?: { components: ComponentStatus[]; deadLetters: { total: number; byReason: Record<string, number> }; indicators?: IndicatorValue[] };
+  private snapshot?: { components: ComponentStatus[]; deadLetters: { total: number; byReason: Record<string, number> }; indicators?: IndicatorValue[]; cluster?: ClusterStatus };
 
   constructor(private readonly source: MetricsSource) {
     const r = this.registry;
@@ -124,6 +126,12 @@ export class Metrics {
     live(r, 'gauge', 'plantgate_indicator_target', 'Target of the indicator.', ['indicator', 'scope', 'scope_id'], () =>
       (this.snapshot!.indicators ?? []).filter((v) => v.value !== null && v.target !== undefined).map((v) => [{ indicator: v.indicator, scope: v.scope, scope_id: v.scopeId }, v.target!]),
     );
+    const cl = () => this.snapshot!.cluster;
+    live(r, 'counter', 'plantgate_cluster_handovers_total', 'Units (OPC UA endpoints, Sparkplug groups) this member acquired or released.', ['direction'], () => (cl() ? [[{ direction: 'acquired' }, cl()!.counters.acquired], [{ direction: 'released' }, cl()!.counters.released]] : []));
+    live(r, 'gauge', 'plantgate_cluster_units_owned', 'Units this member reads.', [], () => (cl() ? [[{}, cl()!.units.owned.length]] : []));
+    live(r, 'gauge', 'plantgate_cluster_units_unowned', 'Units of the fleet nobody holds the lease of, as this member sees it.', [], () => (cl() ? [[{}, cl()!.units.unowned.length]] : []));
+    live(r, 'gauge', 'plantgate_cluster_members', 'Live members of the fleet, as this member sees them.', [], () => (cl() ? [[{}, cl()!.members.length]] : []));
+    live(r, 'gauge', 'plantgate_cluster_etcd_reachable', '1 while this member reaches etcd.', [], () => (cl() ? [[{}, cl()!.etcd.reachable ? 1 : 0]] : []));
   }
 
   get contentType(): string {
@@ -132,7 +140,7 @@ export class Metrics {
 
   /** The exposition text; the gateway's state is read once per scrape. */
   async render(): Promise<string> {
-    this.snapshot = { components: this.source.components(), deadLetters: this.source.deadLetters(), indicators: this.source.indicators() };
+    this.snapshot = { components: this.source.components(), deadLetters: this.source.deadLetters(), indicators: this.source.indicators(), cluster: this.source.cluster?.() };
     try {
       return await this.registry.metrics();
     } finally {

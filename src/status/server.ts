@@ -59,7 +59,8 @@ const ASSETS: Record<string, { file: string; type: string }> = {
   '/assets/uplot.css': { file: join(UPLOT, 'uPlot.min.css'), type: 'text/css; charset=utf-8' },
 };
 /** Answer without credentials even when reading is authenticated: probes of orchestrators. */
-const PROBES = new Set(['/healthz', '/readyz']);
+// /api/cluster/peer: what another member asks when it cannot reach etcd (nothing else is in it)
+const PROBES = new Set(['/healthz', '/readyz', '/api/cluster/peer']);
 /** Buffer fill above which the gateway reports not ready (it is about to push back or drop). */
 const BUFFER_READY_LIMIT = 0.9;
 
@@ -81,6 +82,7 @@ export class StatusServer {
       components: () => this.pipeline.components().map((c) => c.status()),
       deadLetters: () => this.pipeline.deadLetters.status(),
       indicators: () => this.indicators?.compute(),
+      cluster: () => this.control.cluster?.()?.status(),
     });
     this.auth = config.auth ? new HttpAuth(config.auth) : undefined;
   }
@@ -152,6 +154,11 @@ export class StatusServer {
         else if (c.state === 'full' || fill > BUFFER_READY_LIMIT) reasons.push(`buffer ${c.name} is ${Math.round(fill * 100)}% full`);
       }
     }
+    const cluster = this.control.cluster?.()?.status();
+    if (cluster) {
+      if (cluster.lease.state === 'cut-off') reasons.push('cluster: cut off from etcd while other members reach it; this gateway reads no endpoint until it reaches etcd again');
+      else if (cluster.units.owned.length === 0 && cluster.units.unowned.length > 0) reasons.push(`cluster: this gateway owns no unit while ${cluster.units.unowned.length} are unowned (lease ${cluster.lease.state})`);
+    }
     return reasons;
   }
 
@@ -168,6 +175,7 @@ export class StatusServer {
       deadLetters,
       rates: this.live?.latest()?.rates ?? {},
       config: this.control.config?.(),
+      cluster: this.control.cluster?.()?.status(),
       indicators: this.indicators ? { window: this.indicators.window, scope: this.indicators.scope, contributors: this.indicators.contributors, values: this.indicators.compute().filter((v) => v.scope !== 'enterprise') } : undefined,
     };
   }
@@ -200,6 +208,11 @@ export class StatusServer {
         }
         case '/api/status':
           return send(res, 200, this.status());
+        case '/api/cluster/peer': {
+          const member = this.control.cluster?.();
+          if (!member) return send(res, 404, { error: 'this gateway is not in a cluster' });
+          return send(res, 200, member.peer());
+        }
         case '/api/events':
           return this.live.subscribe(res, String(req.headers['accept-encoding'] ?? ''));
         case '/api/history':

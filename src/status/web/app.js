@@ -130,6 +130,18 @@
     $('#active').hidden = active.length === 0;
     $('#active-list').innerHTML = active.map((a) => `<li>${a}</li>`).join('');
 
+    // the fleet: who reads which endpoint and group, the lease, and the last hand-overs
+    const cl = st.cluster;
+    $('#cluster').hidden = !cl;
+    if (cl) {
+      const lease = { held: 'lease held', waiting: 'waiting for an earlier lease of this instance to expire', 'cut-off': 'CUT OFF from etcd: reading nothing', 'etcd-down': 'etcd unreachable for every member: reading what it owns', connecting: 'connecting to etcd' }[cl.lease.state] || cl.lease.state;
+      $('#cl-summary').textContent = `(${cl.instance}: ${lease} · ${cl.members.length} member(s) · ${cl.units.total} unit(s), ${cl.units.unowned.length} unowned · TTL ${fmtAge(cl.leaseTtlMs)})`;
+      $('#cl-summary').className = cl.lease.state === 'held' ? 'meta' : 'meta bad';
+      $('#cl-members tbody').innerHTML = cl.members.map((m) => `<tr data-member="${esc(m.instance)}"><td>${esc(m.instance)}${m.instance === cl.instance ? ' <small>(this gateway)</small>' : ''}</td><td>${m.since ? `${fmtAge(now - m.since)} ago` : '–'}</td><td class="num">${m.units.length}</td><td>${m.units.map(esc).join(', ') || '–'}</td></tr>`).join('') +
+        (cl.units.unowned.length ? `<tr class="stale"><td>unowned</td><td></td><td class="num">${cl.units.unowned.length}</td><td>${cl.units.unowned.map(esc).join(', ')}</td></tr>` : '');
+      $('#cl-handovers tbody').innerHTML = cl.handovers.slice(0, 10).map((h) => `<tr><td>${fmtTime(h.at)}</td><td>${esc(h.unit)}</td><td>${esc(h.action)}${h.from ? ` <small>from ${esc(h.from)}</small>` : ''}</td><td>${esc(h.reason)}</td><td class="num">${h.darkMs == null ? '–' : fmtAge(h.darkMs)}</td><td class="num">${fmtAge(h.durationMs)}</td></tr>`).join('') || '<tr><td colspan="6">none yet</td></tr>';
+    }
+
     // Sparkplug: a dead node (or device) stays listed, marked offline and its metrics stale
     const sp = sources.find((c) => c.type === 'sparkplug-host');
     $('#sparkplug').hidden = !sp;

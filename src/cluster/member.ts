@@ -105,6 +105,8 @@ export class ClusterMember {
   private keeper?: NodeJS.Timeout;
   private keeping = false;
   private keepRetry?: NodeJS.Timeout;
+  private watcher?: { cancel(): Promise<void> };
+  private again = false;
 
   constructor(
     readonly name: string,
@@ -137,6 +139,18 @@ export class ClusterMember {
     // every TTL/3, as etcd's own Go client does
     this.keeper = setInterval(() => void this.keepalive(), this.config.leaseTtl / 3);
     this.keeper.unref();
+    // a unit or member key deleted (a lease expired, a unit given up) or a member joining starts a
+    // round at once, instead of at the next tick: a failover waits for the lease, not for us
+    void this.ns.watch().prefix('').create().then(
+      (w) => {
+        if (this.stopped) return void w.cancel();
+        this.watcher = w;
+        w.on('delete', () => void this.tick(true));
+        w.on('put', (kv) => void (kv.key.toString().includes('members/') && this.tick(true)));
+        w.on('error', () => undefined); // the client reconnects the watch; the ticks go on meanwhile
+      },
+      () => undefined,
+    );
     // not awaited: a member added by a reload hands its units over once that reload is done
     void this.tick();
   }
@@ -147,6 +161,7 @@ export class ClusterMember {
     clearInterval(this.timer);
     clearInterval(this.keeper);
     clearTimeout(this.keepRetry);
+    await withTimeout(this.watcher?.cancel() ?? Promise.resolve(), 1000).catch(() => undefined);
     await this.round?.catch(() => undefined);
   }
 
@@ -187,11 +202,22 @@ export class ClusterMember {
     };
   }
 
-  private tick(): Promise<void> {
-    if (this.stopped || this.round) return this.round ?? Promise.resolve();
+  /** `soon`: asked by a watch event; when a round is running, one more follows it. */
+  private tick(soon = false): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    if (this.round) {
+      if (soon) this.again = true;
+      return this.round;
+    }
     this.round = this.once()
       .catch((err: Error) => this.deps.log.error({ err }, 'cluster round failed'))
-      .finally(() => (this.round = undefined));
+      .finally(() => {
+        this.round = undefined;
+        if (this.again) {
+          this.again = false;
+          void this.tick();
+        }
+      });
     return this.round;
   }
 

@@ -14,6 +14,8 @@ command -v mosquitto_pub >/dev/null || missing+=(mosquitto-clients)
 command -v victoria-metrics >/dev/null || missing+=(victoria-metrics)      # the /api/v2/write protocol
 command -v openssl >/dev/null || missing+=(openssl)                        # test certificates (security tests)
 [ -x /usr/bin/chromium ] || missing+=(chromium)                             # the dashboard's browser test
+command -v etcd >/dev/null || missing+=(etcd-server)                       # the fleet's leases (cluster tests)
+command -v etcdctl >/dev/null || missing+=(etcd-client)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing Debian packages: ${missing[*]}"
   $SUDO apt-get update -qq
@@ -24,6 +26,7 @@ fi
 if [ -n "${missing[*]}" ]; then
   ($SUDO service mosquitto stop || true) >/dev/null 2>&1
   ($SUDO service influxdb stop || true) >/dev/null 2>&1
+  ($SUDO service etcd stop || true) >/dev/null 2>&1
 fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

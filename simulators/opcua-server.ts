@@ -116,6 +116,15 @@ export class SimServer {
     }
   }
 
+  /**
+   * Sessions a client reads through now: activated and on an open channel. A client killed with
+   * SIGKILL leaves its session behind until the session timeout, but without a channel it reads
+   * nothing, so it is not counted.
+   */
+  activeSessions(): number {
+    return (this.server?.engine.getSessions() ?? []).filter((s) => s.status === 'active' && !s.aborted && (s.channel as { isOpened?: boolean } | undefined)?.isOpened).length;
+  }
+
   /** Stops the server and starts it again on the same port after `downMs`: a controller reboot. */
   async restart(downMs = 0): Promise<void> {
     await this.stop();

@@ -29,11 +29,15 @@ export class TcpProxy {
     this.port = await listen(this.server, '127.0.0.1', 0);
   }
 
-  /** Drops every open connection and refuses new ones for `ms`. */
-  cut(ms: number): void {
+  /** Drops every open connection and refuses new ones for `ms` (without it: until `heal()`). */
+  cut(ms?: number): void {
     this.refusing = true;
     for (const s of this.sockets) s.destroy();
-    setTimeout(() => (this.refusing = false), ms);
+    if (ms !== undefined) setTimeout(() => (this.refusing = false), ms);
+  }
+
+  heal(): void {
+    this.refusing = false;
   }
 
   async stop(): Promise<void> {

@@ -54,7 +54,7 @@ describe('a fleet sharing OPC UA endpoints and Sparkplug groups through etcd lea
   const live = async () => (await Promise.all(gateways.map(status))).map((s, i) => ({ i, s }));
 
   /** unit -> the gateways that read it and have a value from it in the last `freshMs`. */
-  async function readers(freshMs = 1500): Promise<Map<string, number[]>> {
+  async function readers(freshMs = 3000): Promise<Map<string, number[]>> {
     const out = new Map<string, number[]>(UNITS.map((u) => [u, []]));
     const now = Date.now();
     for (const { i, s } of await live()) {
@@ -70,6 +70,17 @@ describe('a fleet sharing OPC UA endpoints and Sparkplug groups through etcd lea
     return out;
   }
   const allFlowing = (m: Map<string, number[]>) => [...m.values()].every((r) => r.length >= 1);
+  /** For a failed wait: which units have no reader, or more than one. */
+  const readersText = (m: Map<string, number[]>) => ({ none: [...m].filter(([, r]) => r.length === 0).map(([u]) => u), several: [...m].filter(([, r]) => r.length > 1).map(([u, r]) => `${u}: ${r.map((i) => `gw-${i + 1}`).join('+')}`) });
+  /** Waits until `ok(readers)`, and says which units were off when it did not happen. */
+  const untilReaders = async (what: string, ok: (m: Map<string, number[]>) => boolean, timeoutMs: number) => {
+    let last = new Map<string, number[]>();
+    try {
+      return await eventually(what, async () => (last = await readers()), ok, timeoutMs);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}; units ${JSON.stringify(readersText(last))}; owners ${JSON.stringify([...(await owners())])}`);
+    }
+  };
   const owners = async () => {
     const s = (await live()).find((x) => x.s?.cluster?.etcd.reachable)?.s?.cluster;
     return s ? new Map(s.members.flatMap((m) => m.units.map((u) => [u, m.instance] as const))) : new Map<string, string>();
@@ -78,7 +89,7 @@ describe('a fleet sharing OPC UA endpoints and Sparkplug groups through etcd lea
   function gatewayYaml(i: number, etcdEndpoints: string[]) {
     return (httpPort: number) => {
       const endpoints = servers
-        .map((s, k) => `    - { name: cnc-${k + 1}, url: ${s.url}, securityMode: None, securityPolicy: None, measurement: cnc, publishingInterval: 250, reconnect: { maxDelay: 2s }, browse: [{ root: "nsu=${CNC_NAMESPACE};s=${s.models[0]!.name}", tags: { machine: ${s.models[0]!.name} }, samplingInterval: 200 }] }`)
+        .map((s, k) => `    - { name: cnc-${k + 1}, url: ${s.url}, securityMode: None, securityPolicy: None, measurement: cnc, publishingInterval: 250, reconnect: { maxDelay: 2s }, browse: [{ root: "nsu=${CNC_NAMESPACE};s=${s.models[0]!.name}", tags: { machine: ${s.models[0]!.name} }, samplingInterval: 250 }] }`)
         .join('\n');
       return `instance: gw-${i}
 http: { listen: 127.0.0.1:${httpPort} }
@@ -101,9 +112,9 @@ cluster:
   beforeAll(async () => {
     etcd = await startEtcdCluster({ dir: join(dir.path, 'etcd') });
     broker = await mosquitto();
-    servers = cncFleet({ servers: ENDPOINTS, machinesPerServer: 1, basePort: await freePortRange(ENDPOINTS), pkiDir: join(dir.path, 'sim-pki'), security: 'none', intervalMs: 200, timeScale: 20 });
+    servers = cncFleet({ servers: ENDPOINTS, machinesPerServer: 1, basePort: await freePortRange(ENDPOINTS), pkiDir: join(dir.path, 'sim-pki'), security: 'none', intervalMs: 500, timeScale: 20 });
     await Promise.all(servers.map((s) => s.start()));
-    for (const g of GROUPS) sparkplug.push(await startSparkplugFleet({ url: broker.url, group: g, nodes: 1, robots: 1, machines: 1, intervalMs: 200 }));
+    for (const g of GROUPS) sparkplug.push(await startSparkplugFleet({ url: broker.url, group: g, nodes: 1, robots: 1, machines: 1, intervalMs: 500 }));
     sampler = setInterval(() => {
       const now = Date.now();
       watch.samples++;
@@ -144,17 +155,17 @@ cluster:
   }, 120_000);
 
   it('reads every endpoint and group from exactly one gateway, spread 4/4/4, each server seeing one session', async () => {
+    await untilReaders('every unit flowing from exactly one gateway', (m) => [...m.values()].every((x) => x.length === 1), 90_000);
     const spread = await eventually(
-      'every unit owned and flowing, the endpoints spread evenly',
+      'the endpoints spread evenly',
       async () => {
-        const r = await readers();
         const o = await owners();
-        const perGateway = [1, 2, 3].map((i) => [...o].filter(([u, m]) => m === `gw-${i}` && u.startsWith('opcua/')).length);
-        return { flowing: allFlowing(r) && [...r.values()].every((x) => x.length === 1), owned: o.size, perGateway };
+        return { owned: o.size, perGateway: [1, 2, 3].map((i) => [...o].filter(([u, m]) => m === `gw-${i}` && u.startsWith('opcua/')).length) };
       },
-      (x) => x.flowing && x.owned === UNITS.length && x.perGateway.every((n) => Math.abs(n - ENDPOINTS / 3) <= 1),
-      90_000,
+      (x) => x.owned === UNITS.length && x.perGateway.every((n) => Math.abs(n - ENDPOINTS / 3) <= 1),
+      30_000,
     );
+    await untilReaders('every unit flowing from exactly one gateway, spread', (m) => [...m.values()].every((x) => x.length === 1), 30_000);
     console.log(`cluster: endpoints per gateway ${spread.perGateway.join('/')}`);
     expect(servers.map((s) => s.activeSessions())).toEqual(new Array(ENDPOINTS).fill(1));
     const st = (await status(gateways[0]!))!.cluster!;
@@ -185,9 +196,11 @@ cluster:
     expect(its.length).toBeGreaterThan(0);
     const killedAt = Date.now();
     await victim.kill('SIGKILL');
-    const r = await eventually('gw-2\'s units flowing from the others', readers, (m) => its.every((u) => (m.get(u) ?? []).some((i) => i !== 1)), 60_000);
+    const r = await untilReaders('gw-2\'s units flowing from the others', (m) => its.every((u) => (m.get(u) ?? []).some((i) => i !== 1)), 60_000);
     const failoverMs = Date.now() - killedAt;
-    console.log(`cluster: failover of ${its.length} units after SIGKILL in ${(failoverMs / 1000).toFixed(1)} s (leaseTtl ${TTL_MS / 1000} s)`);
+    // where the time went, as the survivors recorded it: since the kill, when they started each unit and how long that took
+    const taken = (await live()).flatMap(({ s }) => (s?.cluster?.handovers ?? []).filter((h) => h.action === 'acquired' && h.at > killedAt && its.includes(h.unit)).map((h) => `${h.unit} at +${h.at - killedAt} ms (start ${h.durationMs} ms)`));
+    console.log(`cluster: failover of ${its.length} units after SIGKILL in ${(failoverMs / 1000).toFixed(1)} s (leaseTtl ${TTL_MS / 1000} s): ${taken.join(', ')}`);
     expect(allFlowing(r)).toBe(true);
     // the lease runs out, then the next round claims and the session opens
     expect(failoverMs).toBeLessThan(TTL_MS + 8000);
@@ -202,7 +215,7 @@ cluster:
       (n) => n >= Math.floor(UNITS.length / 3),
       60_000,
     );
-    await eventually('every unit flowing after the rebalance', readers, allFlowing, 30_000);
+    await untilReaders('every unit flowing after the rebalance', allFlowing, 30_000);
     // a unit moved by a rebalance is dark for one reconnect at most (stopped here, started there)
     console.log(`cluster: longest dark endpoint during the rebalance ${Math.max(...watch.longestDarkMs)} ms`);
     expect(Math.max(...watch.longestDarkMs)).toBeLessThan(5000);
@@ -225,12 +238,7 @@ cluster:
     expect(states).toEqual(['etcd-down', 'etcd-down', 'etcd-down']);
     await Promise.all(etcd.members.map((m) => m.start()));
     await new Promise((r) => setTimeout(r, TTL_MS));
-    await eventually(
-      'one reader per unit after etcd returned',
-      readers,
-      (m) => [...m.values()].every((x) => x.length === 1),
-      3 * TTL_MS + 10_000,
-    );
+    await untilReaders('one reader per unit after etcd returned', (m) => [...m.values()].every((x) => x.length === 1), 3 * TTL_MS + 10_000);
     expect(servers.map((s) => s.activeSessions())).toEqual(new Array(ENDPOINTS).fill(1));
   }, 180_000);
 
@@ -245,10 +253,10 @@ cluster:
     const ready = await fetch(`${gateways[2]!.httpUrl}/readyz`);
     expect(ready.status).toBe(503);
     expect(JSON.stringify(await ready.json())).toContain('cut off from etcd');
-    await eventually('gw-3\'s units flowing from gw-1 and gw-2', readers, (m) => its.every((u) => (m.get(u) ?? []).length === 1 && !m.get(u)!.includes(2)), 3 * TTL_MS + 10_000);
+    await untilReaders('gw-3\'s units flowing from gw-1 and gw-2', (m) => its.every((u) => (m.get(u) ?? []).length === 1 && !m.get(u)!.includes(2)), 3 * TTL_MS + 10_000);
     for (const r of relays) r.heal();
     await eventually('gw-3 owns units again', async () => (await status(gateways[2]!))?.cluster?.units.owned.length ?? 0, (n) => n >= Math.floor(UNITS.length / 3), 60_000);
-    await eventually('every unit flowing from one gateway', readers, (m) => [...m.values()].every((x) => x.length === 1), 30_000);
+    await untilReaders('every unit flowing from one gateway', (m) => [...m.values()].every((x) => x.length === 1), 30_000);
   }, 180_000);
 
   it('never had two sessions on a server for longer than one TTL, nor a Sparkplug seq gap from a hand-over', async () => {

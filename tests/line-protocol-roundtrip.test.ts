@@ -108,4 +108,18 @@ buffer: { dir: "\${DATA}/buffer" }
     expect(dl.line).toContain('s=s17');
     expect(dl.message).toMatch(/field type conflict/);
   });
+
+  it('a conflicting field costs only itself: the other fields of its point are written', async () => {
+    await gw.pipeline.ingest([point('conflict2', { s: 'a' }, { v: 1.5 }, 0)], 'test');
+    await eventually('first stored', async () => rows(await db.query('SELECT * FROM conflict2', 'awkward')), (r) => r.length === 1);
+    const before = gw.pipeline.status().deadLetters.total;
+    // one device sends v as a string next to its good fields, in every line
+    const batch = Array.from({ length: 30 }, (_, i) => point('conflict2', { s: `s${i}` }, i % 10 === 3 ? { v: 'text', speed: i, load: 0.5 } : { v: i + 0.5, speed: i, load: 0.5 }, i + 1));
+    await gw.pipeline.ingest(batch, 'test');
+    await eventually('every speed stored', async () => rows(await db.query('SELECT count(speed) FROM conflict2', 'awkward'))[0]?.count, (n) => n === 30);
+    expect(rows(await db.query('SELECT count(v), count(load) FROM conflict2', 'awkward'))[0]).toMatchObject({ count: 28, count_1: 30 });
+    await eventually('the conflicting fields dead-lettered', async () => gw.pipeline.status().deadLetters.total - before, (n) => n === 3);
+    const dl = gw.pipeline.status().deadLetters.latest[0]!;
+    expect(dl.message).toMatch(/field "v" of measurement "conflict2" is string here, InfluxDB holds it as float .*the line's other fields were written/);
+  });
 });

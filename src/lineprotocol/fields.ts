@@ -10,6 +10,8 @@ export interface LineFields {
   measurement: string;
   /** Field key (unescaped) -> its type. */
   fields: Map<string, FieldType>;
+  /** Field key -> where `key=value` stands in the line ([start, end)). */
+  spans: Map<string, [number, number]>;
 }
 
 /** Characters a backslash escapes in keys; before anything else a backslash is itself. */
@@ -30,7 +32,9 @@ export function lineFields(line: string): LineFields | undefined {
   for (; i < n && line[i] !== ' '; i++) if (line[i] === '\\') i++;
   while (line[i] === ' ') i++;
   const fields = new Map<string, FieldType>();
+  const spans = new Map<string, [number, number]>();
   while (i < n) {
+    const start = i;
     let key = '';
     for (; i < n && line[i] !== '='; i++) key += line[i] === '\\' && KEY_ESCAPED.has(line[i + 1]!) ? line[++i] : line[i];
     i++; // '='
@@ -41,18 +45,30 @@ export function lineFields(line: string): LineFields | undefined {
       for (i++; i < n && line[i] !== '"'; i++) if (line[i] === '\\') i++;
       i++;
     } else {
-      const start = i;
+      const from = i;
       for (; i < n && line[i] !== ',' && line[i] !== ' '; i++);
-      const v = line.slice(start, i);
+      const v = line.slice(from, i);
       const last = v[v.length - 1];
       type = last === 'i' ? 'integer' : last === 'u' ? 'unsigned' : /^(t|T|true|True|TRUE|f|F|false|False|FALSE)$/.test(v) ? 'boolean' : 'float';
     }
     if (!key) return undefined;
     fields.set(key, type);
+    spans.set(key, [start, i]);
     if (line[i] === ' ' || i >= n) break;
     i++; // ','
   }
-  return { measurement, fields };
+  return { measurement, fields, spans };
+}
+
+/**
+ * The line without the fields `drop` names (unescaped keys), or undefined when none would be
+ * left: what the sink writes when InfluxDB refuses one field, so the point's other fields live.
+ */
+export function withoutFields(line: string, lf: LineFields, drop: ReadonlySet<string>): string | undefined {
+  const kept = [...lf.spans].filter(([k]) => !drop.has(k)).map(([, [a, b]]) => line.slice(a, b));
+  if (kept.length === 0) return undefined;
+  const spans = [...lf.spans.values()];
+  return line.slice(0, spans[0]![0]) + kept.join(',') + line.slice(spans[spans.length - 1]![1]);
 }
 
 /**

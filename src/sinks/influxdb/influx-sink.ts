@@ -9,8 +9,9 @@
  *    jitter, honouring Retry-After, without giving up (the buffer's size limit is the bound);
  *    state `retrying` until a write is accepted again;
  *  - 400 naming a field type conflict: the conflict is remembered, and every line that sends that
- *    field with the refused type goes to dead letters before it is sent (in this batch and in all
- *    later ones), so one bad device costs one extra request, not a bisection of every batch;
+ *    field with the refused type loses it before it is sent (in this batch and in all later
+ *    ones): the field goes to dead letters, the line's other fields are written. One bad field
+ *    costs one extra request, not a bisection of every batch, and not the rest of its point;
  *  - other 400s (bad lines) and 413 (too large): split the batch in halves until the bad lines
  *    are alone, write the good ones, move each bad line to dead letters with InfluxDB's reason;
  *  - 401, 403, missing database or bucket: pause (state `paused`, alert on the status page),
@@ -22,7 +23,7 @@
  * of one series stay in order.
  */
 import type { Logger } from 'pino';
-import { lineFields, parseTypeConflicts, type FieldType } from '../../lineprotocol/fields.js';
+import { lineFields, parseTypeConflicts, withoutFields, type FieldType } from '../../lineprotocol/fields.js';
 import { safeUrl } from '../../security/secrets.js';
 import { clientTlsOptions } from '../../security/tls.js';
 import { backoff, sleep } from '../../core/retry.js';
@@ -244,24 +245,30 @@ export class InfluxSink extends BaseComponent {
     return learned;
   }
 
-  /** Dead-letters the lines that send a field InfluxDB holds with another type; returns the rest. */
+  /**
+   * A line that sends a field InfluxDB holds with another type loses that field, and only that
+   * field: the rest of the point is written, the refused field goes to dead letters with the whole
+   * line. A line with nothing else left is dead-lettered whole.
+   */
   private withoutRefusedFields(lines: string[]): string[] {
     const keep: string[] = [];
     for (const line of lines) {
       const lf = lineFields(line);
-      let refused: RefusedField | undefined;
-      let type: FieldType | undefined;
+      const refused: { r: RefusedField; type: FieldType }[] = [];
       for (const [field, t] of lf?.fields ?? []) {
         const r = this.refusedFields.get(`${lf!.measurement}\0${field}`);
-        if (r && r.existing !== t) [refused, type] = [r, t];
+        if (r && r.existing !== t) refused.push({ r, type: t });
       }
-      if (!refused) {
+      if (!refused.length) {
         keep.push(line);
         continue;
       }
-      refused.lines++;
+      const rest = withoutFields(line, lf!, new Set(refused.map((x) => x.r.field)));
+      if (rest) keep.push(rest);
+      for (const x of refused) x.r.lines++;
       this.drop('influx_400');
-      this.deadLetters.add({ source: this.name, reason: 'influx_400', message: `field type conflict: field "${refused.field}" of measurement "${refused.measurement}" is ${type} here, InfluxDB holds it as ${refused.existing} (refused before sending)`, line });
+      const what = refused.map((x) => `field "${x.r.field}" of measurement "${x.r.measurement}" is ${x.type} here, InfluxDB holds it as ${x.r.existing}`).join('; ');
+      this.deadLetters.add({ source: this.name, reason: 'influx_400', message: `field type conflict: ${what} (refused before sending; ${rest ? 'the line\'s other fields were written' : 'the line had no other field'})`, line });
     }
     return keep;
   }

@@ -11,10 +11,12 @@ import { type ClientSessionRawSubscriptionService } from 'node-opcua-client';
 import type { Logger } from 'pino';
 import { discoverVariables, nsuString, resolveTarget } from './browse.js';
 import { type EndpointConfig, type Monitoring, monitoringFor } from './config.js';
+import { type Declared, declaredOf } from './values.js';
 
 export type NodeStatus = 'pending' | 'ok' | 'bad' | 'failed' | 'removed';
 
 const CREATE_SLICE = 1000;
+const NODE_LOG_EVERY_MS = 10 * 60_000;
 
 /** One value to monitor, as configured or discovered. Survives reconnects for the status page. */
 export interface Item {
@@ -37,6 +39,13 @@ export interface Item {
   monitoredItemId?: number;
   /** Client handle in the current subscription (index into byHandle). */
   handle?: number;
+  /** When its last failing status was logged, and how often it failed since (see markNode). */
+  loggedAt?: number;
+  badTransitions?: number;
+  /** Another node of this endpoint already writes this field of this series: this one is not monitored. */
+  duplicateOf?: string;
+  /** Whether the node's declared data type is abstract (its fields are then typed by it, see values.ts). */
+  declared?: Declared;
 }
 
 export class MonitoredItems {
@@ -97,7 +106,47 @@ export class MonitoredItems {
         item.nodeId = v.nodeId;
       }
     }
+    this.refuseDuplicateFields(items);
     this.items = items;
+    await this.readDeclaredTypes(session, items.filter((i) => i.nodeId));
+  }
+
+  /**
+   * Two nodes that would write the same field of the same series (`a.b` below a browse root, and
+   * a node named `a.b`; or two node entries with one field name) would overwrite each other's
+   * values without a word. The first one in configuration and browse order keeps the field; the
+   * others are refused, each with the node that has it, on the status page and in the log.
+   */
+  private refuseDuplicateFields(items: Item[]): void {
+    const owner = new Map<string, Item>();
+    for (const it of items) {
+      if (!it.nodeId && it.status === 'failed') continue;
+      const key = `${it.seriesKey}\u0000${it.field}`;
+      const first = owner.get(key);
+      if (!first) {
+        owner.set(key, it);
+        it.duplicateOf = undefined;
+        continue;
+      }
+      it.duplicateOf = first.nodeText;
+      it.nodeId = undefined;
+      this.markNode(it, 'failed', `DuplicateField: field "${it.field}" of this measurement and tags is written by ${first.nodeText} already (rename one with a node entry's field, or another separator)`);
+    }
+  }
+
+  /**
+   * The DataType attribute of every node, in slices: a node declared BaseDataType or Number may
+   * send a different type with each value, and its field must keep one type regardless. A server
+   * that does not answer leaves the value's own type in charge (as before).
+   */
+  private async readDeclaredTypes(session: ClientSession, items: Item[]): Promise<void> {
+    for (let i = 0; i < items.length; i += CREATE_SLICE) {
+      const slice = items.slice(i, i + CREATE_SLICE);
+      const res = await session.read(slice.map((it) => ({ nodeId: it.nodeId!, attributeId: AttributeIds.DataType }))).catch(() => undefined);
+      res?.forEach((dv, k) => {
+        slice[k]!.declared = dv.statusCode.isGood() ? declaredOf(dv.value.value as { namespace: number; value: unknown }) : 'concrete';
+      });
+    }
   }
 
   private filterFor(m: Monitoring): DataChangeFilter | undefined {
@@ -151,7 +200,7 @@ export class MonitoredItems {
 
   /** Resolves and subscribes again the nodes that failed or were removed. */
   async retryFailed(session: ClientSession, sub: ClientSubscription | undefined, namespaceArray: string[]): Promise<void> {
-    const retry = this.items.filter((i) => i.status === 'failed' || i.status === 'removed');
+    const retry = this.items.filter((i) => (i.status === 'failed' || i.status === 'removed') && !i.duplicateOf);
     for (const it of retry) {
       if (it.nodeId) continue;
       try {
@@ -160,6 +209,7 @@ export class MonitoredItems {
         this.markNode(it, 'failed', (err as Error).message);
       }
     }
+    await this.readDeclaredTypes(session, retry.filter((i) => i.nodeId && i.declared === undefined));
     if (!sub) {
       for (const it of retry) if (it.nodeId) this.markNode(it, 'pending', '');
       return;
@@ -174,7 +224,17 @@ export class MonitoredItems {
   markNode(item: Item, status: NodeStatus, code: string): boolean {
     if (item.status === status && item.statusCode === code) return false;
     if (status === 'bad' || status === 'failed' || status === 'removed') {
-      if (item.status !== status) this.log.warn({ endpoint: this.endpoint, node: item.nodeText, field: item.field, status: code }, `opcua node ${status}`);
+      if (item.status !== status) {
+        // a node that flaps between Good and Bad is logged once, then at most every 10 minutes
+        // with the number of times it went bad meanwhile (the status page shows it live)
+        item.badTransitions = (item.badTransitions ?? 0) + 1;
+        const now = Date.now();
+        if (item.loggedAt === undefined || now - item.loggedAt >= NODE_LOG_EVERY_MS) {
+          this.log.warn({ endpoint: this.endpoint, node: item.nodeText, field: item.field, status: code, ...(item.loggedAt !== undefined ? { timesSinceLastLog: item.badTransitions } : {}) }, `opcua node ${status}`);
+          item.loggedAt = now;
+          item.badTransitions = 0;
+        }
+      }
     }
     item.status = status;
     item.statusCode = code;

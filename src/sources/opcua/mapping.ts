@@ -27,8 +27,11 @@ export function valuesToPoints(
     if (!item) continue;
     const quality = qualityOf(dv.statusCode);
     const code = dv.statusCode.name;
-    if (REMOVED_CODES.has(dv.statusCode.value)) changed = items.markNode(item, 'removed', code) || changed;
-    else if (quality === 'bad') changed = items.markNode(item, 'bad', code) || changed;
+    if (REMOVED_CODES.has(dv.statusCode.value)) {
+      // a node that is not there has no value: no point (not even its status), it is shown as removed
+      changed = items.markNode(item, 'removed', code) || changed;
+      continue;
+    } else if (quality === 'bad') changed = items.markNode(item, 'bad', code) || changed;
     else changed = items.markNode(item, 'ok', quality === 'good' ? 'Good' : code) || changed;
     item.values++;
     item.lastValueAt = receivedAt;
@@ -37,7 +40,7 @@ export function valuesToPoints(
       out.drop(`quality_${quality}`);
       continue;
     }
-    const conv = convertVariant(item.field, dv.value, c.maxArrayLength);
+    const conv = convertVariant(item.field, dv.value, c.maxArrayLength, item.declared);
     if (!conv.ok) {
       out.drop(conv.reason);
       out.reject(conv.reason, `${item.nodeText}: ${conv.detail}`, item.nodeText);

@@ -342,7 +342,8 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
     const { signal } = this.abort;
     void (async () => {
       while (!signal.aborted) {
-        const items = this.nodes.items.filter((i) => i.nodeId && i.status !== 'failed');
+        // a removed node is read again only after retryFailedNodes has found it again
+        const items = this.nodes.items.filter((i) => i.nodeId && i.status !== 'failed' && i.status !== 'removed');
         try {
           for (let i = 0; i < items.length; i += READ_SLICE) {
             const slice = items.slice(i, i + READ_SLICE);

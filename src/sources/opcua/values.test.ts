@@ -1,9 +1,11 @@
-import { DataType, StatusCodes, Variant, VariantArrayType } from 'node-opcua';
+import { BuildInfo, DataType, ServerState, ServerStatusDataType, StatusCodes, Variant, VariantArrayType } from 'node-opcua';
 import { describe, expect, it } from 'vitest';
 import { Unsigned } from '../../core/point.js';
-import { convertVariant, qualityOf } from './values.js';
+import { convertVariant, declaredOf, qualityOf } from './values.js';
 
 const v = (dataType: DataType, value: unknown, arrayType = VariantArrayType.Scalar) => new Variant({ dataType, arrayType, value });
+/** A variant carrying a decoded structure as node-opcua hands it over (the constructor wants a class instance). */
+const ext = (value: unknown) => Object.assign(new Variant({ dataType: DataType.ExtensionObject, value: new BuildInfo({}) }), { value });
 
 describe('OPC UA values to fields', () => {
   it('maps each data type to one InfluxDB type', () => {
@@ -32,6 +34,36 @@ describe('OPC UA values to fields', () => {
     expect(convertVariant('f', v(DataType.Double, Number.NaN), 64)).toMatchObject({ ok: false, reason: 'non_finite' });
     expect(convertVariant('f', v(DataType.Float, Number.POSITIVE_INFINITY), 64)).toMatchObject({ ok: false, reason: 'non_finite' });
     expect(convertVariant('f', new Variant({ dataType: DataType.Null }), 64)).toEqual({ ok: true, fields: {} });
+  });
+
+  it('keeps one type per field for a node declared BaseDataType or Number, whatever type each value has', () => {
+    expect(declaredOf({ namespace: 0, value: 24 })).toBe('any');
+    expect(declaredOf({ namespace: 0, value: 26 })).toBe('number');
+    expect(declaredOf({ namespace: 0, value: 11 })).toBe('concrete');
+    expect(declaredOf({ namespace: 2, value: 24 })).toBe('concrete');
+    // the values an abstract node sent, one after the other: an integer, a float, a string, a boolean, an Int64
+    const seen = [v(DataType.Int32, 7), v(DataType.Double, 7.5), v(DataType.String, 'idle'), v(DataType.Boolean, true), v(DataType.Int64, [0, 9])].map((x) => convertVariant('f', x, 64, 'any'));
+    expect(seen).toEqual([
+      { ok: true, fields: { f: 7 } },
+      { ok: true, fields: { f: 7.5 } },
+      { ok: true, fields: { 'f.text': 'idle' } },
+      { ok: true, fields: { f: 1 } },
+      { ok: true, fields: { f: 9 } },
+    ]);
+    expect(convertVariant('f', v(DataType.UInt16, 3), 64, 'number')).toEqual({ ok: true, fields: { f: 3 } });
+    expect(convertVariant('f', v(DataType.String, 'x'), 64, 'number')).toMatchObject({ ok: false, reason: 'wrong_type' });
+  });
+
+  it('types structure members by the structure\'s definition, as top-level values', () => {
+    const at = new Date(1700000000123);
+    const status = new ServerStatusDataType({ startTime: at, currentTime: at, state: ServerState.Suspended, buildInfo: new BuildInfo({ productName: 'cnc', buildDate: at }), secondsTillShutdown: 5 });
+    const got = convertVariant('st', new Variant({ dataType: DataType.ExtensionObject, value: status }), 64);
+    expect(got).toMatchObject({ ok: true, fields: { 'st.startTime': 1700000000123n, 'st.state': BigInt(ServerState.Suspended), 'st.secondsTillShutdown': 5n, 'st.buildInfo.productName': 'cnc', 'st.buildInfo.buildDate': 1700000000123n } });
+    // a structure with Int64, Int16, Int32 and UInt32 members (as node-opcua decodes them: Int64 as [high, low] words)
+    const custom = { schema: { fields: [{ name: 'count', fieldType: 'Int64', category: 'basic' }, { name: 'temp', fieldType: 'Int16', category: 'basic' }, { name: 'pos', fieldType: 'Int32', category: 'basic' }, { name: 'parts', fieldType: 'UInt32', category: 'basic' }, { name: 'load', fieldType: 'Double', category: 'basic' }, { name: 'took', fieldType: 'Duration', category: 'basic' }, { name: 'raw', fieldType: 'ByteString', category: 'basic' }, { name: 'axes', fieldType: 'Int32', category: 'basic', isArray: true }] }, count: [1, 0], temp: -3, pos: 12, parts: 4000000000, load: 1, took: 250, raw: Buffer.from('x'), axes: [1, 2] };
+    expect(convertVariant('s', ext(custom), 64)).toEqual({ ok: true, fields: { 's.count': 4294967296n, 's.temp': -3n, 's.pos': 12n, 's.parts': 4000000000n, 's.load': 1, 's.took': 250, 's.axes[0]': 1n, 's.axes[1]': 2n } });
+    // an encoding the client could not resolve has no definition: refused, not guessed
+    expect(convertVariant('s', ext({ a: 1 }), 64)).toMatchObject({ ok: false, reason: 'unsupported_type' });
   });
 
   it('reads quality from the status code severity', () => {

@@ -121,6 +121,35 @@ opcua:
     expect(stdout).toMatch(/EnergyTotal\s+\[Variable\].*Int64\s+\S+\s+= \d+$/m);
   }, 60_000);
 
+  it('plantgate browse --user sends a password only over an encrypted channel, as the gateway', async () => {
+    const env = { ...process.env, PW: 'secret' };
+    const browseAs = (...args: string[]) => run(process.execPath, ['bin/plantgate.js', 'browse', ...args, '--user', 'operator', '--password-env', 'PW', '--pki', pki], { timeout: 60_000, env }).catch((e: { stderr: string; code: number }) => e);
+    const plain = cncFleet({ servers: 1, machinesPerServer: 1, basePort: await freePort(), pkiDir: `${dir.path}/sim-plain-browse`, security: 'none', intervalMs: 250, timeScale: 20, users: [{ username: 'operator', password: 'secret' }] })[0]!;
+    await plain.start();
+    try {
+      // asked for None by name: refused before connecting
+      const none = (await browseAs(plain.url, '--security-mode', 'None')) as { code: number; stderr: string };
+      expect(none.code).toBe(1);
+      expect(none.stderr).toMatch(/refused: a password over a None channel is readable on the network/);
+      // the default with --user is the strongest endpoint; a server with none refuses it
+      const auto = (await browseAs(plain.url)) as { code: number; stderr: string };
+      expect(auto.code).toBe(1);
+      expect(auto.stderr).toMatch(/refused: the server offers at best None\/None: a password would be readable/);
+      expect(plain.activeSessions()).toBe(0);
+      // asked for by name, plantgate lets it through (this simulator then has no user login on None)
+      const asked = (await browseAs(plain.url, '--security-mode', 'None', '--allow-password-over-insecure-channel', '--depth', '1')) as { stdout: string; stderr: string };
+      expect(asked.stderr).not.toMatch(/refused/);
+      expect(`${asked.stdout}${asked.stderr}`).toMatch(/Namespaces:|USERNAME user token policy/);
+    } finally {
+      await plain.stop();
+    }
+    // the secure simulator: auto picks SignAndEncrypt and the password goes inside it
+    const secure = (await browseAs(sim.url, '--node', `nsu=${CNC_NAMESPACE};s=cnc-01`, '--depth', '1')) as { stdout?: string; stderr?: string };
+    expect(secure.stderr ?? '').not.toMatch(/refused/);
+    // it reached the session (this simulator knows no users, so the login itself may be denied)
+    expect(`${secure.stdout ?? ''}${secure.stderr ?? ''}`).toMatch(/Namespaces:|BadUserAccessDenied|BadIdentityTokenRejected|BadIdentityTokenInvalid/);
+  }, 60_000);
+
   it('plantgate browse says when the node does not exist, and exits 1', async () => {
     const err = await plantgate('browse', sim.url, '--node', 'ns=1;s=Nope', '--security-mode', 'SignAndEncrypt', '--security-policy', 'Basic256Sha256', '--pki', pki).catch((e: { stderr: string; code: number }) => e);
     expect((err as { code: number }).code).toBe(1);

@@ -41,7 +41,9 @@ Usage:
       --username NAME --password-env VAR
   plantgate browse opc.tcp://HOST:PORT [--node ID] [--depth 6] [--security-mode SignAndEncrypt
       --security-policy Basic256Sha256] [--user NAME --password-env VAR] [--pki DIR | --config FILE]
-                                     print the address space with nsu= node ids, data types, access
+                                     print the address space with nsu= node ids, data types, access;
+                                     with --user the strongest endpoint (auto), and a password only
+                                     over SignAndEncrypt unless --allow-password-over-insecure-channel
   plantgate pki list [--pki DIR | --config FILE]              trusted and rejected server certificates
   plantgate pki trust THUMBPRINT|FILE [--pki DIR | --config FILE]   trust a server certificate
   plantgate hash-password            read a password on standard input, print the hash to paste as

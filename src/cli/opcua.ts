@@ -14,6 +14,7 @@ import { loadConfigFile } from '../config/load.js';
 import { duration } from '../core/config-types.js';
 import { browseTree, nsuString, resolveTarget } from '../sources/opcua/browse.js';
 import { securityModes, securityPolicies } from '../sources/opcua/config.js';
+import { strongest } from '../sources/opcua/security.js';
 import { listCertificates, openCertificateManager, trustCertificate } from '../sources/opcua/pki.js';
 import { routeOpcuaLogsToStderr } from '../sources/opcua/logging.js';
 import { UsageError } from './usage.js';
@@ -36,29 +37,64 @@ export async function browse(args: string[]): Promise<number> {
     options: {
       node: { type: 'string', default: 'ObjectsFolder' },
       depth: { type: 'string', default: '6' },
-      'security-mode': { type: 'string', default: 'None' },
-      'security-policy': { type: 'string', default: 'None' },
+      // auto: the strongest endpoint the server offers, as the gateway's securityMode auto. The
+      // default with --user (a password must not cross the network readable), else None
+      'security-mode': { type: 'string' },
+      'security-policy': { type: 'string' },
       user: { type: 'string' },
+      'allow-password-over-insecure-channel': { type: 'boolean', default: false },
       'password-env': { type: 'string' },
       pki: { type: 'string' },
       config: { type: 'string' },
     },
   });
   const url = positionals[0];
-  if (!url || !/^opc\.tcp:\/\//.test(url)) throw new UsageError('usage: plantgate browse opc.tcp://host:port [--node ID] [--depth N] [--security-mode M --security-policy P] [--user NAME --password-env VAR]');
-  const mode = values['security-mode']!;
-  const policy = values['security-policy']!;
-  if (!(securityModes as readonly string[]).includes(mode)) throw new UsageError(`--security-mode must be one of ${securityModes.join(', ')}`);
-  if (!(securityPolicies as readonly string[]).includes(policy)) throw new UsageError(`--security-policy must be one of ${securityPolicies.join(', ')}`);
+  if (!url || !/^opc\.tcp:\/\//.test(url)) throw new UsageError('usage: plantgate browse opc.tcp://host:port [--node ID] [--depth N] [--security-mode auto|M --security-policy P] [--user NAME --password-env VAR]');
+  let mode = values['security-mode'] ?? (values.user ? 'auto' : 'None');
+  let policy = values['security-policy'];
+  if (mode === 'auto') {
+    if (policy) throw new UsageError('--security-mode auto chooses the policy too: give --security-mode with --security-policy, or neither');
+  } else {
+    policy ??= 'None';
+    if (!(securityModes as readonly string[]).includes(mode)) throw new UsageError(`--security-mode must be auto or one of ${securityModes.join(', ')}`);
+    if (!(securityPolicies as readonly string[]).includes(policy)) throw new UsageError(`--security-policy must be one of ${securityPolicies.join(', ')}`);
+  }
+  // the gateway's rule: a password is sent only over an encrypted channel, unless asked for by name
+  const insecurePassword = (m: string) => !!values.user && m !== 'SignAndEncrypt' && !values['allow-password-over-insecure-channel'];
+  const refusePassword = (m: string, why = `a password over a ${m} channel is readable on the network`) => {
+    process.stderr.write(`plantgate browse: ${url}: refused: ${why}; use --security-mode SignAndEncrypt (or auto, the strongest endpoint), or --allow-password-over-insecure-channel to send it anyway\n`);
+    return 1;
+  };
+  if (mode !== 'auto' && insecurePassword(mode)) return refusePassword(mode);
   const depth = Number(values.depth);
   if (!Number.isInteger(depth) || depth < 1) throw new UsageError('--depth must be a positive whole number');
   const manager = openCertificateManager(pkiDir(values));
   await manager.initialize();
+  if (mode === 'auto') {
+    // GetEndpoints needs no security and no identity: nothing secret is sent here
+    const probe = OPCUAClient.create({ applicationName: 'plantgate', clientCertificateManager: manager, endpointMustExist: false, connectionStrategy: { maxRetry: 0, initialDelay: 100, maxDelay: 200 } });
+    try {
+      await probe.connect(url);
+      const chosen = strongest(await probe.getEndpoints());
+      if ('refused' in chosen) throw new Error(chosen.refused);
+      [mode, policy] = [chosen.mode, chosen.policy];
+    } catch (err) {
+      process.stderr.write(`plantgate browse: ${url}: ${(err as Error).message.split('\n')[0]}\n`);
+      await manager.dispose();
+      return 1;
+    } finally {
+      await probe.disconnect().catch(() => undefined);
+    }
+    if (insecurePassword(mode)) {
+      await manager.dispose();
+      return refusePassword(mode, `the server offers at best ${mode}/${policy}: a password would be readable on the network`);
+    }
+  }
   const client = OPCUAClient.create({
     applicationName: 'plantgate',
     clientCertificateManager: manager,
     securityMode: MessageSecurityMode[mode as keyof typeof MessageSecurityMode],
-    securityPolicy: SecurityPolicy[policy as keyof typeof SecurityPolicy],
+    securityPolicy: SecurityPolicy[policy! as keyof typeof SecurityPolicy],
     endpointMustExist: false,
     connectionStrategy: { maxRetry: 0, initialDelay: 100, maxDelay: 200 },
   });

@@ -237,6 +237,24 @@ opcua:
     for (const g of gaps) expect(g).toBeLessThan(8000);
     console.info(`cut: data back after ${gaps.map((g) => (g / 1000).toFixed(1)).join(', ')} s`);
   }, 240_000);
+
+  it('closes the session a silent stall (no reset, only a publish timeout) leaves on the server', async () => {
+    const s = source(gw, 'cut');
+    await resumed('cut', Date.now());
+    const before = s.status().details as { outages: number; orphanSessionsClosed: number };
+    for (let i = 0; i < 3; i++) {
+      proxy.stallOpen();
+      const at = Date.now();
+      await eventually('stall noticed', async () => (s.status().details as { outages: number }).outages, (n) => n === before.outages + i + 1, 30_000);
+      const reason = (s.status().details as { recentOutages: { reason: string }[] }).recentOutages.at(-1)!.reason;
+      expect(reason).toMatch(/no publish response|keep-alive failed/);
+      await resumed('cut', at);
+    }
+    const d = s.status().details as { orphanSessionsClosed: number };
+    expect(d.orphanSessionsClosed).toBe(before.orphanSessionsClosed + 3);
+    // on the server, only the sessions of the endpoints reading it now (restart and cut)
+    await eventually('one session per endpoint on the server', async () => sim.activeSessions(), (n) => n === 2, 10_000);
+  }, 120_000);
 });
 
 describe('OPC UA: one bad node does not silence the others', () => {

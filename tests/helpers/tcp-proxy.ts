@@ -9,6 +9,7 @@ export class TcpProxy {
   private server?: Server;
   private readonly sockets = new Set<Socket>();
   private refusing = false;
+  private readonly stalled = new Set<Socket>();
   port = 0;
 
   constructor(private readonly targetPort: number) {}
@@ -16,6 +17,7 @@ export class TcpProxy {
   async start(): Promise<void> {
     this.server = createServer((client) => {
       if (this.refusing) return void client.destroy();
+      this.stalled.clear();
       const upstream = createConnection({ host: '127.0.0.1', port: this.targetPort });
       for (const s of [client, upstream]) {
         this.sockets.add(s);
@@ -38,6 +40,18 @@ export class TcpProxy {
 
   heal(): void {
     this.refusing = false;
+  }
+
+  /**
+   * A cable cut without a reset: the open connections stay open at both ends but nothing passes
+   * any more (each side sees only silence, as behind a dead switch); new connections work.
+   */
+  stallOpen(): void {
+    for (const s of this.sockets) {
+      s.unpipe();
+      s.pause();
+      this.stalled.add(s);
+    }
   }
 
   async stop(): Promise<void> {

@@ -52,6 +52,9 @@ interface Outage {
 
 const READ_SLICE = 1000;
 
+/** How a connection ended when the server may still hold its session: closed from the next connection. */
+const ORPHANING = /^(connection (lost|closed)|no publish response|session keep-alive failed)/;
+
 export class OpcuaEndpointSource extends BaseComponent implements Source {
   readonly kind = 'source';
   readonly type = 'opcua';
@@ -243,11 +246,13 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
       clearInterval(watchdog);
       clearInterval(retryTimer);
       this.nodes.resetHandles();
-      if (session && /^connection (lost|closed)/.test(endReason) && !signal.aborted) {
+      if (session && ORPHANING.test(endReason) && !signal.aborted) {
         // The server still holds this session (until its timeout) and may refuse new ones with
         // BadTooManySessions after a few network cuts: close it from the next connection. The old
         // client is left undisconnected until then, because disconnecting marks its sessions
-        // closed and node-opcua then refuses to reactivate them.
+        // closed and node-opcua then refuses to reactivate them. A cut without a TCP reset shows
+        // only as silence (no publish response, a failed keep-alive): a close sent now would not
+        // arrive either, so those leave an orphan too.
         this.orphan = { session, client };
       } else {
         // a dead connection may not answer: never wait long for a polite goodbye

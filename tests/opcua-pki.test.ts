@@ -4,6 +4,7 @@
  * URIs. Both commands run as real processes, the way an operator runs them.
  */
 import { execFile } from 'node:child_process';
+import { exploreCertificate, readCertificate } from 'node-opcua-crypto';
 import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -53,6 +54,10 @@ opcua:
     const source = gw.pipeline.sources.find((s) => s.name === 'secure') as OpcuaEndpointSource;
     // plantgate made its own client certificate on first start
     expect(existsSync(`${pki}/own/certs/client_certificate.pem`)).toBe(true);
+    // with plantgate's organisation, not the library's
+    const subject = exploreCertificate(readCertificate(`${pki}/own/certs/client_certificate.pem`)).tbsCertificate.subject as unknown as Record<string, string>;
+    expect(subject).toMatchObject({ commonName: expect.stringMatching(/^plantgate/), organizationName: 'plantgate' });
+    expect(JSON.stringify(subject)).not.toMatch(/Sterfive|Orleans/);
     const rejected = await eventually('server certificate in rejected/', async () => listCertificates(pki).filter((c) => c.store === 'rejected'), (r) => r.length === 1, 20_000);
     await new Promise((r) => setTimeout(r, 1500));
     expect(source.status().state).toBe('reconnecting');

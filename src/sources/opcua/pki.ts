@@ -10,8 +10,12 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { PlantgateError } from '../../core/errors.js';
 import { join, resolve } from 'node:path';
-import { OPCUACertificateManager, OPCUAClient } from 'node-opcua';
+import { OPCUACertificateManager, OPCUAClient, setDefaultCertificateSubject } from 'node-opcua';
 import { exploreCertificate, makeSHA1Thumbprint, readCertificate } from 'node-opcua-crypto';
+
+// Certificates plantgate makes carry its own organisation, not the library's default (O=Sterfive,
+// L=Orleans, C=FR), which a plant's OT team would not recognise in a server's trust list.
+setDefaultCertificateSubject('/O=plantgate');
 
 export function openCertificateManager(dir: string): OPCUACertificateManager {
   return new OPCUACertificateManager({ rootFolder: resolve(dir), automaticallyAcceptUnknownCertificate: false });

@@ -39,6 +39,8 @@ export interface SimServerOptions {
   users?: Array<{ username: string; password: string }>;
   /** Value update period. */
   intervalMs?: number;
+  /** Refuse client certificates it has not been told to trust (default: accept any, as a lab server). */
+  rejectUnknownClients?: boolean;
 }
 
 /** Something that puts nodes into an address space and moves their values. */
@@ -74,7 +76,7 @@ export class SimServer {
     const o = this.options;
     mkdirSync(o.pkiDir, { recursive: true });
     const security = o.security ?? 'both';
-    const serverCertificateManager = new OPCUACertificateManager({ rootFolder: o.pkiDir, automaticallyAcceptUnknownCertificate: true });
+    const serverCertificateManager = new OPCUACertificateManager({ rootFolder: o.pkiDir, automaticallyAcceptUnknownCertificate: !o.rejectUnknownClients });
     const server = new OPCUAServer({
       port: o.port,
       host: o.host ?? '127.0.0.1',
@@ -114,6 +116,11 @@ export class SimServer {
       await server.shutdown(0);
       await server.serverCertificateManager.dispose().catch(() => undefined);
     }
+  }
+
+  /** The server's administrator trusts a client certificate (with `rejectUnknownClients`). */
+  async trustClient(certificate: Buffer): Promise<void> {
+    await this.server?.serverCertificateManager.trustCertificate(certificate);
   }
 
   /**

@@ -4,7 +4,7 @@
  * URIs. Both commands run as real processes, the way an operator runs them.
  */
 import { execFile } from 'node:child_process';
-import { exploreCertificate, readCertificate } from 'node-opcua-crypto';
+import { exploreCertificate, makeSHA1Thumbprint, readCertificate } from 'node-opcua-crypto';
 import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,7 +12,7 @@ import { cncFleet, CNC_NAMESPACE } from '../simulators/opcua-cnc.js';
 import type { SimServer } from '../simulators/opcua-server.js';
 import { freePort } from '../tools/servers/process.js';
 import type { OpcuaEndpointSource } from '../src/sources/opcua/opcua-source.js';
-import { listCertificates } from '../src/sources/opcua/pki.js';
+import { listCertificates, trustCertificate } from '../src/sources/opcua/pki.js';
 import { testGateway } from './helpers/gateway.js';
 import { logCapture } from './helpers/logs.js';
 import { eventually, tempDir } from './helpers/servers.js';
@@ -209,4 +209,69 @@ opcua:
       dir.remove();
     }
   }, 90_000);
+});
+
+describe('OPC UA: trust, both ways, without waiting for the backoff', () => {
+  it('says the server does not trust our client certificate (with its thumbprint), and connects once it does', async () => {
+    const dir = tempDir('opcua-client-trust');
+    const sim = cncFleet({ servers: 1, machinesPerServer: 1, basePort: await freePort(), pkiDir: `${dir.path}/sim`, security: 'secure', intervalMs: 250, timeScale: 20 })[0]!;
+    sim.options.rejectUnknownClients = true;
+    await sim.start();
+    const gwPki = `${dir.path}/gw`;
+    await trustCertificate(gwPki, sim.certificateFile);
+    const gw = await testGateway(`
+http: { listen: 127.0.0.1:0 }
+influx: { url: http://127.0.0.1:9, database: none }
+buffer: { dir: "\${DATA}/buffer" }
+opcua:
+  pkiDir: ${gwPki}
+  endpoints:
+    - { name: s, url: ${sim.url}, securityMode: SignAndEncrypt, securityPolicy: Basic256Sha256, reconnect: { initialDelay: 200ms, maxDelay: 1s }, nodes: [{ nodeId: "nsu=${CNC_NAMESPACE};s=cnc-01.S1-ActLoad", field: load }] }
+`);
+    try {
+      const source = gw.pipeline.sources.find((x) => x.name === 's') as OpcuaEndpointSource;
+      const own = `${gwPki}/own/certs/client_certificate.pem`;
+      const thumbprint = makeSHA1Thumbprint(readCertificate(own)).toString('hex');
+      const msg = await eventually('refusal explained', async () => source.status().lastError?.message ?? '', (m) => m.includes('does not trust'), 20_000);
+      expect(msg).toContain(`does not trust plantgate's client certificate yet (thumbprint ${thumbprint}, ${own})`);
+      // not mistaken for the other way round: no server certificate to trust on the page
+      expect((source.status().details as { untrustedServer?: unknown }).untrustedServer).toBeUndefined();
+      // the server's administrator trusts it
+      await sim.trustClient(readCertificate(own));
+      await eventually('connected', async () => source.status().state, (s) => s === 'running' || s === 'degraded', 20_000);
+    } finally {
+      await gw.cleanup();
+      await sim.stop();
+      dir.remove();
+    }
+  }, 60_000);
+
+  it('connects at once after plantgate pki trust in another process, not after the backoff', async () => {
+    const dir = tempDir('opcua-trust-now');
+    const sim = cncFleet({ servers: 1, machinesPerServer: 1, basePort: await freePort(), pkiDir: `${dir.path}/sim`, security: 'secure', intervalMs: 250, timeScale: 20 })[0]!;
+    await sim.start();
+    const gwPki = `${dir.path}/gw`;
+    const gw = await testGateway(`
+http: { listen: 127.0.0.1:0 }
+influx: { url: http://127.0.0.1:9, database: none }
+buffer: { dir: "\${DATA}/buffer" }
+opcua:
+  pkiDir: ${gwPki}
+  endpoints:
+    - { name: s, url: ${sim.url}, securityMode: SignAndEncrypt, securityPolicy: Basic256Sha256, reconnect: { initialDelay: 30s, maxDelay: 30s }, nodes: [{ nodeId: "nsu=${CNC_NAMESPACE};s=cnc-01.S1-ActLoad", field: load }] }
+`);
+    try {
+      const source = gw.pipeline.sources.find((x) => x.name === 's') as OpcuaEndpointSource;
+      const u = await eventually('refused', async () => (source.status().details as { untrustedServer?: { thumbprint: string } }).untrustedServer, (x) => !!x, 20_000);
+      await plantgate('pki', 'trust', u!.thumbprint.slice(0, 12), '--pki', gwPki);
+      const trustedAt = Date.now();
+      await eventually('connected', async () => source.status().state, (s) => s === 'running' || s === 'degraded', 15_000);
+      // the backoff alone would have waited up to 30 s
+      expect(Date.now() - trustedAt).toBeLessThan(10_000);
+    } finally {
+      await gw.cleanup();
+      await sim.stop();
+      dir.remove();
+    }
+  }, 60_000);
 });

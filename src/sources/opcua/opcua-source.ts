@@ -32,7 +32,7 @@ import {
   type UserIdentityInfo,
   UserTokenType,
 } from 'node-opcua';
-import { readFileSync, statSync } from 'node:fs';
+import { type FSWatcher, readFileSync, statSync, watch } from 'node:fs';
 import { makeSHA1Thumbprint, readCertificate } from 'node-opcua-crypto';
 import { BaseComponent } from '../../core/component.js';
 import { backoff, sleep } from '../../core/retry.js';
@@ -91,6 +91,8 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
   /** The session of a connection that was lost; closed from the next connection (see below). */
   private orphan?: { session: ClientSession; client: OPCUAClient };
   private orphansClosed = 0;
+  private trustWatcher?: FSWatcher;
+  private trustPolling = false;
 
   constructor(
     name: string,
@@ -115,6 +117,7 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
 
   protected async doStop(): Promise<void> {
     this.abort.abort();
+    this.unwatchTrust();
     await this.loop;
     this.loop = undefined;
     const o = this.orphan;
@@ -138,9 +141,9 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
       try {
         reason = await this.runConnection(firstDone);
       } catch (err) {
-        reason = (err as Error).message;
+        reason = this.explainRefusal((err as Error).message);
         if (!signal.aborted) {
-          this.recordError(err);
+          this.recordError(reason === (err as Error).message ? err : new Error(reason, { cause: err }));
           this.noteUntrusted(reason);
           this.ctx.log.warn({ endpoint: this.name, url: this.config.url, err: reason }, 'opcua connection failed');
         }
@@ -216,6 +219,7 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
       if (signal.aborted) return 'stopped';
       this.connected = true;
       this.untrusted = undefined;
+      this.unwatchTrust();
       this.connects++;
       const last = this.outages.at(-1);
       if (last && last.durationMs === undefined) last.durationMs = Date.now() - last.at;
@@ -431,6 +435,64 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
   }
 
   /**
+   * The server closing a secure channel it would not open says little by itself ("rejected by
+   * server: BadSecurityChecksFailed", or from other stacks "socket has been disconnected by third
+   * party"). Almost always the server does not trust our client certificate yet: say so, with
+   * the thumbprint and file an operator gives the server's administrator.
+   */
+  private explainRefusal(message: string): string {
+    if (this.security?.mode === 'None' || !/rejected by server|disconnected by third party/i.test(message)) return message;
+    const file = `${this.certificates.manager.rootDir}/own/certs/client_certificate.pem`;
+    let thumbprint = '?';
+    try {
+      thumbprint = makeSHA1Thumbprint(readCertificate(file)).toString('hex');
+    } catch {
+      /* no certificate yet: the file name says where it will be */
+    }
+    return `${message}: the server refused the secure channel, most likely because it does not trust plantgate's client certificate yet (thumbprint ${thumbprint}, ${file}); add it to the server's trusted certificates`;
+  }
+
+  /**
+   * While a server certificate is refused: watch the trusted folder, so that `plantgate pki
+   * trust` (another process) is acted on at once instead of after the backoff, which may be
+   * `reconnect.maxDelay` (30 s by default).
+   */
+  private watchTrust(): void {
+    if (this.trustWatcher) return;
+    const dir = `${this.certificates.manager.rootDir}/trusted/certs`;
+    try {
+      this.trustWatcher = watch(dir, () => void this.retryWhenTrusted());
+      this.trustWatcher.on('error', () => this.unwatchTrust());
+      this.trustWatcher.unref();
+    } catch {
+      /* a folder that cannot be watched: the backoff still retries */
+    }
+  }
+
+  /**
+   * A file arrived in trusted/: once the certificate manager's own index (kept by its file
+   * watchers, a moment behind the folder) says the refused certificate is trusted, try at once.
+   */
+  private async retryWhenTrusted(): Promise<void> {
+    const der = this.untrustedDer;
+    if (!der || this.trustPolling) return;
+    this.trustPolling = true;
+    try {
+      for (let i = 0; i < 40 && this.untrustedDer === der && !this.abort.signal.aborted; i++) {
+        if ((await this.certificates.manager.isCertificateTrusted(der).catch(() => 'no')) === 'Good') return this.retryNow();
+        await sleep(250, this.abort.signal);
+      }
+    } finally {
+      this.trustPolling = false;
+    }
+  }
+
+  private unwatchTrust(): void {
+    this.trustWatcher?.close();
+    this.trustWatcher = undefined;
+  }
+
+  /**
    * Trusts the server certificate the last attempt refused, in this gateway's own certificate
    * manager (whose trust list the next attempt reads at once), and retries now.
    */
@@ -448,7 +510,8 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
    * subject, and the command that trusts it (the dashboard offers the same as an admin action).
    */
   private noteUntrusted(reason: string): void {
-    if (!/BadCertificateUntrusted|certificate/i.test(reason)) return;
+    // the server refusing our certificate is the other way round (explainRefusal)
+    if (!/BadCertificateUntrusted|certificate/i.test(reason) || /the server refused the secure channel/.test(reason)) return;
     const raw = this.lastClient?.serverCertificate ?? this.offeredCertificate;
     let der = Array.isArray(raw) ? raw[0] : raw;
     // without either, the certificate node-opcua has just put into rejected/
@@ -460,6 +523,7 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
     const subject = listCertificates(pki).find((c) => c.thumbprint === thumbprint)?.subject;
     const trust = `plantgate pki trust ${thumbprint.slice(0, 12)} --pki ${pki}`;
     this.untrusted = { thumbprint, subject, since: Date.now(), trust };
+    this.watchTrust();
     this.untrustedDer = der;
     this.ctx.log.warn({ code: 'PG_ERR_OPCUA_UNTRUSTED', endpoint: this.name, url: this.config.url, thumbprint, subject }, `the server's certificate is not trusted (${subject ?? 'subject unknown'}, thumbprint ${thumbprint}); check it and trust it with: ${trust}`);
   }

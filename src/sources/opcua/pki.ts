@@ -5,7 +5,8 @@
  *   rejected/        server certificates seen and refused; `plantgate pki trust` moves them to trusted
  *   issuers/         CA certificates and CRLs
  * Trust is explicit: an unknown server certificate is refused and lands in rejected/. The running
- * gateway watches the folders, so a trust given by command takes effect at the next reconnect.
+ * gateway watches trusted/ while a certificate is refused, so a trust given by command (another
+ * process) is tried at once, not after the reconnect backoff.
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { PlantgateError } from '../../core/errors.js';

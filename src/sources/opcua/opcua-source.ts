@@ -52,6 +52,13 @@ interface Outage {
 
 const READ_SLICE = 1000;
 
+/** Drops a client's secure channel without closing its sessions (node-opcua keeps them reactivatable). */
+async function abortChannel(client: OPCUAClient): Promise<void> {
+  const channel = (client as unknown as { _secureChannel?: { abortConnection(cb: () => void): void } | null })._secureChannel;
+  if (!channel) return;
+  await withTimeout(new Promise<void>((r) => channel.abortConnection(() => r())), 2000, '').catch(() => undefined);
+}
+
 /** How a connection ended when the server may still hold its session: closed from the next connection. */
 const ORPHANING = /^(connection (lost|closed)|no publish response|session keep-alive failed)/;
 
@@ -256,7 +263,11 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
         // client is left undisconnected until then, because disconnecting marks its sessions
         // closed and node-opcua then refuses to reactivate them. A cut without a TCP reset shows
         // only as silence (no publish response, a failed keep-alive): a close sent now would not
-        // arrive either, so those leave an orphan too.
+        // arrive either, so those leave an orphan too. Their channel may still be alive (a stall,
+        // or only a host too busy to answer in time): it is aborted here, as a lost connection's
+        // is, or the server's answers to the old client's requests, once the session has moved to
+        // the new channel (BadSecureChannelIdInvalid), would reject promises nobody holds.
+        if (!/^connection (lost|closed)/.test(endReason)) await abortChannel(client);
         this.orphan = { session, client };
       } else {
         // a dead connection may not answer: never wait long for a polite goodbye

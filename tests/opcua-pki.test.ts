@@ -211,25 +211,39 @@ opcua:
   }, 90_000);
 });
 
-describe('OPC UA: trust, both ways, without waiting for the backoff', () => {
-  it('says the server does not trust our client certificate (with its thumbprint), and connects once it does', async () => {
-    const dir = tempDir('opcua-client-trust');
-    const sim = cncFleet({ servers: 1, machinesPerServer: 1, basePort: await freePort(), pkiDir: `${dir.path}/sim`, security: 'secure', intervalMs: 250, timeScale: 20 })[0]!;
-    sim.options.rejectUnknownClients = true;
-    await sim.start();
-    const gwPki = `${dir.path}/gw`;
-    await trustCertificate(gwPki, sim.certificateFile);
-    const gw = await testGateway(`
+/** A secure simulator and a gateway reading it with SignAndEncrypt, in a folder of their own. */
+async function secureEndpoint(name: string, o: { rejectUnknownClients?: boolean; trustServer?: boolean; reconnect: string }) {
+  const dir = tempDir(name);
+  const sim = cncFleet({ servers: 1, machinesPerServer: 1, basePort: await freePort(), pkiDir: `${dir.path}/sim`, security: 'secure', intervalMs: 250, timeScale: 20 })[0]!;
+  sim.options.rejectUnknownClients = o.rejectUnknownClients;
+  await sim.start();
+  const pki = `${dir.path}/gw`;
+  if (o.trustServer) await trustCertificate(pki, sim.certificateFile);
+  const gw = await testGateway(`
 http: { listen: 127.0.0.1:0 }
 influx: { url: http://127.0.0.1:9, database: none }
 buffer: { dir: "\${DATA}/buffer" }
 opcua:
-  pkiDir: ${gwPki}
+  pkiDir: ${pki}
   endpoints:
-    - { name: s, url: ${sim.url}, securityMode: SignAndEncrypt, securityPolicy: Basic256Sha256, reconnect: { initialDelay: 200ms, maxDelay: 1s }, nodes: [{ nodeId: "nsu=${CNC_NAMESPACE};s=cnc-01.S1-ActLoad", field: load }] }
+    - { name: s, url: ${sim.url}, securityMode: SignAndEncrypt, securityPolicy: Basic256Sha256, reconnect: ${o.reconnect}, nodes: [{ nodeId: "nsu=${CNC_NAMESPACE};s=cnc-01.S1-ActLoad", field: load }] }
 `);
+  return {
+    sim,
+    pki,
+    source: gw.pipeline.sources.find((x) => x.name === 's') as OpcuaEndpointSource,
+    async cleanup() {
+      await gw.cleanup();
+      await sim.stop();
+      dir.remove();
+    },
+  };
+}
+
+describe('OPC UA: trust, both ways, without waiting for the backoff', () => {
+  it('says the server does not trust our client certificate (with its thumbprint), and connects once it does', async () => {
+    const { sim, pki: gwPki, source, cleanup } = await secureEndpoint('opcua-client-trust', { rejectUnknownClients: true, trustServer: true, reconnect: '{ initialDelay: 200ms, maxDelay: 1s }' });
     try {
-      const source = gw.pipeline.sources.find((x) => x.name === 's') as OpcuaEndpointSource;
       const own = `${gwPki}/own/certs/client_certificate.pem`;
       const thumbprint = makeSHA1Thumbprint(readCertificate(own)).toString('hex');
       const msg = await eventually('refusal explained', async () => source.status().lastError?.message ?? '', (m) => m.includes('does not trust'), 20_000);
@@ -240,28 +254,13 @@ opcua:
       await sim.trustClient(readCertificate(own));
       await eventually('connected', async () => source.status().state, (s) => s === 'running' || s === 'degraded', 20_000);
     } finally {
-      await gw.cleanup();
-      await sim.stop();
-      dir.remove();
+      await cleanup();
     }
   }, 60_000);
 
   it('connects at once after plantgate pki trust in another process, not after the backoff', async () => {
-    const dir = tempDir('opcua-trust-now');
-    const sim = cncFleet({ servers: 1, machinesPerServer: 1, basePort: await freePort(), pkiDir: `${dir.path}/sim`, security: 'secure', intervalMs: 250, timeScale: 20 })[0]!;
-    await sim.start();
-    const gwPki = `${dir.path}/gw`;
-    const gw = await testGateway(`
-http: { listen: 127.0.0.1:0 }
-influx: { url: http://127.0.0.1:9, database: none }
-buffer: { dir: "\${DATA}/buffer" }
-opcua:
-  pkiDir: ${gwPki}
-  endpoints:
-    - { name: s, url: ${sim.url}, securityMode: SignAndEncrypt, securityPolicy: Basic256Sha256, reconnect: { initialDelay: 30s, maxDelay: 30s }, nodes: [{ nodeId: "nsu=${CNC_NAMESPACE};s=cnc-01.S1-ActLoad", field: load }] }
-`);
+    const { pki: gwPki, source, cleanup } = await secureEndpoint('opcua-trust-now', { reconnect: '{ initialDelay: 30s, maxDelay: 30s }' });
     try {
-      const source = gw.pipeline.sources.find((x) => x.name === 's') as OpcuaEndpointSource;
       const u = await eventually('refused', async () => (source.status().details as { untrustedServer?: { thumbprint: string } }).untrustedServer, (x) => !!x, 20_000);
       await plantgate('pki', 'trust', u!.thumbprint.slice(0, 12), '--pki', gwPki);
       const trustedAt = Date.now();
@@ -269,9 +268,7 @@ opcua:
       // the backoff alone would have waited up to 30 s
       expect(Date.now() - trustedAt).toBeLessThan(10_000);
     } finally {
-      await gw.cleanup();
-      await sim.stop();
-      dir.remove();
+      await cleanup();
     }
   }, 60_000);
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../config/load.js';
-import { ConfigError } from '../core/errors.js';
+import { configProblems } from '../../tests/helpers/config.js';
 
 const base = (cluster: string, rest = '') => `
 instance: gw-1
@@ -10,15 +10,7 @@ cluster: ${cluster}
 ${rest}
 `;
 
-function problems(yaml: string): string[] {
-  try {
-    parseConfig(yaml, 'plant.yaml', {});
-    return [];
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems.map((p) => `${p.path}: ${p.message}`);
-    throw err;
-  }
-}
+const problems = configProblems;
 
 describe('cluster configuration', () => {
   it('defaults: prefix /plantgate/, a 10 s lease', () => {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, formatProblem } from '../core/errors.js';
 import { parseConfig } from './load.js';
+import { configProblems } from '../../tests/helpers/config.js';
 
 const GOOD = `
 http: { listen: 127.0.0.1:8080 }
@@ -17,15 +18,7 @@ mqtt:
 buffer: { dir: ./data/buffer }
 `;
 
-function problems(yaml: string, env: Record<string, string> = {}): string[] {
-  try {
-    parseConfig(yaml, 'plant.yaml', env);
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems.map((p) => `${p.path}: ${p.message}`);
-    throw err;
-  }
-  return [];
-}
+const problems = configProblems;
 
 describe('configuration', () => {
   it('accepts the documented example and fills defaults', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../config/load.js';
-import { ConfigError } from '../../core/errors.js';
+import { configProblems } from '../../../tests/helpers/config.js';
 
 const base = (sparkplug: string, mqtt = 'mqtt: { broker: { listen: 127.0.0.1:1883, allowAnonymous: true } }') => `
 influx: { url: http://127.0.0.1:8086, database: f }
@@ -9,15 +9,7 @@ sparkplug: ${sparkplug}
 buffer: { dir: /var/lib/plantgate/buffer }
 `;
 
-function problems(yaml: string): string[] {
-  try {
-    parseConfig(yaml, 'plant.yaml', {});
-    return [];
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems.map((p) => `${p.path}: ${p.message}`);
-    throw err;
-  }
-}
+const problems = configProblems;
 
 describe('sparkplug configuration', () => {
   it('defaults: active host, state file beside the buffer, no JSON route needed', () => {

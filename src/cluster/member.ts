@@ -87,7 +87,6 @@ export class ClusterMember {
   private round?: Promise<void>;
   private stopped = false;
   private lastContact = 0;
-  private lastKeepalive = 0;
   private lastError?: string;
   private leaseState: ClusterStatus['lease'] = { state: 'connecting', since: Date.now() };
   private members = new Map<string, MemberRecord>();
@@ -186,8 +185,9 @@ export class ClusterMember {
 
   status(): ClusterStatus {
     const units = this.deps.units();
+    const configured = new Set(units);
     const byMember = new Map<string, string[]>();
-    for (const [u, m] of this.owners) if (units.includes(u)) byMember.set(m, [...(byMember.get(m) ?? []), u]);
+    for (const [u, m] of this.owners) if (configured.has(u)) byMember.set(m, [...(byMember.get(m) ?? []), u]);
     const names = new Set([...this.members.keys(), ...byMember.keys()]);
     return {
       instance: this.deps.instance,
@@ -258,7 +258,6 @@ export class ClusterMember {
     let retry = false;
     try {
       await withTimeout(lease.keepaliveOnce(), Math.max(500, this.config.leaseTtl / 4));
-      this.lastKeepalive = Date.now();
       this.contact();
     } catch (err) {
       if (err instanceof EtcdLeaseInvalidError) {
@@ -291,7 +290,6 @@ export class ClusterMember {
       lease.on('lost', () => undefined); // handled by keepalive(); the event must have a listener
       this.leaseId = await withTimeout(lease.grant(), Math.max(500, this.config.leaseTtl / 4));
       this.lease = lease;
-      this.lastKeepalive = now;
     }
     const key = `members/${this.deps.instance}`;
     const mine: MemberRecord = { instance: this.deps.instance, advertise: this.deps.advertise(), boot: this.boot, since: now };
@@ -363,7 +361,8 @@ export class ClusterMember {
     const units = this.deps.units();
     const now = Date.now();
     // what we still read from before a lost lease, and nobody owns: ours again first
-    const reclaim = [...this.reading].filter((u) => !this.owners.has(u) && units.includes(u));
+    const configured = new Set(units);
+    const reclaim = [...this.reading].filter((u) => !this.owners.has(u) && configured.has(u));
     const starving = new Set(units.filter((u) => !this.owners.has(u) && now - (this.unownedSince.get(u)?.at ?? now) > this.config.leaseTtl));
     const p = plan({ members: [...this.members.keys()], owners: this.owners, units }, me, starving);
     const toClaim = [...new Set([...reclaim, ...p.claim])];
@@ -377,9 +376,9 @@ export class ClusterMember {
     }
     // stop before giving up: the next owner starts only once our key is gone
     const release = p.release.filter((u) => this.owners.get(u) === me);
-    const wanted = new Set([...this.owners].filter(([u, o]) => o === me && units.includes(u) && !release.includes(u)).map(([u]) => u));
+    const wanted = new Set([...this.owners].filter(([u, o]) => o === me && configured.has(u) && !release.includes(u)).map(([u]) => u));
     const reasons = new Map<string, string>(claimed.map((u) => [u, this.unownedSince.get(u)?.from && !this.members.has(this.unownedSince.get(u)!.from!) ? 'failover' : reclaim.includes(u) ? 'reclaimed after etcd returned' : 'rebalance']));
-    for (const u of release) reasons.set(u, units.includes(u) ? 'rebalance' : 'no longer configured');
+    for (const u of release) reasons.set(u, configured.has(u) ? 'rebalance' : 'no longer configured');
     await this.applyOwned(wanted, reasons);
     for (const unit of release) {
       await ns.if(`units/${unit}`, 'Value', '==', me).then(ns.delete().key(`units/${unit}`)).commit();

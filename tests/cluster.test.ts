@@ -70,6 +70,11 @@ describe('a fleet sharing OPC UA endpoints and Sparkplug groups through etcd lea
     return out;
   }
   const allFlowing = (m: Map<string, number[]>) => [...m.values()].every((r) => r.length >= 1);
+  /** For a failed wait: the last output of every gateway that does not answer (a crash says why there). */
+  const deadGateways = async () => {
+    const down = (await live()).filter(({ s }) => !s);
+    return down.map(({ i }) => `\ngw-${i + 1} does not answer; its output:\n${gateways[i]!.output().slice(-2000)}`).join('');
+  };
   /** For a failed wait: which units have no reader, or more than one. */
   const readersText = (m: Map<string, number[]>) => ({ none: [...m].filter(([, r]) => r.length === 0).map(([u]) => u), several: [...m].filter(([, r]) => r.length > 1).map(([u, r]) => `${u}: ${r.map((i) => `gw-${i + 1}`).join('+')}`) });
   /** Waits until `ok(readers)`, and says which units were off when it did not happen. */
@@ -78,7 +83,7 @@ describe('a fleet sharing OPC UA endpoints and Sparkplug groups through etcd lea
     try {
       return await eventually(what, async () => (last = await readers()), ok, timeoutMs);
     } catch (err) {
-      throw new Error(`${(err as Error).message}; units ${JSON.stringify(readersText(last))}; owners ${JSON.stringify([...(await owners())])}`);
+      throw new Error(`${(err as Error).message}; units ${JSON.stringify(readersText(last))}; owners ${JSON.stringify([...(await owners())])}${await deadGateways()}`);
     }
   };
   const owners = async () => {
@@ -164,7 +169,9 @@ cluster:
       },
       (x) => x.owned === UNITS.length && x.perGateway.every((n) => Math.abs(n - ENDPOINTS / 3) <= 1),
       30_000,
-    );
+    ).catch(async (err: Error) => {
+      throw new Error(`${err.message}${await deadGateways()}`);
+    });
     await untilReaders('every unit flowing from exactly one gateway, spread', (m) => [...m.values()].every((x) => x.length === 1), 30_000);
     console.log(`cluster: endpoints per gateway ${spread.perGateway.join('/')}`);
     expect(servers.map((s) => s.activeSessions())).toEqual(new Array(ENDPOINTS).fill(1));

@@ -10,10 +10,13 @@ import type { Logger } from 'pino';
 
 /**
  * node-opcua's own rejections after a session or channel closed (also filtered by the test setup).
- * The last two come from requests in flight on a channel the OPC UA source aborts after a publish
- * timeout (so that its session can be moved to the next connection and closed there).
+ * "Connection has been closed by client" and "Invalid Channel" come from requests in flight on a
+ * channel the OPC UA source aborts after a publish timeout (so that its session can be moved to the
+ * next connection and closed there); "Cannot recreate session" from a transaction of an endpoint
+ * stopped while it ran (a cluster hand-over or a reload), which node-opcua tries to replay on a
+ * client that is gone.
  */
-export const NODE_OPCUA_CLOSED = /^\s*(Session has been closed and should not be used to perform a transaction anymore|Transaction has been canceled because client channel\b|Connection has been closed by client , but this transaction cannot be honored|Invalid Channel BadConnectionClosed)/;
+export const NODE_OPCUA_CLOSED = /^\s*(Session has been closed and should not be used to perform a transaction anymore|Transaction has been canceled because client channel\b|Connection has been closed by client , but this transaction cannot be honored|Invalid Channel BadConnectionClosed|Cannot recreate session: session has no client)/;
 const LOG_EVERY_MS = 60_000;
 
 /** Whether `err` is one of those, thrown from node-opcua's code. */

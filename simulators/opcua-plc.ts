@@ -47,12 +47,16 @@ const TAGS: Tag[] = [
   { path: 'Diagnostics/AnalogInputs', type: DataType.Float, array: 8, gen: (t) => Float32Array.from({ length: 8 }, (_v, i) => 4 + 16 * (0.5 + 0.5 * wave(t, 10_000 + i * 1000))) },
   { path: 'Diagnostics/DigitalInputs', type: DataType.Boolean, array: 16, gen: (t) => Array.from({ length: 16 }, (_v, i) => Math.floor(t / (1000 * (i + 1))) % 2 === 0) },
   { path: 'Diagnostics/Temperature', type: DataType.SByte, gen: (t) => Math.round(41 + 4 * wave(t, 300_000)) },
+  // one more per tick: the server's own sequence, against which a test counts values lost
+  { path: 'Diagnostics/Sequence', type: DataType.UInt32, gen: (_t, p) => p.sequence },
 ];
 
 export class PlcMachine implements SimModel {
   private vars = new Map<string, UAVariable>();
   readonly startedAt = new Date();
   readonly phase: number;
+  /** Ticks since the server started this model (Diagnostics/Sequence). */
+  sequence = 0;
 
   constructor(readonly name: string, readonly seed: number) {
     this.phase = seed * 1.7;
@@ -89,6 +93,7 @@ export class PlcMachine implements SimModel {
   }
 
   tick(now: number, held: (path: string) => boolean): void {
+    this.sequence++;
     for (const tag of TAGS) {
       if (held(tag.path)) continue;
       const v = this.vars.get(tag.path);

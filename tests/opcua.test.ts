@@ -222,8 +222,10 @@ opcua:
       const back = Date.now();
       gaps.push(await resumed('restart', back));
     }
-    const d = s.status().details as { outages: number; connects: number; recentOutages: Array<{ reason: string; durationMs?: number }> };
+    const d = s.status().details as { outages: number; connects: number; gaps: number; recentOutages: Array<{ reason: string; durationMs?: number }> };
     expect(d.outages).toBe(10);
+    // a restarted server has lost the session: each restart is recorded as a gap
+    expect(d.gaps).toBe(10);
     expect(d.connects).toBe(11);
     expect(d.recentOutages).toHaveLength(10);
     for (const o of d.recentOutages) expect(o.durationMs).toBeGreaterThan(0);
@@ -237,7 +239,7 @@ opcua:
   it('resumes after each of ten network cuts while the server stays up', async () => {
     const s = source(gw, 'cut');
     await resumed('cut', Date.now());
-    const before = (s.status().details as { outages: number }).outages;
+    const { outages: before, sessionsResumed: resumedBefore, gaps: gapsBefore } = s.status().details as { outages: number; sessionsResumed: number; gaps: number };
     const gaps: number[] = [];
     for (let i = 0; i < 10; i++) {
       proxy.cut(500);
@@ -245,18 +247,20 @@ opcua:
       await eventually('cut noticed', async () => (s.status().details as { outages: number }).outages, (n) => n === before + i + 1, 30_000);
       gaps.push(await resumed('cut', Math.max(cutAt + 500, Date.now())));
     }
-    const d = s.status().details as { outages: number; orphanSessionsClosed: number };
+    const d = s.status().details as { outages: number; sessionsResumed: number; gaps: number };
     expect(d.outages).toBe(before + 10);
-    // the sessions the cuts left on the server were closed, not left to pile up
-    expect(d.orphanSessionsClosed).toBe(10);
+    // the sessions the cuts left on the server were taken over again, not left to pile up
+    expect(d.sessionsResumed).toBe(resumedBefore + 10);
+    // (the server restarts above were gaps for this endpoint too: its session was gone)
+    expect(d.gaps).toBe(gapsBefore);
     for (const g of gaps) expect(g).toBeLessThan(8000);
     console.info(`cut: data back after ${gaps.map((g) => (g / 1000).toFixed(1)).join(', ')} s`);
   }, 240_000);
 
-  it('closes the session a silent stall (no reset, only a publish timeout) leaves on the server', async () => {
+  it('resumes the session a silent stall (no reset, only a publish timeout) leaves on the server', async () => {
     const s = source(gw, 'cut');
     await resumed('cut', Date.now());
-    const before = s.status().details as { outages: number; orphanSessionsClosed: number };
+    const before = s.status().details as { outages: number; sessionsResumed: number };
     for (let i = 0; i < 3; i++) {
       proxy.stallOpen();
       const at = Date.now();
@@ -265,8 +269,8 @@ opcua:
       expect(reason).toMatch(/no publish response|keep-alive failed/);
       await resumed('cut', at);
     }
-    const d = s.status().details as { orphanSessionsClosed: number };
-    expect(d.orphanSessionsClosed).toBe(before.orphanSessionsClosed + 3);
+    const d = s.status().details as { sessionsResumed: number };
+    expect(d.sessionsResumed).toBe(before.sessionsResumed + 3);
     // on the server, only the sessions of the endpoints reading it now (restart and cut)
     await eventually('one session per endpoint on the server', async () => sim.activeSessions(), (n) => n === 2, 10_000);
   }, 120_000);

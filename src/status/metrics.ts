@@ -112,6 +112,8 @@ export class Metrics {
         return [{ component: c.name }, Math.max(0, Number(n.total ?? 0) - Number(n.ok ?? 0))];
       }),
     );
+    live(r, 'counter', 'plantgate_opcua_sessions_resumed_total', 'Sessions taken over again after a cut, with the notifications the server held (nothing lost).', ['component'], () => typed('opcua').map((c) => [{ component: c.name }, Number(details(c).sessionsResumed ?? 0)]));
+    live(r, 'counter', 'plantgate_opcua_gaps_total', 'Outages whose values the server could not hand over (session gone: server restart, or a cut longer than the session timeout).', ['component'], () => typed('opcua').map((c) => [{ component: c.name }, Number(details(c).gaps ?? 0)]));
     live(r, 'gauge', 'plantgate_sparkplug_nodes_online', 'Sparkplug edge nodes online (born, not dead).', ['component'], () => typed('sparkplug-host').map((c) => [{ component: c.name }, Number(details(c).nodesOnline ?? 0)]));
     live(r, 'gauge', 'plantgate_sparkplug_nodes_offline', 'Sparkplug edge nodes known and offline.', ['component'], () => typed('sparkplug-host').map((c) => [{ component: c.name }, Number(details(c).nodesOffline ?? 0)]));
 

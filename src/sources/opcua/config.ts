@@ -87,7 +87,7 @@ export const endpointSchema = z
     pollInterval: duration.default(1000).describe('How often all nodes are read in poll mode.'),
     publishingInterval: duration.default(1000).describe('How often the server sends what its subscription collected.'),
     samplingInterval: duration.default(1000).describe('Default for every node: how often the server samples it.'),
-    queueSize: int().pipe(z.number().min(1).max(100_000)).default(10).describe('Default for every node: values the server keeps between publishes.'),
+    queueSize: int().pipe(z.number().min(1).max(100_000)).default(10).describe('Default for every node: values the server keeps between publishes; a cut up to queueSize x samplingInterval loses none.'),
     discardOldest: bool().default(true).describe('Default for every node: when its queue is full, drop the oldest value.'),
     deadband: deadband.optional().describe('Default for every node: report only changes larger than this.'),
     maxArrayLength: int().pipe(z.number().min(0).max(10_000)).default(64).describe('Arrays become `field[0]`, `field[1]` ... up to this length; longer ones are dead-lettered.'),
@@ -96,7 +96,7 @@ export const endpointSchema = z
       .prefault({}).describe('Reconnect backoff: doubles from initialDelay up to maxDelay, full jitter, never gives up.'),
     noDataTimeout: duration.default(0).describe('Reconnect when no data change at all arrives for this long (0 = off; keep-alives are watched anyway).'),
     retryFailedNodes: duration.default(60_000).describe('Nodes that failed (unknown, access denied) are tried again this often while connected.'),
-    sessionTimeout: duration.default(30_000).describe('Also how long the server keeps a session left behind by a network cut.'),
+    sessionTimeout: duration.default(30_000).describe('How long the server keeps the session through a network cut: a shorter cut is resumed without losing a value (docs/delivery.md rule 8).'),
     nodes: z.array(nodeSchema).default([]).describe('Nodes to monitor, each with its field name.').meta({ examples: [[{ nodeId: 'nsu=urn:plantgate:sim:cnc;s=cnc-01.S1-ActSpeed', field: 'spindle_speed', samplingInterval: '100ms' }]] }),
     browse: z.array(browseSchema).default([]).describe('Folders or objects whose variables are all monitored, named by their browse path.').meta({ examples: [[{ root: 'nsu=urn:plantgate:sim:cnc;s=cnc-01' }]] }),
   })

@@ -7,16 +7,22 @@
  * (`maxRetry: 0`), and any sign of trouble (connection lost, session keep-alive failure, the
  * subscription terminated, no publish response within its keep-alive window, optionally no data at
  * all) ends that connection; the loop then backs off (exponential, full jitter, no give-up) and
- * builds a fresh client, session, subscription and monitored items from the configuration,
- * browsing again so nodes added or removed on the server are picked up. Recreation rather than
- * subscription transfer: values the server queued during a network cut are not recovered (see the
- * README); after a server restart there is nothing to transfer anyway.
+ * builds a fresh client. When the connection ended in a way the server survives (a network cut,
+ * a stall), the session is kept: the next client reactivates it on its new secure channel, and
+ * its subscription with it, then asks the server with Republish for every notification message
+ * sent into the dead connection, in order, before publishing resumes (see `resume` and
+ * `republish`). Values sampled meanwhile wait in the server's monitored-item queues, so a cut
+ * shorter than queueSize x samplingInterval (and than the session timeout) loses nothing. When
+ * the session is gone (a server restart, or a cut longer than the session timeout), a new
+ * session, subscription and monitored items are built from the configuration, browsing again so
+ * nodes added or removed on the server are picked up, and the time without values is recorded
+ * as a gap (`recordGap`): a point in `plantgate_gaps` and a line on the status page.
  *
  * The monitored items, with their per-node isolation and status, are in items.ts; values become
  * points in mapping.ts. What stays here is the connection: the supervisor loop, choosing the
  * security, the user identity, the trust of the server's certificate, subscription or polling,
- * and the status. They share one connection's state (client, session, the security floor, the
- * orphaned session to close), which is why this file is longer than ~400 lines.
+ * resuming a kept session, and the status. They share one connection's state (client, session,
+ * the security floor, the kept session), which is why this file is longer than ~400 lines.
  */
 import {
   AttributeIds,
@@ -25,9 +31,12 @@ import {
   type DataChangeNotification,
   type DataValue,
   MessageSecurityMode,
+  type NotificationMessage,
   OPCUAClient,
   type OPCUACertificateManager,
   readNamespaceArray,
+  RepublishRequest,
+  type RepublishResponse,
   SecurityPolicy,
   type UserIdentityInfo,
   UserTokenType,
@@ -36,6 +45,7 @@ import { type FSWatcher, readFileSync, statSync, watch } from 'node:fs';
 import { makeSHA1Thumbprint, readCertificate } from 'node-opcua-crypto';
 import { BaseComponent } from '../../core/component.js';
 import { backoff, sleep } from '../../core/retry.js';
+import type { Point } from '../../core/point.js';
 import type { Source, SourceContext } from '../source.js';
 import type { EndpointConfig } from './config.js';
 import { type Item, MonitoredItems, type NodeStatus } from './items.js';
@@ -59,8 +69,37 @@ async function abortChannel(client: OPCUAClient): Promise<void> {
   await withTimeout(new Promise<void>((r) => channel.abortConnection(() => r())), 2000, '').catch(() => undefined);
 }
 
-/** How a connection ended when the server may still hold its session: closed from the next connection. */
-const ORPHANING = /^(connection (lost|closed)|no publish response|session keep-alive failed)/;
+/** How a connection ended when the server may still hold its session: resumed by the next connection. */
+const RESUMABLE = /^(connection (lost|closed)|no publish response|session keep-alive failed)/;
+
+/** A session (and its subscription) a lost connection left on the server, for the next connection. */
+interface Kept {
+  session: ClientSession;
+  client: OPCUAClient;
+  subscription?: ClientSubscription;
+}
+
+/** A stretch of time whose values the server could not hand over (see recordGap). */
+export interface Gap {
+  start: number;
+  end: number;
+  reason: string;
+}
+
+/** node-opcua's publish engine, reached for suspend/resume and acknowledgements (public on the implementation, not in the typings). */
+interface PublishEngine {
+  suspend(on: boolean): void;
+  acknowledge_notification(subscriptionId: number, sequenceNumber: number): void;
+  nbPendingPublishRequests: number;
+}
+/** ClientSession.republish, in node-opcua's interface but not in its exported type. */
+interface Republishing {
+  republish(request: RepublishRequest): Promise<RepublishResponse>;
+}
+function publishEngine(session: ClientSession): PublishEngine | undefined {
+  const s = session as unknown as { getPublishEngine?: () => PublishEngine };
+  return typeof s.getPublishEngine === 'function' ? s.getPublishEngine() : undefined;
+}
 
 export class OpcuaEndpointSource extends BaseComponent implements Source {
   readonly kind = 'source';
@@ -95,9 +134,21 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
   /** Node values received (several make one point when they share series and time). */
   private valuesReceived = 0;
   private inflight = 0;
-  /** The session of a connection that was lost; closed from the next connection (see below). */
-  private orphan?: { session: ClientSession; client: OPCUAClient };
-  private orphansClosed = 0;
+  /** The session of a connection that was lost; resumed by the next connection (see resume). */
+  private kept?: Kept;
+  private sessionsResumed = 0;
+  /** Notification messages asked for again with Republish after a resume. */
+  private republished = 0;
+  /**
+   * The sequence number of the next notification message the subscription owes us: a data
+   * message's number plus one, or a keep-alive's own number (a keep-alive carries the number of
+   * the next message without using it up). Republish after a resume starts here.
+   */
+  private expectedSequence = 1;
+  /** The end of the last connection, while the time until values flow again may be a gap. */
+  private lostAt?: number;
+  private gapCount = 0;
+  private readonly gaps: Gap[] = [];
   private trustWatcher?: FSWatcher;
   private trustPolling = false;
 
@@ -127,9 +178,9 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
     this.unwatchTrust();
     await this.loop;
     this.loop = undefined;
-    const o = this.orphan;
-    this.orphan = undefined; // the server expires it by its session timeout
-    if (o) await withTimeout(o.client.disconnect(), 2000, '').catch(() => undefined);
+    const k = this.kept;
+    this.kept = undefined; // the server expires it by its session timeout
+    if (k) await withTimeout(k.client.disconnect(), 2000, '').catch(() => undefined);
   }
 
   protected override setState(state: Parameters<BaseComponent['setState']>[0]): void {
@@ -188,9 +239,14 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
       keepAliveInterval: Math.max(1000, Math.min(c.sessionTimeout / 3, 10_000)),
       requestedSessionTimeout: c.sessionTimeout,
     }));
-    let end!: (reason: string) => void;
+    // the first reason wins, and is known at once (the finally below decides on it)
     let endReason = '';
-    const ended = new Promise<string>((r) => (end = r)).then((r) => (endReason = r));
+    let resolveEnded!: (reason: string) => void;
+    const ended = new Promise<string>((r) => (resolveEnded = r));
+    const end = (reason: string) => {
+      endReason ||= reason;
+      resolveEnded(endReason);
+    };
     const onAbort = () => end('stopped');
     signal.addEventListener('abort', onAbort);
     client.on('connection_lost', () => end('connection lost'));
@@ -199,30 +255,53 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
     let subscription: ClientSubscription | undefined;
     let watchdog: NodeJS.Timeout | undefined;
     let retryTimer: NodeJS.Timeout | undefined;
+    // listeners on a session or subscription that may outlive this connection are taken off again
+    const off: Array<() => void> = [];
+    const on = (emitter: { on(e: string, f: () => void): unknown; removeListener(e: string, f: () => void): unknown }, event: string, f: () => void) => {
+      emitter.on(event, f);
+      off.push(() => emitter.removeListener(event, f));
+    };
     try {
       await withTimeout(client.connect(c.url), 20_000, `connect to ${c.url} timed out`);
-      await this.closeOrphan(client);
-      session = await withTimeout(client.createSession(await this.identity()), 20_000, 'create session timed out');
-      session.on('keepalive_failure', () => end('session keep-alive failed'));
-      session.on('session_closed', () => end('session closed by server'));
-      this.namespaceArray = await readNamespaceArray(session);
-      await this.nodes.resolve(session, this.namespaceArray);
-      if (c.mode === 'subscribe') {
+      const kept = await this.resume(client);
+      if (kept) {
+        ({ session, subscription } = kept);
+      } else {
+        session = await withTimeout(client.createSession(await this.identity()), 20_000, 'create session timed out');
+        this.namespaceArray = await readNamespaceArray(session);
+        this.nodes.resetHandles();
+        await this.nodes.resolve(session, this.namespaceArray);
+      }
+      on(session, 'keepalive_failure', () => end('session keep-alive failed'));
+      on(session, 'session_closed', () => end('session closed by server'));
+      if (c.mode === 'subscribe' && !subscription) {
         subscription = await session.createSubscription2({
           requestedPublishingInterval: c.publishingInterval,
           requestedMaxKeepAliveCount: 10,
-          requestedLifetimeCount: 60,
+          // the subscription must outlive the session on the server through a cut, or a resumed
+          // session would come back without it
+          requestedLifetimeCount: Math.max(60, Math.ceil((2 * c.sessionTimeout) / c.publishingInterval)),
           maxNotificationsPerPublish: 0,
           publishingEnabled: true,
           priority: 1,
         });
         const sub = subscription;
         this.revised = { publishingInterval: sub.publishingInterval, maxKeepAliveCount: sub.maxKeepAliveCount };
+        this.expectedSequence = 1;
         this.hookNotifications(sub);
-        sub.on('keepalive', () => (this.lastPublishAt = Date.now()));
-        sub.on('terminated', () => end('subscription terminated'));
         await this.nodes.createMonitoredItems(session, sub, this.nodes.items.filter((i) => i.nodeId));
       }
+      if (subscription) {
+        on(subscription, 'keepalive', () => (this.lastPublishAt = Date.now()));
+        on(subscription, 'terminated', () => end('subscription terminated'));
+      }
+      if (kept && subscription) {
+        // what the server sent into the dead connection, in order, before any new Publish
+        const n = await this.republish(session, subscription);
+        publishEngine(session)?.suspend(false);
+        this.ctx.log.info({ endpoint: this.name, republished: n }, 'opcua session resumed');
+      }
+      if (kept) this.sessionsResumed++;
       if (signal.aborted) return 'stopped';
       this.connected = true;
       this.untrusted = undefined;
@@ -230,10 +309,12 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
       this.connects++;
       const last = this.outages.at(-1);
       if (last && last.durationMs === undefined) last.durationMs = Date.now() - last.at;
+      if (this.lostAt !== undefined && !kept) this.recordGap(this.lostAt, Date.now(), last?.reason ?? 'connection lost');
+      this.lostAt = undefined;
       this.lastPublishAt = this.lastDataAt = Date.now();
       this.updateState();
       firstDone();
-      this.ctx.log.info({ endpoint: this.name, url: c.url, nodes: this.nodes.items.length, failing: this.nodes.failing().length }, 'opcua connected');
+      this.ctx.log.info({ endpoint: this.name, url: c.url, nodes: this.nodes.items.length, failing: this.nodes.failing().length, resumed: Boolean(kept) }, 'opcua connected');
 
       const s = session;
       if (c.mode === 'poll') this.pollLoop(s, end);
@@ -252,23 +333,32 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
         }
       }, c.retryFailedNodes);
       return await ended;
+    } catch (err) {
+      // a connection that breaks while it is being set up (a second cut during a resume) leaves
+      // the session as resumable as one that breaks later
+      if (/Connection Break|socket|connection (lost|closed)/i.test((err as Error).message)) end('connection lost');
+      throw err;
     } finally {
       signal.removeEventListener('abort', onAbort);
       clearInterval(watchdog);
       clearInterval(retryTimer);
-      this.nodes.resetHandles();
-      if (session && ORPHANING.test(endReason) && !signal.aborted) {
-        // The server still holds this session (until its timeout) and may refuse new ones with
-        // BadTooManySessions after a few network cuts: close it from the next connection. The old
-        // client is left undisconnected until then, because disconnecting marks its sessions
-        // closed and node-opcua then refuses to reactivate them. A cut without a TCP reset shows
-        // only as silence (no publish response, a failed keep-alive): a close sent now would not
-        // arrive either, so those leave an orphan too. Their channel may still be alive (a stall,
-        // or only a host too busy to answer in time): it is aborted here, as a lost connection's
-        // is, or the server's answers to the old client's requests, once the session has moved to
-        // the new channel (BadSecureChannelIdInvalid), would reject promises nobody holds.
+      for (const f of off) f();
+      // values may be missing from the last answer of the server on (a stall is noticed late)
+      if (this.connected && this.lostAt === undefined) this.lostAt = Math.min(Date.now(), this.lastPublishAt || Date.now());
+      if (session && RESUMABLE.test(endReason) && !signal.aborted) {
+        // The server still holds this session (until its timeout), with its subscription and the
+        // values it samples meanwhile: the next connection takes it over (resume). Until then no
+        // Publish may go out, or a message sent after the cut would arrive before the ones
+        // Republish recovers. The old client is left undisconnected, because disconnecting marks
+        // its sessions closed and node-opcua then refuses to reactivate them. A cut without a TCP
+        // reset shows only as silence (no publish response, a failed keep-alive); its channel may
+        // still be alive (a stall, or only a host too busy to answer in time): it is aborted here,
+        // as a lost connection's is, or the server's answers to the old client's requests, once
+        // the session has moved to the new channel (BadSecureChannelIdInvalid), would reject
+        // promises nobody holds.
+        publishEngine(session)?.suspend(true);
         if (!/^connection (lost|closed)/.test(endReason)) await abortChannel(client);
-        this.orphan = { session, client };
+        this.kept = { session, client, subscription };
       } else {
         // a dead connection may not answer: never wait long for a polite goodbye
         if (session) await withTimeout(session.close(true), 2000, '').catch(() => undefined);
@@ -279,22 +369,75 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
 
   /**
    * A session left behind by a lost connection is moved onto the new channel (ActivateSession is
-   * allowed on another channel by the same client) and closed with its subscription. After a
-   * server restart it no longer exists and the attempt fails quietly.
+   * allowed on another channel by the same client), with its subscription and monitored items.
+   * After a server restart, or a cut longer than the session timeout, it no longer exists: the
+   * attempt fails, the old client is let go, and the caller builds a new session.
    */
-  private async closeOrphan(client: OPCUAClient): Promise<void> {
-    const o = this.orphan;
-    this.orphan = undefined;
-    if (!o) return;
+  private async resume(client: OPCUAClient): Promise<Kept | undefined> {
+    const k = this.kept;
+    this.kept = undefined;
+    if (!k) return undefined;
     try {
-      await withTimeout(client.reactivateSession(o.session), 5000, 'reactivate timed out');
-      await withTimeout(o.session.close(true), 3000, 'close timed out');
-      this.orphansClosed++;
-    } catch {
-      /* the server has already dropped it (restarted, or the session timed out) */
+      await withTimeout(client.reactivateSession(k.session), 5000, 'reactivate timed out');
+      return k;
+    } catch (err) {
+      this.ctx.log.info({ endpoint: this.name, err: (err as Error).message }, 'opcua session could not be resumed: a new one is created');
+      return undefined;
     } finally {
-      await withTimeout(o.client.disconnect(), 2000, '').catch(() => undefined);
+      // the session has moved to the new client (or is gone): the old one holds nothing any more
+      await withTimeout(k.client.disconnect(), 2000, '').catch(() => undefined);
     }
+  }
+
+  /**
+   * Republish from the first sequence number not received, until the server has no more
+   * (BadMessageNotAvailable): the messages it sent into the dead connection, delivered through
+   * the subscription as if they had arrived then, and acknowledged. A server that has lost the
+   * subscription (its lifetime ran out) ends the connection, and the next builds a new one.
+   */
+  private async republish(session: ClientSession, sub: ClientSubscription): Promise<number> {
+    const engine = publishEngine(session);
+    let n = 0;
+    for (let seq = this.expectedSequence; ; seq++) {
+      let message: NotificationMessage;
+      try {
+        const res = await withTimeout((session as ClientSession & Republishing).republish(new RepublishRequest({ subscriptionId: sub.subscriptionId, retransmitSequenceNumber: seq })), 10_000, 'republish timed out');
+        if (!res.responseHeader.serviceResult.isGood()) throw new Error(res.responseHeader.serviceResult.name);
+        message = res.notificationMessage;
+      } catch (err) {
+        if (/BadMessageNotAvailable/.test((err as Error).message)) break;
+        throw new Error(`republish failed: ${(err as Error).message}`, { cause: err });
+      }
+      (sub as unknown as { onNotificationMessage(m: NotificationMessage): void }).onNotificationMessage(message);
+      engine?.acknowledge_notification(sub.subscriptionId, message.sequenceNumber);
+      n++;
+    }
+    this.republished += n;
+    return n;
+  }
+
+  /**
+   * Values the server sampled between `start` and `end` were lost with its session: a point in
+   * `plantgate_gaps` (through the buffer, like any value) and an entry in the status, so the hole
+   * in the data is never silent.
+   */
+  private recordGap(start: number, end: number, reason: string): void {
+    const gap = { start, end, reason };
+    this.gapCount++;
+    this.gaps.push(gap);
+    if (this.gaps.length > 20) this.gaps.shift();
+    this.ctx.log.warn({ endpoint: this.name, start: new Date(start).toISOString(), end: new Date(end).toISOString(), reason }, 'opcua values lost: the server could not hand over what it sampled while disconnected');
+    const point: Point = {
+      measurement: 'plantgate_gaps',
+      tags: { ...this.config.tags, endpoint: this.name, source: 'opcua' },
+      fields: { start_ms: BigInt(start), end_ms: BigInt(end), duration_s: (end - start) / 1000, reason },
+      time: start,
+      receivedAt: end,
+      quality: 'good',
+      source: this.name,
+      origin: { endpoint: this.name },
+    };
+    this.ctx.ingest([point], this.name).catch((err: unknown) => this.recordError(err));
   }
 
   /** What every client of this endpoint shares: our certificate, and one attempt per client (the supervisor retries). */
@@ -352,6 +495,10 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
     if (typeof target.__on_publish_response_DataChangeNotification !== 'function') {
       throw new Error('node-opcua changed: ClientSubscription.__on_publish_response_DataChangeNotification is missing');
     }
+    sub.on('raw_notification', (m: NotificationMessage) => {
+      const data = (m.notificationData ?? []).length > 0;
+      this.expectedSequence = data ? m.sequenceNumber + 1 : m.sequenceNumber;
+    });
     target.__on_publish_response_DataChangeNotification = (n: DataChangeNotification) => {
       this.lastPublishAt = Date.now();
       this.onValues((n.monitoredItems ?? []).map((m) => [this.nodes.byHandle[m.clientHandle], m.value] as const));
@@ -436,7 +583,10 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
       pendingIngest: this.inflight,
       valuesReceived: this.valuesReceived,
       untrustedServer: this.untrusted,
-      orphanSessionsClosed: this.orphansClosed,
+      sessionsResumed: this.sessionsResumed,
+      republished: this.republished,
+      gaps: this.gapCount,
+      recentGaps: this.gaps.slice(-10),
     };
   }
 

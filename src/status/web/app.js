@@ -85,7 +85,7 @@
       const d = c.details || {};
       const detail = c.type === 'mqtt-broker' ? `${esc(d.listen)}${d.tls ? ' (TLS)' : ''} · ${d.connectedDevices} device(s) connected${d.goneDevices ? ` · ${fmtNum(d.goneDevices)} gone${d.lastGone?.length ? ` (last: ${d.lastGone.map((g) => esc(g.clientId)).join(', ')})` : ''}` : ''}${sum(d.refusals) ? ` · ${fmtNum(sum(d.refusals))} refused` : ''}`
         : c.type === 'mqtt-client' ? `${esc(d.url)} · ${d.connected ? 'connected' : 'disconnected'} · ${d.connects} connect(s)`
-        : c.type === 'opcua' ? `${esc(d.url)} · ${esc(d.security)} · ${d.connected ? `connected · ${d.nodes?.ok ?? 0}/${d.nodes?.total ?? 0} nodes good` : `disconnected · nodes unknown (${d.nodes?.ok ?? 0}/${d.nodes?.total ?? 0} good at last contact)`} · ${d.outages} outage(s)`
+        : c.type === 'opcua' ? `${esc(d.url)} · ${esc(d.security)} · ${d.connected ? `connected · ${d.nodes?.ok ?? 0}/${d.nodes?.total ?? 0} nodes good` : `disconnected · nodes unknown (${d.nodes?.ok ?? 0}/${d.nodes?.total ?? 0} good at last contact)`} · ${d.outages} outage(s)${d.sessionsResumed ? ` · ${fmtNum(d.sessionsResumed)} resumed without loss` : ''}${d.gaps ? ` · <span class="bad">${fmtNum(d.gaps)} gap(s)</span>` : ''}`
         : c.type === 'sparkplug-host' ? `${esc(d.mode)} host ${esc(d.hostId)} · ${d.nodesOnline} node(s) online, ${d.nodesOffline} offline · ${d.rebirthsSent} rebirth request(s)`
         : c.type === 'indicator-engine' ? `${d.equipmentReporting}/${d.equipment} registered devices reporting · ${d.unregisteredDevices} unregistered`
         : '';
@@ -96,6 +96,7 @@
     const failing = sources.flatMap((c) => [
       ...(c.details?.failingTopics || []).map((f) => `${esc(c.name)}: <code>${esc(f.topic)}</code> ${esc(f.reason)} ×${f.count}`),
       ...(c.details?.failingNodes || []).map((f) => `${esc(c.name)}: <code>${esc(f.node)}</code> (${esc(f.field)}) ${esc(f.status)} ${esc(f.statusCode)}`),
+      ...(c.details?.recentGaps || []).slice(-5).reverse().map((g) => `${esc(c.name)}: values lost from ${fmtTime(g.start)} to ${fmtTime(g.end)} (${fmtAge(g.end - g.start)}): ${esc(g.reason)}, the server no longer had the session`),
       ...(c.details?.recentRefusals || []).slice(-5).reverse().map((r) => `${esc(c.name)}: refused ${esc(r.clientId ?? '')}${r.username ? ` (user ${esc(r.username)})` : ''}${r.address ? ` from ${esc(r.address)}` : ''}: ${esc(r.reason)} – ${esc(r.detail)}`),
     ]);
     // the cardinality guard names the device whose new series it refuses
@@ -103,7 +104,7 @@
     for (const o of (card?.details?.overBudget || []).slice(-5).reverse()) {
       failing.push(`series budget (${esc(o.budget)}): <code>${esc(o.source)}</code> in ${esc(o.measurement)}: ${fmtNum(o.refused)} new series refused, e.g. <code>${esc(o.example)}</code>`);
     }
-    $('#problems').innerHTML = failing.length ? `<h3>Failing topics, nodes, refused devices</h3><ul class="problems">${failing.slice(0, 10).map((f) => `<li>${f}</li>`).join('')}</ul>` : '';
+    $('#problems').innerHTML = failing.length ? `<h3>Failing topics, nodes, gaps, refused devices</h3><ul class="problems">${failing.slice(0, 10).map((f) => `<li>${f}</li>`).join('')}</ul>` : '';
 
     // the problems that need someone now, at the top
     const active = st.notReady.map(esc);

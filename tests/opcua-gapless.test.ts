@@ -1,0 +1,126 @@
+/**
+ * Issue 19, no value lost across a cut the session survives, against a real node-opcua server
+ * and a real influxd: the PLC simulator's Diagnostics.Sequence goes up by one every 100 ms, the
+ * gateway reads it through a TCP relay, and the relay is cut ten times for 3-5 s. Every value
+ * the server produced meanwhile must be stored, counted against the server's own sequence. A
+ * server restart (the session is gone) is recorded as a gap with its start and end instead.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PLC_NAMESPACE, plcFleet, type PlcMachine } from '../simulators/opcua-plc.js';
+import type { SimServer } from '../simulators/opcua-server.js';
+import { freePort } from '../tools/servers/process.js';
+import type { OpcuaEndpointSource } from '../src/sources/opcua/opcua-source.js';
+import { testGateway } from './helpers/gateway.js';
+import { eventually, rows, tempDir, useInfluxd, type InfluxdHandle } from './helpers/servers.js';
+import { TcpProxy } from './helpers/tcp-proxy.js';
+
+interface Details {
+  connected: boolean;
+  outages: number;
+  sessionsResumed: number;
+  republished: number;
+  gaps: number;
+  recentGaps: Array<{ start: number; end: number; reason: string }>;
+}
+
+describe('OPC UA: no value lost when the connection drops', () => {
+  let db: InfluxdHandle;
+  useInfluxd((d) => (db = d));
+  let sim: SimServer;
+  let proxy: TcpProxy;
+  let gw: Awaited<ReturnType<typeof testGateway>>;
+  const pki = tempDir('opcua-gapless');
+  const plc = () => sim.models[0] as PlcMachine;
+  const details = () => (gw.pipeline.sources.find((s) => s.name === 'plc')! as OpcuaEndpointSource).status().details as unknown as Details;
+
+  beforeAll(async () => {
+    sim = plcFleet({ servers: 1, plcsPerServer: 1, basePort: await freePort(), pkiDir: pki.path, security: 'none', intervalMs: 100 })[0]!;
+    await sim.start();
+    proxy = new TcpProxy(sim.options.port);
+    await proxy.start();
+    // queueSize 100 at 100 ms: the server holds 10 s of values per node, more than a 5 s cut
+    gw = await testGateway(`
+http: { listen: 127.0.0.1:0 }
+influx: { url: ${db.url}, database: gapless, flushInterval: 200ms }
+buffer: { dir: "\${DATA}/buffer" }
+opcua:
+  pkiDir: ${pki.path}/gw
+  endpoints:
+    - name: plc
+      url: opc.tcp://127.0.0.1:${proxy.port}
+      measurement: plc
+      qualityTag: ""
+      publishingInterval: 200
+      samplingInterval: 100
+      queueSize: 100
+      sessionTimeout: 30s
+      reconnect: { initialDelay: 200ms, maxDelay: 1s }
+      nodes:
+        - { nodeId: "nsu=${PLC_NAMESPACE};s=PLC_01.Diagnostics.Sequence", field: seq }
+`);
+  }, 60_000);
+
+  afterAll(async () => {
+    await gw?.cleanup();
+    await proxy?.stop();
+    await sim?.stop();
+    pki.remove();
+  }, 60_000);
+
+  /** Stored sequence values from `from` on, and which of from..to are missing. */
+  async function missing(from: number, to: number): Promise<{ stored: number; missing: number[] }> {
+    const got = new Set(rows(await db.query(`SELECT seq FROM plc WHERE seq >= ${from} AND seq <= ${to}`, 'gapless')).map((r) => Number(r.seq)));
+    const lost: number[] = [];
+    for (let v = from; v <= to; v++) if (!got.has(v)) lost.push(v);
+    return { stored: got.size, missing: lost };
+  }
+
+  it('stores every value of a counter across ten cuts of 3-5 s that the session survives', async () => {
+    await eventually('values flowing', async () => rows(await db.query('SELECT count(seq) FROM plc', 'gapless'))[0]?.count ?? 0, (n) => Number(n) > 5, 20_000);
+    const first = plc().sequence;
+    const before = details();
+    for (let i = 0; i < 10; i++) {
+      const ms = 3000 + ((i * 733) % 2001);
+      proxy.cut(ms);
+      await eventually('cut noticed', async () => details().outages, (n) => n === before.outages + i + 1, 20_000);
+      await eventually('session resumed', async () => details(), (d) => d.connected && d.sessionsResumed > before.sessionsResumed + i, 30_000);
+    }
+    const last = plc().sequence;
+    // the values of the last seconds reach influxd
+    await eventually('the last value stored', async () => (await missing(last, last)).missing.length, (n) => n === 0, 20_000);
+    const r = await missing(first, last);
+    const d = details();
+    console.info(`10 cuts: server sequence ${first}..${last} (${last - first + 1} values), ${r.stored} stored, ${r.missing.length} missing; ${d.republished} messages republished, ${d.gaps} gaps`);
+    expect(r.missing).toEqual([]);
+    // a cut can also fall on a resume in progress, which is resumed again
+    expect(d.sessionsResumed).toBeGreaterThanOrEqual(before.sessionsResumed + 10);
+    expect(d.gaps).toBe(before.gaps);
+    // one session on the server: the resumed one, never a pile of orphans
+    await eventually('one session on the server', async () => sim.activeSessions(), (n) => n === 1, 10_000);
+  }, 240_000);
+
+  it('records a 20 s outage across a server restart as a gap with its start and end', async () => {
+    const before = details();
+    const cutAt = Date.now();
+    proxy.cut();
+    await sim.restart(0);
+    await new Promise((r) => setTimeout(r, 20_000));
+    proxy.heal();
+    await eventually('gap recorded', async () => details().gaps, (n) => n === before.gaps + 1, 30_000);
+    const gap = details().recentGaps.at(-1)!;
+    // the gap runs from the last answer before the cut to the new subscription after it
+    expect(gap.start).toBeGreaterThan(cutAt - 2000);
+    expect(gap.start).toBeLessThanOrEqual(cutAt + 1000);
+    expect(gap.end - gap.start).toBeGreaterThan(19_000);
+    expect(gap.reason).toMatch(/connection/);
+    const point = await eventually(
+      'gap point stored',
+      async () => rows(await db.query(`SELECT start_ms, end_ms, duration_s, reason FROM plantgate_gaps WHERE endpoint = 'plc'`, 'gapless')),
+      (r) => r.length === 1,
+      20_000,
+    );
+    expect(Number(point[0]!.start_ms)).toBe(gap.start);
+    expect(Number(point[0]!.end_ms)).toBe(gap.end);
+    expect(Number(point[0]!.duration_s)).toBeCloseTo((gap.end - gap.start) / 1000, 2);
+  }, 120_000);
+});

@@ -10,7 +10,7 @@
  * program line advancing, a part counted at the end of each cycle), idle gaps between batches and
  * now and then an alarm that interrupts the program for a while. Each machine has its own rhythm.
  */
-import { type AddressSpace, DataType, VariantArrayType, type Namespace, type UAObject, type UAVariable, Variant, StatusCodes, nodesets } from 'node-opcua';
+import { type AddressSpace, DataType, VariantArrayType, type Namespace, type UAAlarmConditionEx, type UAObject, type UAVariable, Variant, StatusCodes, nodesets } from 'node-opcua';
 import { collectVariables, type SimModel, SimServer, type SimSecurity } from './opcua-server.js';
 
 export const CNC_NAMESPACE = 'urn:plantgate:sim:cnc';
@@ -20,11 +20,12 @@ export const CNC_NODESETS = [nodesets.standard, nodesets.di, nodesets.ia, nodese
 
 type Phase = 'setup' | 'cycle' | 'idle' | 'alarm';
 const PHASE_CODE: Record<Phase, number> = { setup: 1, cycle: 2, idle: 0, alarm: 3 };
+/** Code, text and OPC UA severity (1-1000) of the alarms a machine raises. */
 const ALARMS = [
-  [1010, 'Spindle overload'],
-  [2041, 'Coolant level low'],
-  [3102, 'Axis Z following error'],
-  [4007, 'Tool life expired'],
+  [1010, 'Spindle overload', 800],
+  [2041, 'Coolant level low', 400],
+  [3102, 'Axis Z following error', 900],
+  [4007, 'Tool life expired', 300],
 ] as const;
 
 export interface CncMachineOptions {
@@ -44,6 +45,11 @@ export class CncMachine implements SimModel {
   private alarm: (typeof ALARMS)[number] | undefined;
   private energy = 0;
   private lastTick = 0;
+  /** The machine's condition (CncAlarmType of the CNC companion spec), raised in the alarm phase. */
+  private condition?: UAAlarmConditionEx;
+  private nsCnc = 0;
+  /** Alarms raised and cleared as events, for tests to count against. */
+  readonly alarmLog: Array<{ code: number; text: string; severity: number; raised: number; cleared?: number }> = [];
   private readonly seed: number;
   private readonly cycleMs: number;
 
@@ -57,7 +63,7 @@ export class CncMachine implements SimModel {
   }
 
   build(addressSpace: AddressSpace, ns: Namespace): void {
-    const nsCnc = addressSpace.getNamespaceIndex(CNC_URI);
+    const nsCnc = (this.nsCnc = addressSpace.getNamespaceIndex(CNC_URI));
     const nsMachinery = addressSpace.getNamespaceIndex(MACHINERY_URI);
     // Machinery's "Machines" folder (i=1001) is where OPC 40001 says machines are found
     const machines = nsMachinery >= 0 ? addressSpace.findNode(`ns=${nsMachinery};i=1001`) : null;
@@ -71,6 +77,8 @@ export class CncMachine implements SimModel {
       nodeId: `s=${this.name}`,
       namespace: ns,
       organizedBy: machines ?? addressSpace.rootFolder.objects,
+      // its alarms reach a client subscribed to the Server object's events
+      eventSourceOf: addressSpace.rootFolder.objects.server,
     }) as UAObject;
     const list = (n: string) => machine.getComponentByName(n, nsCnc) as UAObject;
     for (const axis of ['X', 'Y', 'Z', 'A']) {
@@ -92,6 +100,18 @@ export class CncMachine implements SimModel {
     add('SpindleHours', DataType.Double, 1200 + (this.seed % 500));
     this.vars = collectVariables(machine, addressSpace);
     this.updaters = [...this.vars].map(([path, v]) => this.updaterFor(path, v, addressSpace));
+    this.condition = ns.instantiateAlarmCondition(type('CncAlarmType'), {
+      browseName: { name: 'Alarm', namespaceIndex: ns.index },
+      nodeId: `s=${this.name}.Alarm`,
+      componentOf: machine,
+      conditionSource: machine,
+      conditionName: 'CncAlarm',
+      inputNode: this.vars.get('Production/AlarmActive')!,
+    });
+    // node-opcua names the source by its qualified browse name ("6:cnc-01"); a controller says "cnc-01"
+    this.condition.sourceName.setValueFromSource({ dataType: DataType.String, value: this.name });
+    // a controller that comes back from a power cycle still has its alarm
+    if (this.phase === 'alarm') this.raiseCondition(Date.now(), false);
     this.vars.get('VendorName')?.setValueFromSource({ dataType: DataType.String, value: 'plantgate simulated CNC' });
   }
 
@@ -218,15 +238,58 @@ export class CncMachine implements SimModel {
     for (const u of this.updaters) u(now, held);
   }
 
+  /** Interrupts the program with an alarm now (`--alarm-every`, tests); it clears when the phase ends. */
+  raiseAlarm(now = Date.now(), which?: number): void {
+    if (this.phase === 'alarm') return;
+    this.enterAlarm(now, ALARMS[(which ?? this.alarmLog.length) % ALARMS.length]!);
+    this.cycleStart = now;
+    this.phaseEnds = now + this.cycleMs * 0.6;
+    for (const u of this.updaters) u(now, () => false);
+  }
+
+  /** Ends the alarm phase at the next tick, as an operator's reset would. */
+  resetAlarm(): void {
+    if (this.phase === 'alarm') this.phaseEnds = 0;
+  }
+
+  private enterAlarm(now: number, alarm: (typeof ALARMS)[number]): void {
+    this.phase = 'alarm';
+    this.alarm = alarm;
+    this.raiseCondition(now, true);
+  }
+
+  /** The condition goes active (unacknowledged, retained) with the alarm's text and severity. */
+  private raiseCondition(now: number, log: boolean): void {
+    const c = this.condition;
+    const [code, text, severity] = this.alarm!;
+    if (!c) return;
+    c.getPropertyByName('AlarmIdentifier', this.nsCnc)?.setValueFromSource({ dataType: DataType.String, value: String(code) });
+    c.activateAlarm();
+    c.raiseNewCondition({ message: `${code} ${text}`, severity, retain: true, time: new Date(now) });
+    if (log) this.alarmLog.push({ code, text, severity, raised: now });
+  }
+
+  /** Leaving the alarm phase: the operator has reset it, so it is inactive and acknowledged. */
+  private clearCondition(now: number): void {
+    const c = this.condition;
+    const [code, text, severity] = this.alarm!;
+    const entry = [...this.alarmLog].reverse().find((a) => a.code === code && a.cleared === undefined);
+    if (entry) entry.cleared = now;
+    if (!c) return;
+    c.currentBranch().setAckedState(true);
+    c.deactivateAlarm(false);
+    c.raiseNewCondition({ message: `${code} ${text} cleared`, severity, retain: false, time: new Date(now) });
+  }
+
   /** Phase changes: setup -> cycles (a batch) -> idle or alarm -> ... deterministic per machine. */
   private advance(now: number): void {
     const r = pseudoRandom(this.seed + this.parts * 31 + Math.floor(now / this.cycleMs));
     if (this.phase === 'cycle') this.parts++;
+    if (this.phase === 'alarm') this.clearCondition(now);
     if (this.phase === 'setup' || this.phase === 'idle' || this.phase === 'alarm') {
       this.phase = 'cycle';
     } else if (r < 0.05) {
-      this.phase = 'alarm';
-      this.alarm = ALARMS[Math.floor(r * 1000) % ALARMS.length];
+      this.enterAlarm(now, ALARMS[Math.floor(r * 1000) % ALARMS.length]!);
     } else if (r < 0.15) {
       this.phase = 'idle';
     } else if (r < 0.18) {

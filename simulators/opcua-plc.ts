@@ -5,7 +5,7 @@
  * PLC exposes (Boolean, Byte, Int16, UInt16, Int32, UInt32, Int64, UInt64, Float, Double, String,
  * DateTime) and arrays, so type mapping is tested against a real server.
  */
-import { type AddressSpace, DataType, type Namespace, nodesets, StatusCodes, type UAVariable, Variant, VariantArrayType } from 'node-opcua';
+import { type AddressSpace, ConditionInfo, DataType, type Namespace, nodesets, StatusCodes, type UAVariable, Variant, VariantArrayType } from 'node-opcua';
 import { collectVariables, type SimModel, SimServer, type SimSecurity } from './opcua-server.js';
 
 export const PLC_NAMESPACE = 'urn:plantgate:sim:plc';
@@ -33,7 +33,7 @@ const TAGS: Tag[] = [
   { path: 'Press/Stroke', type: DataType.Int32, gen: (t) => Math.round(300 * Math.abs(wave(t, 5000))) },
   { path: 'Press/Temperature', type: DataType.Float, gen: (t) => 48 + 3 * wave(t, 120_000) },
   { path: 'Press/StrokeCount', type: DataType.UInt64, gen: (t) => [0, Math.floor(t / 5000) >>> 0] },
-  { path: 'Tank/Level', type: DataType.Double, gen: (t) => 60 + 25 * wave(t, 90_000) },
+  { path: 'Tank/Level', type: DataType.Double, gen: (t, p) => p.levelOverride ?? 60 + 25 * wave(t, 90_000) },
   { path: 'Tank/InletValve', type: DataType.Boolean, gen: (t) => wave(t, 90_000) < 0 },
   { path: 'Tank/OutletValve', type: DataType.Boolean, gen: (t) => wave(t, 90_000) > 0.5 },
   { path: 'Tank/PumpSpeed', type: DataType.UInt16, gen: (t) => Math.round(1450 + 20 * wave(t, 7000)) },
@@ -57,6 +57,10 @@ export class PlcMachine implements SimModel {
   readonly phase: number;
   /** Ticks since the server started this model (Diagnostics/Sequence). */
   sequence = 0;
+  /** Holds the tank level (tests, `--alarm-every`): beyond the limits the level alarm goes active. */
+  levelOverride?: number;
+  /** The level alarm's transitions as events, for tests to count against. */
+  readonly alarmLog: Array<{ state: string; active: boolean; severity: number; message: string; at: number }> = [];
 
   constructor(readonly name: string, readonly seed: number) {
     this.phase = seed * 1.7;
@@ -69,13 +73,14 @@ export class PlcMachine implements SimModel {
   build(addressSpace: AddressSpace, ns: Namespace): void {
     const nsMachinery = addressSpace.getNamespaceIndex(MACHINERY_URI);
     const machines = nsMachinery >= 0 ? addressSpace.findNode(`ns=${nsMachinery};i=1001`) : null;
-    const root = ns.addObject({ browseName: this.name, nodeId: `s=${this.name}`, organizedBy: machines ?? addressSpace.rootFolder.objects });
+    // its alarms reach a client subscribed to the Server object's events
+    const root = ns.addObject({ browseName: this.name, nodeId: `s=${this.name}`, organizedBy: machines ?? addressSpace.rootFolder.objects, eventSourceOf: addressSpace.rootFolder.objects.server });
     const folders = new Map<string, ReturnType<Namespace['addObject']>>();
     for (const tag of TAGS) {
       const [folder, name] = tag.path.split('/') as [string, string];
       let f = folders.get(folder);
       if (!f) {
-        f = ns.addObject({ browseName: folder, nodeId: `s=${this.name}.${folder}`, componentOf: root });
+        f = ns.addObject({ browseName: folder, nodeId: `s=${this.name}.${folder}`, componentOf: root, ...(folder === 'Tank' ? { eventSourceOf: root } : {}) });
         folders.set(folder, f);
       }
       const arrayType = tag.array ? VariantArrayType.Array : VariantArrayType.Scalar;
@@ -90,6 +95,34 @@ export class PlcMachine implements SimModel {
       });
     }
     this.vars = collectVariables(root, addressSpace);
+    this.addLevelAlarm(ns, folders.get('Tank')!);
+  }
+
+  /**
+   * The tank's limit alarm, of Part 9's ExclusiveLevelAlarmType: node-opcua evaluates it on every
+   * change of Tank/Level (HighHigh 90, High 80, Low 40, LowLow 30; the level swings 35-85).
+   */
+  private addLevelAlarm(ns: Namespace, tank: ReturnType<Namespace['addObject']>): void {
+    const alarm = ns.instantiateExclusiveLimitAlarm('ExclusiveLevelAlarmType', {
+      browseName: 'LevelAlarm',
+      nodeId: `s=${this.name}.Tank.LevelAlarm`,
+      componentOf: tank,
+      conditionSource: tank,
+      conditionName: 'TankLevel',
+      inputNode: this.vars.get('Tank/Level')!,
+      highHighLimit: 90,
+      highLimit: 80,
+      lowLimit: 40,
+      lowLowLimit: 30,
+    });
+    alarm.sourceName.setValueFromSource({ dataType: DataType.String, value: `${this.name}.Tank` });
+    const SEVERITY: Record<string, number> = { HighHigh: 900, High: 700, Low: 500, LowLow: 800 };
+    alarm.calculateConditionInfo = (state, isActive, value) => {
+      const severity = isActive && state ? (SEVERITY[state] ?? 500) : 100;
+      const message = isActive ? `Tank level ${Number(value).toFixed(1)} % (${state})` : `Tank level ${Number(value).toFixed(1)} % back to normal`;
+      this.alarmLog.push({ state: state ?? 'Normal', active: isActive, severity, message, at: Date.now() });
+      return new ConditionInfo({ message, severity, quality: StatusCodes.Good, retain: isActive });
+    };
   }
 
   tick(now: number, held: (path: string) => boolean): void {

@@ -97,6 +97,8 @@ export class SimServer {
     });
     await server.initialize();
     const addressSpace = server.engine.addressSpace!;
+    // binds ConditionRefresh, Acknowledge and the other Alarms & Conditions methods
+    addressSpace.installAlarmsAndConditionsService();
     const ns = addressSpace.registerNamespace(o.namespaceUri);
     for (const m of this.models) m.build(addressSpace, ns);
     // faults survive a restart: a removed node stays removed, a bad one stays bad

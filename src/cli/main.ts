@@ -29,10 +29,10 @@ Usage:
       --url mqtt://127.0.0.1:1883  --robots 5  --first 0  --interval 1000 (ms)  --site dalian
   plantgate sim cnc [options]        OPC UA servers of CNC machines (OPC 40502 CNC companion specification)
       --port 4840  --servers 1  --machines 2 (per server)  --security none|secure|both  --pki data/sim-pki
-      --interval 1000  --time-scale 1  --user name:password  --restart-every 60s  --freeze-every 30s
+      --interval 1000  --time-scale 1  --user name:password  --restart-every 60s  --freeze-every 30s  --alarm-every 20s
       --bad-node cnc-01/CncSpindleList/S1/ActSpeed
   plantgate sim plc [options]        OPC UA servers of PLCs (conveyor, press, tank; every scalar type, arrays)
-      --port 4850  --servers 1  --machines 2  --security both  --pki data/sim-pki  --interval 1000
+      --port 4850  --servers 1  --machines 2  --security both  --pki data/sim-pki  --interval 1000  --alarm-every 60s
   plantgate sim scale [options]      OPC UA servers with many plain Double tags (the scale benchmark)
       --port 4860  --servers 1  --machines 2 (per server)  --tags 100 (per machine)  --interval 1000
   plantgate sim sparkplug [options]  Sparkplug B edge nodes with robots and machines (every data type)

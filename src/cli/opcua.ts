@@ -6,8 +6,8 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { AttributeIds, MessageSecurityMode, OPCUAClient, readNamespaceArray, SecurityPolicy, UserTokenType } from 'node-opcua';
 import { PlantgateError } from '../core/errors.js';
-import { cncFleet } from '../../simulators/opcua-cnc.js';
-import { plcFleet } from '../../simulators/opcua-plc.js';
+import { CncMachine, cncFleet } from '../../simulators/opcua-cnc.js';
+import { PlcMachine, plcFleet } from '../../simulators/opcua-plc.js';
 import { scaleFleet } from '../../simulators/opcua-scale.js';
 import type { SimServer, SimSecurity } from '../../simulators/opcua-server.js';
 import { loadConfigFile } from '../config/load.js';
@@ -167,6 +167,7 @@ export async function simOpcua(kind: 'cnc' | 'plc' | 'scale', args: string[], un
       user: { type: 'string', multiple: true },
       'restart-every': { type: 'string' },
       'freeze-every': { type: 'string' },
+      'alarm-every': { type: 'string' },
       'bad-node': { type: 'string', multiple: true },
     },
   });
@@ -215,6 +216,23 @@ export async function simOpcua(kind: 'cnc' | 'plc' | 'scale', args: string[], un
   if (freezeEvery) {
     let frozen = false;
     timers.push(setInterval(() => fleet.forEach((s) => s.freeze((frozen = !frozen))), freezeEvery));
+  }
+  const alarmEvery = dur(values['alarm-every'], '--alarm-every');
+  if (alarmEvery) {
+    if (kind === 'scale') throw new UsageError('--alarm-every: the scale simulator has no alarms (cnc and plc have)');
+    // a CNC machine goes into its alarm phase (CncAlarmType condition, cleared when the phase ends);
+    // a PLC's tank overflows past its HighHigh limit for a third of the period (ExclusiveLevelAlarm)
+    timers.push(
+      setInterval(() => {
+        const models = fleet.flatMap((s) => s.models);
+        const m = models[Math.floor(Math.random() * models.length)];
+        if (m instanceof CncMachine) m.raiseAlarm();
+        if (m instanceof PlcMachine) {
+          m.levelOverride = 95;
+          setTimeout(() => (m.levelOverride = undefined), alarmEvery / 3).unref();
+        }
+      }, alarmEvery),
+    );
   }
   await untilSignal();
   timers.forEach(clearInterval);

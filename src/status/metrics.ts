@@ -114,6 +114,12 @@ export class Metrics {
     );
     live(r, 'counter', 'plantgate_opcua_sessions_resumed_total', 'Sessions taken over again after a cut, with the notifications the server held (nothing lost).', ['component'], () => typed('opcua').map((c) => [{ component: c.name }, Number(details(c).sessionsResumed ?? 0)]));
     live(r, 'counter', 'plantgate_opcua_gaps_total', 'Outages whose values the server could not hand over (session gone: server restart, or a cut longer than the session timeout).', ['component'], () => typed('opcua').map((c) => [{ component: c.name }, Number(details(c).gaps ?? 0)]));
+    live(r, 'gauge', 'plantgate_opcua_active_alarms', 'Conditions the endpoint\'s server retains (active, or not yet acknowledged), by severity band.', ['component', 'severity'], () =>
+      typed('opcua').flatMap((c) => {
+        const by = ((details(c).events as { activeAlarmsBySeverity?: Record<string, number> } | undefined)?.activeAlarmsBySeverity ?? undefined);
+        return by ? Object.entries(by).map(([severity, n]): Sample => [{ component: c.name, severity }, n]) : [];
+      }),
+    );
     live(r, 'gauge', 'plantgate_sparkplug_nodes_online', 'Sparkplug edge nodes online (born, not dead).', ['component'], () => typed('sparkplug-host').map((c) => [{ component: c.name }, Number(details(c).nodesOnline ?? 0)]));
     live(r, 'gauge', 'plantgate_sparkplug_nodes_offline', 'Sparkplug edge nodes known and offline.', ['component'], () => typed('sparkplug-host').map((c) => [{ component: c.name }, Number(details(c).nodesOffline ?? 0)]));
 

@@ -23,7 +23,11 @@ describe('opcua configuration', () => {
 
   it.each([
     ['a URL that is not opc.tcp', OK.replace('opc.tcp://127.0.0.1:4840', 'http://x'), /^opcua\.endpoints\[0\]\.url: expected an opc\.tcp:\/\/host:port URL/],
-    ['neither nodes nor browse', '{ name: a, url: "opc.tcp://h:1" }', /^opcua\.endpoints\[0\]\.nodes: give at least one node or browse root/],
+    ['neither nodes nor browse', '{ name: a, url: "opc.tcp://h:1" }', /^opcua\.endpoints\[0\]\.nodes: give at least one node, browse root or events entry/],
+    ['events in poll mode', OK.replace('nodes:', 'mode: poll, events: [{}], nodes:'), /^opcua\.endpoints\[0\]\.events: events need a subscription/],
+    ['an event field with an unknown alias', OK.replace('nodes:', 'events: [{ fields: ["cnc:AlarmIdentifier"] }], nodes:'), /events\[0\]\.fields\[0\]: unknown namespace alias "cnc"/],
+    ['a malformed event field', OK.replace('nodes:', 'events: [{ fields: ["a//b"] }], nodes:'), /events\[0\]\.fields\[0\]: a field is a browse path below the event/],
+    ['a severity out of range', OK.replace('nodes:', 'events: [{ minSeverity: 1001 }], nodes:'), /events\[0\]\.minSeverity/],
     ['a malformed node id', OK.replace('nsu=urn:x;s=A.B', 'Spindle.Speed'), /^opcua\.endpoints\[0\]\.nodes\[0\]\.nodeId: expected a node id/],
     ['nodeId and browsePath together', OK.replace('field: a', 'browsePath: "/1:A", field: a'), /nodes\[0\]: give exactly one of nodeId and browsePath/],
     ['a mode without a policy', OK.replace('nodes:', 'securityMode: SignAndEncrypt, nodes:'), /securityPolicy: securityMode SignAndEncrypt needs a securityPolicy other than None/],
@@ -43,6 +47,10 @@ describe('opcua configuration', () => {
   it('rejects duplicate endpoint names, also against MQTT client names', () => {
     const yaml = `influx: { url: http://127.0.0.1:8086, database: x }\nopcua:\n  endpoints:\n    - ${OK}\n    - ${OK}\n`;
     expect(() => parseConfig(yaml, 'p.yaml', {})).toThrow(/opcua\.endpoints\[1\]\.name: duplicate endpoint name "cnc-01"/);
+  });
+
+  it('accepts an endpoint with events only, defaults filled', () => {
+    expect(problems('{ name: a, url: "opc.tcp://h:1", events: [{ types: [AlarmConditionType] }] }')).toEqual([]);
   });
 
   it('allows a password over an unencrypted channel only when asked by name', () => {

@@ -57,6 +57,19 @@ const browseSchema = z.strictObject({
   ...target,
 });
 
+/**
+ * Events and conditions (OPC UA Part 9 alarms) from one notifier: a where clause on severity and
+ * event type, and the fields to select besides the defaults (events.ts).
+ */
+const eventsSchema = z.strictObject({
+  source: z.string().min(1).default('i=2253').describe('The notifier whose events are taken (node id or browse path); the Server object (`i=2253`) gets the events of the whole server.'),
+  types: z.array(z.string().min(1)).default([]).describe('Event types to take (standard names such as `AlarmConditionType`, or node ids); empty: every type. Subtypes are included.').meta({ examples: [['AlarmConditionType']] }),
+  minSeverity: int().pipe(z.number().min(1).max(1000)).default(1).describe('Events below this severity (1-1000) are not sent by the server.'),
+  fields: z.array(z.string().regex(/^(([A-Za-z][A-Za-z0-9_-]*:)?[^:/]+)(\/([A-Za-z][A-Za-z0-9_-]*:)?[^:/]+)*$/, 'a field is a browse path below the event, e.g. "AlarmIdentifier", "cnc:AlarmIdentifier" (namespace alias) or "LimitState/CurrentState"')).default([]).describe('Event properties selected besides EventId, EventType, SourceName, Time, Message, Severity (and for conditions ConditionName, ActiveState, AckedState, Retain), as browse paths below the event; each becomes a field named by its browse names joined with dots (`LimitState/CurrentState` -> `LimitState.CurrentState`). A namespace alias prefix (`cnc:AlarmIdentifier`) names a companion spec\'s property.'),
+  measurement: z.string().min(1).default('opcua_events').describe('Measurement of these events.'),
+  tags: z.record(z.string(), z.string().min(1)).optional().describe('Tags added to these events, over the endpoint\'s.'),
+});
+
 const authSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('anonymous').describe('How the session logs in: anonymous, username or certificate.') }),
   z
@@ -99,9 +112,19 @@ export const endpointSchema = z
     sessionTimeout: duration.default(30_000).describe('How long the server keeps the session through a network cut: a shorter cut is resumed without losing a value (docs/delivery.md rule 8).'),
     nodes: z.array(nodeSchema).default([]).describe('Nodes to monitor, each with its field name.').meta({ examples: [[{ nodeId: 'nsu=urn:plantgate:sim:cnc;s=cnc-01.S1-ActSpeed', field: 'spindle_speed', samplingInterval: '100ms' }]] }),
     browse: z.array(browseSchema).default([]).describe('Folders or objects whose variables are all monitored, named by their browse path.').meta({ examples: [[{ root: 'nsu=urn:plantgate:sim:cnc;s=cnc-01' }]] }),
+    events: z.array(eventsSchema).default([]).describe('Events and alarms to take, per notifier; they become points in their own measurement (subscribe mode only).').meta({ examples: [[{ source: 'i=2253', types: ['AlarmConditionType'], minSeverity: 100 }]] }),
   })
   .superRefine((e, ctx) => {
-    if (e.nodes.length === 0 && e.browse.length === 0) ctx.addIssue({ code: 'custom', path: ['nodes'], message: 'give at least one node or browse root' });
+    if (e.nodes.length === 0 && e.browse.length === 0 && e.events.length === 0) ctx.addIssue({ code: 'custom', path: ['nodes'], message: 'give at least one node, browse root or events entry' });
+    if (e.events.length > 0 && e.mode === 'poll') ctx.addIssue({ code: 'custom', path: ['events'], message: 'events need a subscription: they cannot be polled (mode subscribe)' });
+    e.events.forEach((ev, i) => {
+      for (const [k, f] of ev.fields.entries()) {
+        for (const part of f.split('/')) {
+          const alias = part.includes(':') ? part.slice(0, part.indexOf(':')) : undefined;
+          if (alias && !(alias in e.namespaces)) ctx.addIssue({ code: 'custom', path: ['events', i, 'fields', k], message: `unknown namespace alias ${JSON.stringify(alias)} (declare it under namespaces)` });
+        }
+      }
+    });
     if (e.securityMode === 'auto') {
       if (e.securityPolicy) ctx.addIssue({ code: 'custom', path: ['securityPolicy'], message: 'securityMode auto chooses the policy too; give securityMode with securityPolicy, or neither' });
     } else if ((e.securityMode === 'None') !== ((e.securityPolicy ?? 'None') === 'None')) {
@@ -121,6 +144,7 @@ export const endpointSchema = z
 export type EndpointConfig = z.output<typeof endpointSchema>;
 export type NodeConfig = EndpointConfig['nodes'][number];
 export type BrowseConfig = EndpointConfig['browse'][number];
+export type EventsConfig = EndpointConfig['events'][number];
 
 export const opcuaSchema = z
   .strictObject({

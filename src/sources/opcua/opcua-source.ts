@@ -30,6 +30,7 @@ import {
   type ClientSubscription,
   type DataChangeNotification,
   type DataValue,
+  type EventNotificationList,
   MessageSecurityMode,
   type NotificationMessage,
   OPCUAClient,
@@ -48,6 +49,7 @@ import { backoff, sleep } from '../../core/retry.js';
 import type { Point } from '../../core/point.js';
 import type { Source, SourceContext } from '../source.js';
 import type { EndpointConfig } from './config.js';
+import { EventItems } from './events.js';
 import { type Item, MonitoredItems, type NodeStatus } from './items.js';
 import { valuesToPoints } from './mapping.js';
 import { ensureClientCertificate, listCertificates } from './pki.js';
@@ -107,6 +109,7 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
   private abort = new AbortController();
   private loop?: Promise<void>;
   private readonly nodes: MonitoredItems;
+  private readonly events: EventItems;
   private namespaceArray: string[] = [];
   private connected = false;
   /** Security of the current (or last) connection. */
@@ -160,6 +163,7 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
   ) {
     super(name);
     this.nodes = new MonitoredItems(config, name, ctx.log);
+    this.events = new EventItems(config, name, ctx.log, (points) => this.ingestPoints(points, Date.now()));
   }
 
   protected async doStart(): Promise<void> {
@@ -290,6 +294,7 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
         this.expectedSequence = 1;
         this.hookNotifications(sub);
         await this.nodes.createMonitoredItems(session, sub, this.nodes.items.filter((i) => i.nodeId));
+        await this.events.create(session, sub, this.namespaceArray);
       }
       if (subscription) {
         on(subscription, 'keepalive', () => (this.lastPublishAt = Date.now()));
@@ -492,9 +497,13 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
    */
   private hookNotifications(sub: ClientSubscription): void {
     const target = sub as unknown as Record<string, unknown>;
-    if (typeof target.__on_publish_response_DataChangeNotification !== 'function') {
-      throw new Error('node-opcua changed: ClientSubscription.__on_publish_response_DataChangeNotification is missing');
+    for (const m of ['__on_publish_response_DataChangeNotification', '__on_publish_response_EventNotificationList']) {
+      if (typeof target[m] !== 'function') throw new Error(`node-opcua changed: ClientSubscription.${m} is missing`);
     }
+    target.__on_publish_response_EventNotificationList = (n: EventNotificationList) => {
+      this.lastPublishAt = Date.now();
+      this.events.onEvents(n);
+    };
     sub.on('raw_notification', (m: NotificationMessage) => {
       const data = (m.notificationData ?? []).length > 0;
       this.expectedSequence = data ? m.sequenceNumber + 1 : m.sequenceNumber;
@@ -536,9 +545,13 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
     }, receivedAt);
     this.valuesReceived += r.values;
     if (r.changed) this.updateState();
-    if (r.points.length === 0) return;
+    this.ingestPoints(r.points, receivedAt);
+  }
+
+  /** Points (values or events) into the pipeline, counted. */
+  private ingestPoints(batch: Point[], receivedAt: number): void {
+    if (batch.length === 0) return;
     this.lastDataAt = this.lastValueAt = receivedAt;
-    const batch = r.points;
     // counted in points, as every source counts (a point holds the values of one series and time)
     this.counters.received += batch.length;
     this.inflight += batch.length;
@@ -559,7 +572,7 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
 
   private updateState(): void {
     if (!this.connected) return;
-    this.setState(this.nodes.failing().length ? 'degraded' : 'running');
+    this.setState(this.nodes.failing().length || this.events.failing().length ? 'degraded' : 'running');
   }
 
   protected override details(): Record<string, unknown> {
@@ -577,9 +590,11 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
       transitions: { ...this.transitions },
       subscription: this.revised,
       nodes: { total: this.nodes.items.length, ...counts },
-      failingNodes: this.nodes.failing()
-        .slice(0, 50)
-        .map((i) => ({ node: i.nodeText, field: i.field, status: i.status, statusCode: i.statusCode, since: i.since })),
+      failingNodes: [
+        ...this.events.failing().map((e) => ({ node: `events of ${e.config.source}`, field: e.config.measurement, status: e.status, statusCode: e.statusCode, since: e.since })),
+        ...this.nodes.failing().map((i) => ({ node: i.nodeText, field: i.field, status: i.status, statusCode: i.statusCode, since: i.since })),
+      ].slice(0, 50),
+      events: this.config.events.length ? this.events.details() : undefined,
       pendingIngest: this.inflight,
       valuesReceived: this.valuesReceived,
       untrustedServer: this.untrusted,

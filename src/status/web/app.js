@@ -85,7 +85,7 @@
       const d = c.details || {};
       const detail = c.type === 'mqtt-broker' ? `${esc(d.listen)}${d.tls ? ' (TLS)' : ''} · ${d.connectedDevices} device(s) connected${d.goneDevices ? ` · ${fmtNum(d.goneDevices)} gone${d.lastGone?.length ? ` (last: ${d.lastGone.map((g) => esc(g.clientId)).join(', ')})` : ''}` : ''}${sum(d.refusals) ? ` · ${fmtNum(sum(d.refusals))} refused` : ''}`
         : c.type === 'mqtt-client' ? `${esc(d.url)} · ${d.connected ? 'connected' : 'disconnected'} · ${d.connects} connect(s)`
-        : c.type === 'opcua' ? `${esc(d.url)} · ${esc(d.security)} · ${d.connected ? `connected · ${d.nodes?.ok ?? 0}/${d.nodes?.total ?? 0} nodes good` : `disconnected · nodes unknown (${d.nodes?.ok ?? 0}/${d.nodes?.total ?? 0} good at last contact)`} · ${d.outages} outage(s)${d.sessionsResumed ? ` · ${fmtNum(d.sessionsResumed)} resumed without loss` : ''}${d.gaps ? ` · <span class="bad">${fmtNum(d.gaps)} gap(s)</span>` : ''}`
+        : c.type === 'opcua' ? `${esc(d.url)} · ${esc(d.security)} · ${d.connected ? `connected · ${d.nodes?.ok ?? 0}/${d.nodes?.total ?? 0} nodes good` : `disconnected · nodes unknown (${d.nodes?.ok ?? 0}/${d.nodes?.total ?? 0} good at last contact)`} · ${d.outages} outage(s)${d.sessionsResumed ? ` · ${fmtNum(d.sessionsResumed)} resumed without loss` : ''}${d.gaps ? ` · <span class="bad">${fmtNum(d.gaps)} gap(s)</span>` : ''}${d.events ? ` · ${fmtNum(d.events.activeAlarmCount)} active alarm(s)` : ''}`
         : c.type === 'sparkplug-host' ? `${esc(d.mode)} host ${esc(d.hostId)} · ${d.nodesOnline} node(s) online, ${d.nodesOffline} offline · ${d.rebirthsSent} rebirth request(s)`
         : c.type === 'indicator-engine' ? `${d.equipmentReporting}/${d.equipment} registered devices reporting · ${d.unregisteredDevices} unregistered`
         : '';
@@ -99,6 +99,13 @@
       ...(c.details?.recentGaps || []).slice(-5).reverse().map((g) => `${esc(c.name)}: values lost from ${fmtTime(g.start)} to ${fmtTime(g.end)} (${fmtAge(g.end - g.start)}): ${esc(g.reason)}, the server no longer had the session`),
       ...(c.details?.recentRefusals || []).slice(-5).reverse().map((r) => `${esc(c.name)}: refused ${esc(r.clientId ?? '')}${r.username ? ` (user ${esc(r.username)})` : ''}${r.address ? ` from ${esc(r.address)}` : ''}: ${esc(r.reason)} – ${esc(r.detail)}`),
     ]);
+    // the plant's alarms as the OPC UA servers report them (conditions still retained), most severe first
+    const alarms = sources.flatMap((c) => (c.details?.events?.activeAlarms || []).map((a) => ({ ...a, endpoint: c.name })))
+      .sort((a, b) => b.severity - a.severity || a.time - b.time);
+    $('#alarms').innerHTML = alarms.length
+      ? `<h3>Active alarms (${alarms.length})</h3><table class="alarms"><thead><tr><th>Endpoint</th><th>Source</th><th>Condition</th><th class="num">Severity</th><th>Message</th><th>State</th><th>Since</th></tr></thead><tbody>${alarms.slice(0, 50).map((a) =>
+        `<tr data-alarm="${esc(a.endpoint)}/${esc(a.source)}/${esc(a.condition)}"><td>${esc(a.endpoint)}</td><td>${esc(a.source)}</td><td>${esc(a.condition)} <small>${esc(a.type)}</small></td><td class="num">${a.severity}</td><td>${esc(a.message)}</td><td>${a.active ? '<span class="bad">active</span>' : 'inactive'}${a.acked ? '' : ', unacknowledged'}</td><td>${fmtTime(a.time)}</td></tr>`).join('')}</tbody></table>`
+      : '';
     // the cardinality guard names the device whose new series it refuses
     const card = st.components.find((c) => c.type === 'cardinality');
     for (const o of (card?.details?.overBudget || []).slice(-5).reverse()) {

@@ -142,6 +142,8 @@ export interface PlcFleetOptions {
   pkiDir: string;
   security?: SimSecurity;
   intervalMs?: number;
+  /** Keep every tag's history for HistoryRead (see SimServer). */
+  historize?: boolean;
 }
 
 export function plcName(i: number): string {
@@ -161,6 +163,7 @@ export function plcFleet(o: PlcFleetOptions): SimServer[] {
           namespaceUri: PLC_NAMESPACE,
           security: o.security,
           intervalMs: o.intervalMs,
+          historize: o.historize,
         },
         models,
       ),

@@ -11,11 +11,14 @@ import { join } from 'node:path';
 import {
   type AddressSpace,
   type BaseNode,
+  type DataValue,
+  type IVariableHistorian,
   MessageSecurityMode,
   type Namespace,
   NodeClass,
   OPCUACertificateManager,
   OPCUAServer,
+  type ReadRawModifiedDetails,
   SecurityPolicy,
   StatusCode,
   StatusCodes,
@@ -41,6 +44,42 @@ export interface SimServerOptions {
   intervalMs?: number;
   /** Refuse client certificates it has not been told to trust (default: accept any, as a lab server). */
   rejectUnknownClients?: boolean;
+  /**
+   * Keep the history of every variable (HistoryRead of raw values), across restarts as a
+   * controller's historian would: a client can read back what it missed.
+   */
+  historize?: boolean;
+}
+
+/** History values kept per variable. */
+const HISTORY_VALUES = 20_000;
+
+/**
+ * A variable's history in an array the SimServer owns, so that it outlives the address space of
+ * one run (node-opcua's own historian lives in the variable, and a restart would empty it).
+ */
+class KeptHistory implements IVariableHistorian {
+  constructor(private readonly values: DataValue[]) {}
+
+  async push(dv: DataValue): Promise<void> {
+    this.values.push(dv);
+    if (this.values.length > HISTORY_VALUES) this.values.splice(0, this.values.length - HISTORY_VALUES);
+  }
+
+  extractDataValues(details: ReadRawModifiedDetails, max: number, isReversed: boolean, reverseDataValue: boolean, callback: (err: Error | null, values?: DataValue[]) => void): void {
+    // an unset bound is OPC UA's minimum date (1601)
+    const bound = (d: Date | null | undefined) => (d && d.getTime() > Date.UTC(1700, 0, 1) ? d.getTime() : undefined);
+    const start = bound(details.startTime);
+    const end = bound(details.endTime);
+    let r = this.values.filter((dv) => {
+      const t = dv.sourceTimestamp?.getTime() ?? 0;
+      return (start === undefined || t >= start) && (end === undefined || t <= end);
+    });
+    if (isReversed) r.reverse();
+    if (max) r = r.slice(0, max);
+    if (reverseDataValue) r.reverse();
+    callback(null, r);
+  }
 }
 
 /** Something that puts nodes into an address space and moves their values. */
@@ -60,6 +99,8 @@ export class SimServer {
   /** Paths held at a bad status code until cleared: `machine/path` -> status. */
   private readonly bad = new Map<string, StatusCode>();
   private readonly removed = new Set<string>();
+  /** Variable histories by `model/path` (with `historize`), kept across restarts. */
+  private readonly histories = new Map<string, DataValue[]>();
 
   constructor(readonly options: SimServerOptions, readonly models: SimModel[]) {}
 
@@ -101,6 +142,15 @@ export class SimServer {
     addressSpace.installAlarmsAndConditionsService();
     const ns = addressSpace.registerNamespace(o.namespaceUri);
     for (const m of this.models) m.build(addressSpace, ns);
+    if (o.historize) {
+      for (const m of this.models) {
+        for (const [path, v] of m.variables()) {
+          const key = `${m.name}/${path}`;
+          if (!this.histories.has(key)) this.histories.set(key, []);
+          addressSpace.installHistoricalDataNode(v, { historian: new KeptHistory(this.histories.get(key)!) });
+        }
+      }
+    }
     // faults survive a restart: a removed node stays removed, a bad one stays bad
     for (const key of this.removed) this.deleteNow(key);
     await server.start();

@@ -16,6 +16,8 @@ import { TcpProxy } from './helpers/tcp-proxy.js';
 
 interface Details {
   connected: boolean;
+  backfills: number;
+  backfilledValues: number;
   outages: number;
   sessionsResumed: number;
   republished: number;
@@ -113,6 +115,8 @@ opcua:
     expect(gap.start).toBeLessThanOrEqual(cutAt + 1000);
     expect(gap.end - gap.start).toBeGreaterThan(19_000);
     expect(gap.reason).toMatch(/connection/);
+    // the simulator keeps no history here: the backfill had nothing to read, and says so
+    expect(gap.reason).toMatch(/1 of 1 nodes have no history on the server/);
     const point = await eventually(
       'gap point stored',
       async () => rows(await db.query(`SELECT start_ms, end_ms, duration_s, reason FROM plantgate_gaps WHERE endpoint = 'plc'`, 'gapless')),
@@ -124,3 +128,68 @@ opcua:
     expect(Number(point[0]!.duration_s)).toBeCloseTo((gap.end - gap.start) / 1000, 2);
   }, 120_000);
 });
+
+describe('OPC UA: a gap after a server restart is filled from the server\'s history', () => {
+  let db: InfluxdHandle;
+  useInfluxd((d) => (db = d));
+  let sim: SimServer;
+  let proxy: TcpProxy;
+  let gw: Awaited<ReturnType<typeof testGateway>>;
+  const pki = tempDir('opcua-backfill');
+  const plc = () => sim.models[0] as PlcMachine;
+  const details = () => (gw.pipeline.sources.find((s) => s.name === 'plc-hist')! as OpcuaEndpointSource).status().details as unknown as Details;
+
+  beforeAll(async () => {
+    sim = plcFleet({ servers: 1, plcsPerServer: 1, basePort: await freePort(), pkiDir: pki.path, security: 'none', intervalMs: 100, historize: true })[0]!;
+    await sim.start();
+    proxy = new TcpProxy(sim.options.port);
+    await proxy.start();
+    gw = await testGateway(`
+http: { listen: 127.0.0.1:0 }
+influx: { url: ${db.url}, database: backfill, flushInterval: 200ms }
+buffer: { dir: "\${DATA}/buffer" }
+opcua:
+  pkiDir: ${pki.path}/gw
+  endpoints:
+    - name: plc-hist
+      url: opc.tcp://127.0.0.1:${proxy.port}
+      measurement: plc
+      qualityTag: ""
+      publishingInterval: 200
+      samplingInterval: 100
+      reconnect: { initialDelay: 200ms, maxDelay: 1s }
+      nodes:
+        - { nodeId: "nsu=${PLC_NAMESPACE};s=PLC_01.Diagnostics.Sequence", field: seq }
+        - { nodeId: "nsu=${PLC_NAMESPACE};s=PLC_01.Tank.Level", field: level }
+`);
+  }, 60_000);
+
+  afterAll(async () => {
+    await gw?.cleanup();
+    await proxy?.stop();
+    await sim?.stop();
+    pki.remove();
+  }, 60_000);
+
+  it('stores every value of the 20 s outage with a server restart in it, read back with HistoryRead', async () => {
+    await eventually('values flowing', async () => rows(await db.query('SELECT count(seq) FROM plc', 'backfill'))[0]?.count ?? 0, (n) => Number(n) > 5, 20_000);
+    const first = plc().sequence;
+    const before = details();
+    proxy.cut();
+    await new Promise((r) => setTimeout(r, 10_000));
+    await sim.restart(0); // the session is gone with it: nothing to resume, the history is all there is
+    await new Promise((r) => setTimeout(r, 10_000));
+    proxy.heal();
+    await eventually('gap filled', async () => details(), (d) => d.backfills === before.backfills + 1, 30_000);
+    const last = plc().sequence;
+    await eventually('the last value stored', async () => rows(await db.query(`SELECT count(seq) FROM plc WHERE seq = ${last}`, 'backfill')).length, (n) => n === 1, 20_000);
+    const got = new Set(rows(await db.query(`SELECT seq FROM plc WHERE seq >= ${first} AND seq <= ${last}`, 'backfill')).map((r) => Number(r.seq)));
+    const missing: number[] = [];
+    for (let v = first; v <= last; v++) if (!got.has(v)) missing.push(v);
+    const d = details();
+    console.info(`backfill: server sequence ${first}..${last} (${last - first + 1} values), ${got.size} stored, ${missing.length} missing; ${d.backfilledValues - before.backfilledValues} values read back, ${d.gaps} gaps`);
+    expect(missing).toEqual([]);
+    expect(d.gaps).toBe(before.gaps);
+  }, 120_000);
+});
+

@@ -33,6 +33,7 @@ Usage:
       --bad-node cnc-01/CncSpindleList/S1/ActSpeed
   plantgate sim plc [options]        OPC UA servers of PLCs (conveyor, press, tank; every scalar type, arrays)
       --port 4850  --servers 1  --machines 2  --security both  --pki data/sim-pki  --interval 1000  --alarm-every 60s
+      --historize (keeps every tag's history for HistoryRead, across restarts)
   plantgate sim scale [options]      OPC UA servers with many plain Double tags (the scale benchmark)
       --port 4860  --servers 1  --machines 2 (per server)  --tags 100 (per machine)  --interval 1000
   plantgate sim sparkplug [options]  Sparkplug B edge nodes with robots and machines (every data type)

@@ -168,6 +168,7 @@ export async function simOpcua(kind: 'cnc' | 'plc' | 'scale', args: string[], un
       'restart-every': { type: 'string' },
       'freeze-every': { type: 'string' },
       'alarm-every': { type: 'string' },
+      historize: { type: 'boolean', default: false },
       'bad-node': { type: 'string', multiple: true },
     },
   });
@@ -200,7 +201,7 @@ export async function simOpcua(kind: 'cnc' | 'plc' | 'scale', args: string[], un
     kind === 'cnc'
       ? cncFleet({ ...common, machinesPerServer: whole(values.machines!, '--machines'), timeScale: num(values['time-scale']!, '--time-scale'), users })
       : kind === 'plc'
-        ? plcFleet({ ...common, plcsPerServer: whole(values.machines!, '--machines') })
+        ? plcFleet({ ...common, plcsPerServer: whole(values.machines!, '--machines'), historize: values.historize })
         : scaleFleet({ ...common, machines: whole(values.machines!, '--machines'), tags: whole(values.tags!, '--tags') });
   for (const s of fleet) await s.start();
   for (const s of fleet) process.stdout.write(`${kind} simulator ${s.url}: ${s.models.map((m) => m.name).join(', ')} (certificate ${s.certificateFile})\n`);

@@ -109,6 +109,14 @@ export const endpointSchema = z
       .prefault({}).describe('Reconnect backoff: doubles from initialDelay up to maxDelay, full jitter, never gives up.'),
     noDataTimeout: duration.default(0).describe('Reconnect when no data change at all arrives for this long (0 = off; keep-alives are watched anyway).'),
     retryFailedNodes: duration.default(60_000).describe('Nodes that failed (unknown, access denied) are tried again this often while connected.'),
+    backfill: z
+      .strictObject({
+        enabled: bool().default(true).describe('After an outage whose session was lost, read the values of the gap back from the server\'s history (nodes that historize); what cannot be read is recorded as a gap.'),
+        maxAge: duration.default(3_600_000).describe('Read back at most this far into the past.'),
+        maxValuesPerSecond: int().pipe(z.number().min(1)).default(10_000).describe('Pace of the history reads, in values per second.'),
+      })
+      .prefault({})
+      .describe('Backfill of gaps from the server\'s history (HistoryRead, raw values).'),
     sessionTimeout: duration.default(30_000).describe('How long the server keeps the session through a network cut: a shorter cut is resumed without losing a value (docs/delivery.md rule 8).'),
     nodes: z.array(nodeSchema).default([]).describe('Nodes to monitor, each with its field name.').meta({ examples: [[{ nodeId: 'nsu=urn:plantgate:sim:cnc;s=cnc-01.S1-ActSpeed', field: 'spindle_speed', samplingInterval: '100ms' }]] }),
     browse: z.array(browseSchema).default([]).describe('Folders or objects whose variables are all monitored, named by their browse path.').meta({ examples: [[{ root: 'nsu=urn:plantgate:sim:cnc;s=cnc-01' }]] }),

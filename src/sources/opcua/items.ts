@@ -35,6 +35,8 @@ export interface Item {
   since: number;
   values: number;
   lastValueAt?: number;
+  /** The point time of its last value written: a backfill reads the history after it. */
+  lastTime?: number;
   /** Server-side id of the current monitored item, for deletion on retry. */
   monitoredItemId?: number;
   /** Client handle in the current subscription (index into byHandle). */

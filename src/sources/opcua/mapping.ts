@@ -50,6 +50,7 @@ export function valuesToPoints(
     if (quality !== 'good') fields[`${item.field}.status`] = code;
     if (Object.keys(fields).length === 0) continue;
     const time = timeOf(c, dv, receivedAt);
+    if (item.lastTime === undefined || time > item.lastTime) item.lastTime = time;
     const key = `${item.seriesKey}\u0000${time}\u0000${quality}`;
     let p = points.get(key);
     if (!p) {

@@ -49,6 +49,7 @@ import { backoff, sleep } from '../../core/retry.js';
 import type { Point } from '../../core/point.js';
 import type { Source, SourceContext } from '../source.js';
 import type { EndpointConfig } from './config.js';
+import { backfill } from './backfill.js';
 import { EventItems } from './events.js';
 import { type Item, MonitoredItems, type NodeStatus } from './items.js';
 import { valuesToPoints } from './mapping.js';
@@ -151,6 +152,9 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
   /** The end of the last connection, while the time until values flow again may be a gap. */
   private lostAt?: number;
   private gapCount = 0;
+  /** Gaps read back in full from the server's history, and the values read back. */
+  private backfills = 0;
+  private backfilledValues = 0;
   private readonly gaps: Gap[] = [];
   private trustWatcher?: FSWatcher;
   private trustPolling = false;
@@ -251,6 +255,8 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
       endReason ||= reason;
       resolveEnded(endReason);
     };
+    // ends what this connection started in the background (a backfill)
+    const connection = new AbortController();
     const onAbort = () => end('stopped');
     signal.addEventListener('abort', onAbort);
     client.on('connection_lost', () => end('connection lost'));
@@ -314,7 +320,7 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
       this.connects++;
       const last = this.outages.at(-1);
       if (last && last.durationMs === undefined) last.durationMs = Date.now() - last.at;
-      if (this.lostAt !== undefined && !kept) this.recordGap(this.lostAt, Date.now(), last?.reason ?? 'connection lost');
+      if (this.lostAt !== undefined && !kept) void this.fillGap(session, this.lostAt, Date.now(), last?.reason ?? 'connection lost', connection.signal);
       this.lostAt = undefined;
       this.lastPublishAt = this.lastDataAt = Date.now();
       this.updateState();
@@ -344,6 +350,7 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
       if (/Connection Break|socket|connection (lost|closed)/i.test((err as Error).message)) end('connection lost');
       throw err;
     } finally {
+      connection.abort();
       signal.removeEventListener('abort', onAbort);
       clearInterval(watchdog);
       clearInterval(retryTimer);
@@ -419,6 +426,27 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
     }
     this.republished += n;
     return n;
+  }
+
+  /**
+   * The session was lost, and with it what the server sampled meanwhile: read it back from the
+   * server's history where its nodes historize (backfill.ts); what remains is a gap.
+   */
+  private async fillGap(session: ClientSession, start: number, end: number, reason: string, signal: AbortSignal): Promise<void> {
+    const b = this.config.backfill;
+    if (!b.enabled || this.config.mode !== 'subscribe') return this.recordGap(start, end, reason);
+    try {
+      const r = await backfill(session, this.nodes.items, start, end, { maxAge: b.maxAge, maxValuesPerSecond: b.maxValuesPerSecond, signal }, (values) => this.onValues(values));
+      this.backfilledValues += r.values;
+      if (r.complete) {
+        this.backfills++;
+        this.ctx.log.info({ endpoint: this.name, values: r.values, nodes: r.nodes, start: new Date(start).toISOString(), end: new Date(end).toISOString() }, 'opcua gap filled from the server\'s history');
+        return;
+      }
+      this.recordGap(start, end, `${reason}; ${r.reason}${r.values ? ` (${r.values} values read back)` : ''}`);
+    } catch (err) {
+      this.recordGap(start, end, `${reason}; history read failed: ${(err as Error).message}`);
+    }
   }
 
   /**
@@ -601,6 +629,8 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
       sessionsResumed: this.sessionsResumed,
       republished: this.republished,
       gaps: this.gapCount,
+      backfills: this.backfills,
+      backfilledValues: this.backfilledValues,
       recentGaps: this.gaps.slice(-10),
     };
   }

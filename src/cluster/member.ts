@@ -28,6 +28,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Etcd3, EtcdLeaseInvalidError, type Lease, type Namespace } from 'etcd3';
 import type { Logger } from 'pino';
+import { withTimeout } from '../core/retry.js';
 import { plan } from './assignment.js';
 import type { ClusterConfig } from './config.js';
 
@@ -160,7 +161,7 @@ export class ClusterMember {
     clearInterval(this.timer);
     clearInterval(this.keeper);
     clearTimeout(this.keepRetry);
-    await withTimeout(this.watcher?.cancel() ?? Promise.resolve(), 1000).catch(() => undefined);
+    await etcdTimeout(this.watcher?.cancel() ?? Promise.resolve(), 1000).catch(() => undefined);
     await this.round?.catch(() => undefined);
   }
 
@@ -170,7 +171,7 @@ export class ClusterMember {
     const now = Date.now();
     for (const unit of this.reading) this.record({ unit, action: 'released', at: now, reason: 'stopping', durationMs: 0 });
     this.reading = new Set();
-    if (this.lease) await withTimeout(this.lease.revoke(), 2000).catch((err: Error) => this.deps.log.warn({ err: err.message }, 'cluster: could not revoke the lease; the others take over when it expires'));
+    if (this.lease) await etcdTimeout(this.lease.revoke(), 2000).catch((err: Error) => this.deps.log.warn({ err: err.message }, 'cluster: could not revoke the lease; the others take over when it expires'));
     this.client?.close();
   }
 
@@ -257,7 +258,7 @@ export class ClusterMember {
     this.keeping = true;
     let retry = false;
     try {
-      await withTimeout(lease.keepaliveOnce(), Math.max(500, this.config.leaseTtl / 4));
+      await etcdTimeout(lease.keepaliveOnce(), Math.max(500, this.config.leaseTtl / 4));
       this.contact();
     } catch (err) {
       if (err instanceof EtcdLeaseInvalidError) {
@@ -288,7 +289,7 @@ export class ClusterMember {
     if (!this.lease) {
       const lease = ns.lease(this.ttlSeconds, { autoKeepAlive: false });
       lease.on('lost', () => undefined); // handled by keepalive(); the event must have a listener
-      this.leaseId = await withTimeout(lease.grant(), Math.max(500, this.config.leaseTtl / 4));
+      this.leaseId = await etcdTimeout(lease.grant(), Math.max(500, this.config.leaseTtl / 4));
       this.lease = lease;
     }
     const key = `members/${this.deps.instance}`;
@@ -420,7 +421,6 @@ async function askPeer(advertise: string | undefined, timeoutMs: number): Promis
   }
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let t: NodeJS.Timeout;
-  return Promise.race([p, new Promise<never>((_r, reject) => (t = setTimeout(() => reject(new Error(`etcd did not answer within ${ms} ms`)), ms)))]).finally(() => clearTimeout(t));
+function etcdTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return withTimeout(p, ms, `etcd did not answer within ${ms} ms`);
 }

@@ -15,14 +15,17 @@
  * shorter than queueSize x samplingInterval (and than the session timeout) loses nothing. When
  * the session is gone (a server restart, or a cut longer than the session timeout), a new
  * session, subscription and monitored items are built from the configuration, browsing again so
- * nodes added or removed on the server are picked up, and the time without values is recorded
- * as a gap (`recordGap`): a point in `plantgate_gaps` and a line on the status page.
+ * nodes added or removed on the server are picked up; the time without values is read back from
+ * the server's history (backfill.ts), and what cannot be is recorded as a gap (`recordGap`): a
+ * point in `plantgate_gaps` and a line on the status page.
  *
- * The monitored items, with their per-node isolation and status, are in items.ts; values become
- * points in mapping.ts. What stays here is the connection: the supervisor loop, choosing the
- * security, the user identity, the trust of the server's certificate, subscription or polling,
- * resuming a kept session, and the status. They share one connection's state (client, session,
- * the security floor, the kept session), which is why this file is longer than ~400 lines.
+ * The monitored items, with their per-node isolation and status, are in items.ts, events and
+ * alarms in events.ts; values become points in mapping.ts; Republish and the pieces of
+ * node-opcua it needs are in resume.ts; certificate trust in trust.ts. What stays here is the
+ * connection: the supervisor loop, choosing the security, the user identity, subscription or
+ * polling, resuming a kept session, gaps and the status. They share one connection's state
+ * (client, session, the security floor, the kept session, the time it was lost), which is why
+ * this file is longer than ~400 lines.
  */
 import {
   AttributeIds,
@@ -36,16 +39,14 @@ import {
   OPCUAClient,
   type OPCUACertificateManager,
   readNamespaceArray,
-  RepublishRequest,
-  type RepublishResponse,
   SecurityPolicy,
   type UserIdentityInfo,
   UserTokenType,
 } from 'node-opcua';
-import { type FSWatcher, readFileSync, statSync, watch } from 'node:fs';
-import { makeSHA1Thumbprint, readCertificate } from 'node-opcua-crypto';
+import { readFileSync } from 'node:fs';
+import { readCertificate } from 'node-opcua-crypto';
 import { BaseComponent } from '../../core/component.js';
-import { backoff, sleep } from '../../core/retry.js';
+import { backoff, sleep, withTimeout } from '../../core/retry.js';
 import type { Point } from '../../core/point.js';
 import type { Source, SourceContext } from '../source.js';
 import type { EndpointConfig } from './config.js';
@@ -53,8 +54,10 @@ import { backfill } from './backfill.js';
 import { EventItems } from './events.js';
 import { type Item, MonitoredItems, type NodeStatus } from './items.js';
 import { valuesToPoints } from './mapping.js';
-import { ensureClientCertificate, listCertificates } from './pki.js';
+import { ensureClientCertificate } from './pki.js';
 import { type OfferedEndpoint, rank, type Security, strongest } from './security.js';
+import { abortChannel, type Kept, publishEngine, republishFrom, RESUMABLE } from './resume.js';
+import { ServerTrust } from './trust.js';
 
 interface Outage {
   at: number;
@@ -65,43 +68,11 @@ interface Outage {
 
 const READ_SLICE = 1000;
 
-/** Drops a client's secure channel without closing its sessions (node-opcua keeps them reactivatable). */
-async function abortChannel(client: OPCUAClient): Promise<void> {
-  const channel = (client as unknown as { _secureChannel?: { abortConnection(cb: () => void): void } | null })._secureChannel;
-  if (!channel) return;
-  await withTimeout(new Promise<void>((r) => channel.abortConnection(() => r())), 2000, '').catch(() => undefined);
-}
-
-/** How a connection ended when the server may still hold its session: resumed by the next connection. */
-const RESUMABLE = /^(connection (lost|closed)|no publish response|session keep-alive failed)/;
-
-/** A session (and its subscription) a lost connection left on the server, for the next connection. */
-interface Kept {
-  session: ClientSession;
-  client: OPCUAClient;
-  subscription?: ClientSubscription;
-}
-
 /** A stretch of time whose values the server could not hand over (see recordGap). */
 export interface Gap {
   start: number;
   end: number;
   reason: string;
-}
-
-/** node-opcua's publish engine, reached for suspend/resume and acknowledgements (public on the implementation, not in the typings). */
-interface PublishEngine {
-  suspend(on: boolean): void;
-  acknowledge_notification(subscriptionId: number, sequenceNumber: number): void;
-  nbPendingPublishRequests: number;
-}
-/** ClientSession.republish, in node-opcua's interface but not in its exported type. */
-interface Republishing {
-  republish(request: RepublishRequest): Promise<RepublishResponse>;
-}
-function publishEngine(session: ClientSession): PublishEngine | undefined {
-  const s = session as unknown as { getPublishEngine?: () => PublishEngine };
-  return typeof s.getPublishEngine === 'function' ? s.getPublishEngine() : undefined;
 }
 
 export class OpcuaEndpointSource extends BaseComponent implements Source {
@@ -124,11 +95,10 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
   private retryWake = new AbortController();
   /** The client of the latest attempt: its server certificate names an untrusted server. */
   private lastClient?: OPCUAClient;
-  private untrustedDer?: Buffer;
   /** The server certificate the endpoints offered (auto security asks for them first). */
   private offeredCertificate?: Buffer;
-  /** The server's certificate this gateway does not trust yet (refused until an operator trusts it). */
-  private untrusted?: { thumbprint: string; subject?: string; since: number; trust: string };
+  /** Certificate trust, both ways: what a refusal means, and the server certificate not trusted yet. */
+  private readonly trust: ServerTrust;
   private readonly outages: Outage[] = [];
   private outageCount = 0;
   private readonly transitions: Record<string, number> = {};
@@ -156,8 +126,6 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
   private backfills = 0;
   private backfilledValues = 0;
   private readonly gaps: Gap[] = [];
-  private trustWatcher?: FSWatcher;
-  private trustPolling = false;
 
   constructor(
     name: string,
@@ -168,6 +136,7 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
     super(name);
     this.nodes = new MonitoredItems(config, name, ctx.log);
     this.events = new EventItems(config, name, ctx.log, (points) => this.ingestPoints(points, Date.now()));
+    this.trust = new ServerTrust(certificates.manager, name, config.url, ctx.log, () => this.retryNow());
   }
 
   protected async doStart(): Promise<void> {
@@ -183,12 +152,12 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
 
   protected async doStop(): Promise<void> {
     this.abort.abort();
-    this.unwatchTrust();
+    this.trust.stop();
     await this.loop;
     this.loop = undefined;
     const k = this.kept;
     this.kept = undefined; // the server expires it by its session timeout
-    if (k) await withTimeout(k.client.disconnect(), 2000, '').catch(() => undefined);
+    if (k) await withTimeout(k.client.disconnect(), 2000).catch(() => undefined);
   }
 
   protected override setState(state: Parameters<BaseComponent['setState']>[0]): void {
@@ -207,10 +176,10 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
       try {
         reason = await this.runConnection(firstDone);
       } catch (err) {
-        reason = this.explainRefusal((err as Error).message);
+        reason = this.trust.explainRefusal((err as Error).message, this.security);
         if (!signal.aborted) {
           this.recordError(reason === (err as Error).message ? err : new Error(reason, { cause: err }));
-          this.noteUntrusted(reason);
+          this.trust.noteUntrusted(reason, this.lastClient?.serverCertificate ?? this.offeredCertificate);
           this.ctx.log.warn({ endpoint: this.name, url: this.config.url, err: reason }, 'opcua connection failed');
         }
       }
@@ -315,8 +284,7 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
       if (kept) this.sessionsResumed++;
       if (signal.aborted) return 'stopped';
       this.connected = true;
-      this.untrusted = undefined;
-      this.unwatchTrust();
+      this.trust.connected();
       this.connects++;
       const last = this.outages.at(-1);
       if (last && last.durationMs === undefined) last.durationMs = Date.now() - last.at;
@@ -373,8 +341,8 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
         this.kept = { session, client, subscription };
       } else {
         // a dead connection may not answer: never wait long for a polite goodbye
-        if (session) await withTimeout(session.close(true), 2000, '').catch(() => undefined);
-        await withTimeout(client.disconnect(), 2000, '').catch(() => undefined);
+        if (session) await withTimeout(session.close(true), 2000).catch(() => undefined);
+        await withTimeout(client.disconnect(), 2000).catch(() => undefined);
       }
     }
   }
@@ -397,7 +365,7 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
       return undefined;
     } finally {
       // the session has moved to the new client (or is gone): the old one holds nothing any more
-      await withTimeout(k.client.disconnect(), 2000, '').catch(() => undefined);
+      await withTimeout(k.client.disconnect(), 2000).catch(() => undefined);
     }
   }
 
@@ -408,22 +376,7 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
    * subscription (its lifetime ran out) ends the connection, and the next builds a new one.
    */
   private async republish(session: ClientSession, sub: ClientSubscription): Promise<number> {
-    const engine = publishEngine(session);
-    let n = 0;
-    for (let seq = this.expectedSequence; ; seq++) {
-      let message: NotificationMessage;
-      try {
-        const res = await withTimeout((session as ClientSession & Republishing).republish(new RepublishRequest({ subscriptionId: sub.subscriptionId, retransmitSequenceNumber: seq })), 10_000, 'republish timed out');
-        if (!res.responseHeader.serviceResult.isGood()) throw new Error(res.responseHeader.serviceResult.name);
-        message = res.notificationMessage;
-      } catch (err) {
-        if (/BadMessageNotAvailable/.test((err as Error).message)) break;
-        throw new Error(`republish failed: ${(err as Error).message}`, { cause: err });
-      }
-      (sub as unknown as { onNotificationMessage(m: NotificationMessage): void }).onNotificationMessage(message);
-      engine?.acknowledge_notification(sub.subscriptionId, message.sequenceNumber);
-      n++;
-    }
+    const n = await republishFrom(session, sub, this.expectedSequence);
     this.republished += n;
     return n;
   }
@@ -495,7 +448,7 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
       endpoints = await withTimeout(probe.getEndpoints(), 10_000, 'GetEndpoints timed out');
       this.offeredCertificate = (endpoints as { serverCertificate?: Buffer }[]).find((e) => e.serverCertificate?.length)?.serverCertificate;
     } finally {
-      await withTimeout(probe.disconnect(), 2000, '').catch(() => undefined);
+      await withTimeout(probe.disconnect(), 2000).catch(() => undefined);
     }
     const chosen = strongest(endpoints, this.securityFloor);
     if ('refused' in chosen) throw new Error(chosen.refused);
@@ -625,7 +578,7 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
       events: this.config.events.length ? this.events.details() : undefined,
       pendingIngest: this.inflight,
       valuesReceived: this.valuesReceived,
-      untrustedServer: this.untrusted,
+      untrustedServer: this.trust.untrusted,
       sessionsResumed: this.sessionsResumed,
       republished: this.republished,
       gaps: this.gapCount,
@@ -640,115 +593,13 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
     this.retryWake.abort();
   }
 
-  /**
-   * The server closing a secure channel it would not open says little by itself ("rejected by
-   * server: BadSecurityChecksFailed", or from other stacks "socket has been disconnected by third
-   * party"). Almost always the server does not trust our client certificate yet: say so, with
-   * the thumbprint and file an operator gives the server's administrator.
-   */
-  private explainRefusal(message: string): string {
-    if (this.security?.mode === 'None' || !/rejected by server|disconnected by third party/i.test(message)) return message;
-    const file = `${this.certificates.manager.rootDir}/own/certs/client_certificate.pem`;
-    let thumbprint = '?';
-    try {
-      thumbprint = makeSHA1Thumbprint(readCertificate(file)).toString('hex');
-    } catch {
-      /* no certificate yet: the file name says where it will be */
-    }
-    return `${message}: the server refused the secure channel, most likely because it does not trust plantgate's client certificate yet (thumbprint ${thumbprint}, ${file}); add it to the server's trusted certificates`;
-  }
-
-  /**
-   * While a server certificate is refused: watch the trusted folder, so that `plantgate pki
-   * trust` (another process) is acted on at once instead of after the backoff, which may be
-   * `reconnect.maxDelay` (30 s by default).
-   */
-  private watchTrust(): void {
-    if (this.trustWatcher) return;
-    const dir = `${this.certificates.manager.rootDir}/trusted/certs`;
-    try {
-      this.trustWatcher = watch(dir, () => void this.retryWhenTrusted());
-      this.trustWatcher.on('error', () => this.unwatchTrust());
-      this.trustWatcher.unref();
-    } catch {
-      /* a folder that cannot be watched: the backoff still retries */
-    }
-  }
-
-  /**
-   * A file arrived in trusted/: once the certificate manager's own index (kept by its file
-   * watchers, a moment behind the folder) says the refused certificate is trusted, try at once.
-   */
-  private async retryWhenTrusted(): Promise<void> {
-    const der = this.untrustedDer;
-    if (!der || this.trustPolling) return;
-    this.trustPolling = true;
-    try {
-      for (let i = 0; i < 40 && this.untrustedDer === der && !this.abort.signal.aborted; i++) {
-        if ((await this.certificates.manager.isCertificateTrusted(der).catch(() => 'no')) === 'Good') return this.retryNow();
-        await sleep(250, this.abort.signal);
-      }
-    } finally {
-      this.trustPolling = false;
-    }
-  }
-
-  private unwatchTrust(): void {
-    this.trustWatcher?.close();
-    this.trustWatcher = undefined;
-  }
-
-  /**
-   * Trusts the server certificate the last attempt refused, in this gateway's own certificate
-   * manager (whose trust list the next attempt reads at once), and retries now.
-   */
-  async trustServer(): Promise<{ thumbprint: string; subject?: string }> {
-    const u = this.untrusted;
-    if (!u || !this.untrustedDer) throw new Error(`endpoint ${this.name} has not refused a server certificate`);
-    await this.certificates.manager.trustCertificate(this.untrustedDer);
-    this.ctx.log.info({ code: 'PG_ERR_OPCUA_UNTRUSTED', endpoint: this.name, thumbprint: u.thumbprint, subject: u.subject }, 'server certificate trusted by an operator (status page)');
-    this.retryNow();
-    return { thumbprint: u.thumbprint, subject: u.subject };
-  }
-
-  /**
-   * A refusal of the server's certificate is explained once per certificate: its thumbprint and
-   * subject, and the command that trusts it (the dashboard offers the same as an admin action).
-   */
-  private noteUntrusted(reason: string): void {
-    // the server refusing our certificate is the other way round (explainRefusal)
-    if (!/BadCertificateUntrusted|certificate/i.test(reason) || /the server refused the secure channel/.test(reason)) return;
-    const raw = this.lastClient?.serverCertificate ?? this.offeredCertificate;
-    let der = Array.isArray(raw) ? raw[0] : raw;
-    // without either, the certificate node-opcua has just put into rejected/
-    der ??= newestRejected(this.certificates.manager.rootDir);
-    if (!der) return;
-    const thumbprint = makeSHA1Thumbprint(der).toString('hex');
-    if (this.untrusted?.thumbprint === thumbprint) return;
-    const pki = this.certificates.manager.rootDir;
-    const subject = listCertificates(pki).find((c) => c.thumbprint === thumbprint)?.subject;
-    const trust = `plantgate pki trust ${thumbprint.slice(0, 12)} --pki ${pki}`;
-    this.untrusted = { thumbprint, subject, since: Date.now(), trust };
-    this.watchTrust();
-    this.untrustedDer = der;
-    this.ctx.log.warn({ code: 'PG_ERR_OPCUA_UNTRUSTED', endpoint: this.name, url: this.config.url, thumbprint, subject }, `the server's certificate is not trusted (${subject ?? 'subject unknown'}, thumbprint ${thumbprint}); check it and trust it with: ${trust}`);
+  /** Trusts the server certificate the last attempt refused (the status page's admin action), and retries now. */
+  trustServer(): Promise<{ thumbprint: string; subject?: string }> {
+    return this.trust.trustRefused();
   }
 
   /** Per-node view for tests and the API: field, status, values seen. */
   nodeStates(): Array<{ node: string; field: string; status: NodeStatus; statusCode: string; values: number; measurement: string; tags: Record<string, string> }> {
     return this.nodes.states();
   }
-}
-
-function newestRejected(pki: string): Buffer | undefined {
-  const newest = listCertificates(pki)
-    .filter((c) => c.store === 'rejected')
-    .map((c) => ({ c, at: statSync(c.file).mtimeMs }))
-    .sort((a, b) => b.at - a.at)[0];
-  return newest && newest.at > Date.now() - 60_000 ? readCertificate(newest.c.file) : undefined;
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
-  let t: NodeJS.Timeout;
-  return Promise.race([p, new Promise<never>((_r, reject) => (t = setTimeout(() => reject(new Error(message || 'timed out')), ms)))]).finally(() => clearTimeout(t));
 }

@@ -14,11 +14,11 @@ import { startDeviceFleet, type DeviceFleet } from '../simulators/mqtt-devices.j
 import { startRobotFleet, type RobotFleet } from '../simulators/mqtt-robots.js';
 import { connect as netConnect, type Socket } from 'node:net';
 import { get as httpGet } from 'node:http';
+import { CHROMIUM } from './helpers/browser.js';
 import { testGateway } from './helpers/gateway.js';
 import { logCapture } from './helpers/logs.js';
 import { eventually, influxd, mosquitto } from './helpers/servers.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const SEEDS = join(import.meta.dirname, '..', 'seeds');
 
 describe('operators live view', () => {

@@ -5,12 +5,12 @@
  * the status, and after a gateway restart ConditionRefresh brings them back.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium } from 'playwright-core';
 import { CNC_NAMESPACE, cncFleet, type CncMachine } from '../simulators/opcua-cnc.js';
 import { plcFleet, type PlcMachine } from '../simulators/opcua-plc.js';
 import type { SimServer } from '../simulators/opcua-server.js';
 import { freePort } from '../tools/servers/process.js';
 import type { OpcuaEndpointSource } from '../src/sources/opcua/opcua-source.js';
+import { onPage } from './helpers/browser.js';
 import { testGateway } from './helpers/gateway.js';
 import { eventually, rows, tempDir, useInfluxd, type InfluxdHandle } from './helpers/servers.js';
 
@@ -73,15 +73,10 @@ opcua:
     expect(events().activeAlarmsBySeverity.medium_high).toBe(1);
     // on the status page, in a real browser, and in /metrics
     const base = `http://127.0.0.1:${gw!.http.port}`;
-    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'] });
-    try {
-      const page = await browser.newPage();
-      await page.goto(base);
+    await onPage(base, async (page) => {
       await expect.poll(() => page.locator('#alarms tr[data-alarm="cnc/cnc-01/CncAlarm"]').textContent(), { timeout: 10_000 }).toMatch(/1010 Spindle overload.*active, unacknowledged/);
       expect(await page.locator('#alarms h3').textContent()).toBe('Active alarms (1)');
-    } finally {
-      await browser.close();
-    }
+    });
     expect(await (await fetch(`${base}/metrics`)).text()).toMatch(/plantgate_opcua_active_alarms\{component="cnc",severity="medium_high"\} 1/);
     machine(0).resetAlarm();
     await eventually('alarm cleared in the status', async () => events().activeAlarms.length, (n) => n === 0, 20_000);

@@ -6,11 +6,11 @@
  * server restart (the session is gone) is recorded as a gap with its start and end instead.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium } from 'playwright-core';
 import { PLC_NAMESPACE, plcFleet, type PlcMachine } from '../simulators/opcua-plc.js';
 import type { SimServer } from '../simulators/opcua-server.js';
 import { freePort } from '../tools/servers/process.js';
 import type { OpcuaEndpointSource } from '../src/sources/opcua/opcua-source.js';
+import { onPage } from './helpers/browser.js';
 import { testGateway } from './helpers/gateway.js';
 import { eventually, rows, tempDir, useInfluxd, type InfluxdHandle } from './helpers/servers.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
@@ -128,15 +128,10 @@ opcua:
     expect(Number(point[0]!.end_ms)).toBe(gap.end);
     expect(Number(point[0]!.duration_s)).toBeCloseTo((gap.end - gap.start) / 1000, 2);
     // and on the status page, in a real browser
-    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'] });
-    try {
-      const page = await browser.newPage();
-      await page.goto(`http://127.0.0.1:${gw.http.port}`);
+    await onPage(`http://127.0.0.1:${gw.http.port}`, async (page) => {
       await expect.poll(() => page.locator('#problems').textContent(), { timeout: 10_000 }).toMatch(/plc: values lost from .* to .*no history on the server/);
       await expect.poll(() => page.locator('#sources tr[data-source="plc"]').textContent()).toMatch(/1 gap\(s\)/);
-    } finally {
-      await browser.close();
-    }
+    });
   }, 120_000);
 });
 

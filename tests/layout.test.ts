@@ -3,7 +3,8 @@
  * imports the simulators, the developer tooling (`tools/`: bench harness, process starters) or
  * test code, and no module of `src/` imports itself back through others (static or dynamic).
  * Folders are layered too: `src/config` composes the components' schemas, so no component folder
- * may import `src/config` (its shared helpers live in `src/core`).
+ * may import `src/config` (its shared helpers live in `src/core`). A file of more than ~400
+ * lines says in its header why it is not split.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -50,5 +51,15 @@ describe('layout', () => {
       imports(f).filter((i) => i.startsWith('src/config/')).map((i) => `${f} -> ${i}`),
     );
     expect(bad).toEqual([]);
+  });
+
+  it('a source file over ~400 lines says in its header why', () => {
+    const long = SRC.filter((f) => readFileSync(join(ROOT, f), 'utf8').split('\n').length > 420);
+    const unexplained = long.filter((f) => {
+      const text = readFileSync(join(ROOT, f), 'utf8');
+      const header = text.slice(0, text.indexOf('*/') + 2);
+      return !/longer than ~400 lines/i.test(header.replace(/\s*\n\s*\*\s*/g, ' '));
+    });
+    expect(unexplained).toEqual([]);
   });
 });

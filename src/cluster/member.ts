@@ -23,6 +23,10 @@
  * when it returns. A member whose lease did expire takes a new one and claims back what it still
  * reads where nobody else has; what another member owns by then it stops. docs/scaling.md gives
  * the bounds of the overlap.
+ *
+ * Longer than ~400 lines: the lease, its keepalive, the rounds that claim and release, and the
+ * partition test all read and change one state (the lease, the units held, when etcd last
+ * answered); the pure part, the plan of who claims what, is in assignment.ts.
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';

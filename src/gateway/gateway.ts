@@ -6,6 +6,10 @@
  * changed in place where their factory can, else restarted alone; an unchanged component is not
  * touched (same OPC UA session, same MQTT connection). The buffer, and the data in it, is never
  * reopened. docs/operations.md lists what each section does on a reload.
+ *
+ * Longer than ~400 lines: start, stop, reload and the cluster's ownership changes all work on
+ * the same running set of components, through one diff and one executor; what each kind does is
+ * in kinds.ts, the HTTP side in status/.
  */
 import { createHash } from 'node:crypto';
 import { unwatchFile, watchFile } from 'node:fs';

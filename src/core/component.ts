@@ -44,6 +44,8 @@ export interface ComponentStatus {
   lastValueAt?: number;
   /** Component-specific detail (connected devices, failing topics, buffer depth...). */
   details?: Record<string, unknown>;
+  /** A source whose points are computed from other sources' points (the indicators): not intake. */
+  derived?: true;
 }
 
 export interface Component {
@@ -59,6 +61,8 @@ export interface Component {
 export abstract class BaseComponent implements Component {
   abstract readonly kind: ComponentKind;
   abstract readonly type: string;
+  /** See ComponentStatus.derived. */
+  readonly derived?: true;
   protected state: ComponentState = 'stopped';
   protected since = Date.now();
   protected readonly counters: ComponentCounters = { received: 0, written: 0, errors: 0, dropped: {} };
@@ -137,6 +141,7 @@ export abstract class BaseComponent implements Component {
       lastError: this.lastError,
       lastValueAt: this.lastValueAt,
       details: this.details(),
+      ...(this.derived ? { derived: true as const } : {}),
     };
   }
 }

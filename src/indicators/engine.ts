@@ -70,6 +70,8 @@ const CACHE_MAX = 50_000;
 export class IndicatorEngine extends BaseComponent implements Source {
   readonly kind = 'source' as const;
   readonly type = 'indicator-engine';
+  /** Its points are the indicators, computed from what the other sources took in. */
+  override readonly derived = true as const;
   private readonly seen = new Map<string, Seen>();
   private readonly unregistered = new Map<string, Unregistered>();
   private readonly byClientId = new Map<string, Equipment[]>();

@@ -90,7 +90,7 @@ export class LiveFeed {
       const before = this.prev?.counts[c.name];
       const r = before === undefined || !this.prev ? 0 : Math.max(0, ((counts[c.name]! - before) * 1000) / (at - this.prev.at));
       rates[c.name] = Math.round(r * 10) / 10;
-      if (c.kind === 'source' && c.type !== 'indicator-engine') ingestRate += r;
+      if (c.kind === 'source' && !c.derived) ingestRate += r;
     }
     const buffer = snap.components.find((c) => c.kind === 'buffer');
     this.prev = { at, counts };

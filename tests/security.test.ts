@@ -137,7 +137,7 @@ buffer: { dir: "\${DATA}/buffer" }
     }
   });
 
-  it('the cardinality guard stops a device that puts a serial number in a tag, and names it', async () => {
+  it('the cardinality limit stops a device that puts a serial number in a tag, and names it', async () => {
     const gw = await testGateway(`
 influx: { url: ${db.url}, database: sec_card, flushInterval: 100ms }
 http: { listen: 127.0.0.1:0 }

@@ -14,7 +14,7 @@ function run(g: CardinalityGuard, points: Point[]) {
   return { out, refused };
 }
 
-describe('cardinality guard', () => {
+describe('cardinality limit', () => {
   it('keys series by measurement and sorted tags', () => {
     expect(seriesKey(point('m', { b: '2', a: '1' }))).toBe('m,a=1,b=2');
   });

@@ -1,9 +1,9 @@
 /**
- * The cardinality guard: counts distinct series per measurement, per source and in all, and refuses
+ * The cardinality limit: counts distinct series per measurement, per source and in all, and refuses
  * points that would open a series beyond a budget (see config.ts). The refusal names the source,
  * so the operator sees which device is misbehaving, in the dead letters and in the status API.
  *
- * The counts start empty at every start: the guard limits what one run can add, not what InfluxDB
+ * The counts start empty at every start: the limit bounds what one run can add, not what InfluxDB
  * already holds.
  */
 import { BaseComponent } from '../../core/component.js';

@@ -10,6 +10,6 @@ import { int } from '../../core/config-types.js';
 export const cardinalitySchema = z.strictObject({
   maxSeriesPerMeasurement: int().pipe(z.number().min(1)).default(100_000).describe('Distinct series per measurement.'),
   maxSeriesPerSource: int().pipe(z.number().min(1)).default(10_000).describe('Distinct series one source may create: a device (MQTT client id), an OPC UA endpoint, a broker connection.'),
-  maxSeries: int().pipe(z.number().min(1)).default(1_000_000).describe('Distinct series in all (bounds the guard\'s own memory too).'),
+  maxSeries: int().pipe(z.number().min(1)).default(1_000_000).describe('Distinct series in all (bounds the limit\'s own memory too).'),
 });
 export type CardinalityConfig = z.output<typeof cardinalitySchema>;

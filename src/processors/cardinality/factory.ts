@@ -6,8 +6,8 @@ export const cardinalityFactory = defineFactory({
   type: 'cardinality',
   schema: cardinalitySchema,
   create: (name, config) => new CardinalityGuard(name, config),
-  reconfigure: (guard, next) => {
-    guard.reconfigure(next);
+  reconfigure: (limit, next) => {
+    limit.reconfigure(next);
     return true;
   },
 });

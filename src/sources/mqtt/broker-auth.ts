@@ -10,7 +10,7 @@ import { statSync } from 'node:fs';
 import { loadYamlWith } from '../../core/yaml-config.js';
 import { hashPassword, verifyPassword } from '../../security/passwords.js';
 import type { Identity } from './acl.js';
-import type { Peer } from './broker-guard.js';
+import type { Peer } from './connection-limits.js';
 import { type BrokerConfig, type BrokerUser, credentialsFileSchema } from './config.js';
 
 export interface Grant {

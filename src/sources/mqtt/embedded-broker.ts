@@ -8,7 +8,7 @@
  * to the device, which keeps its unacknowledged messages. A payload that cannot be decoded is
  * dead-lettered and acknowledged (it is kept, with its reason, so it is not lost).
  *
- * Security: every connection passes the connection-rate and packet-size guard (broker-guard.ts),
+ * Security: every connection passes the connection-rate and packet-size limits (connection-limits.ts),
  * then authentication (broker-auth.ts); each publish and subscribe is checked against that
  * connection's ACL. A publish outside it is refused before anything is ingested, and MQTT 3.1.1
  * has no other way to refuse a publish than closing the connection. Refusals are counted by
@@ -16,7 +16,7 @@
  *
  * Longer than ~400 lines: aedes' hooks (pre-connect, authenticate, authorize publish and
  * subscribe) and the device list share one connection's state and grant. What stands apart is in
- * broker-guard.ts (limits), broker-auth.ts (users) and acl.ts.
+ * connection-limits.ts (limits), broker-auth.ts (users) and acl.ts.
  */
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -30,7 +30,7 @@ import { serverTlsOptions } from '../../security/tls.js';
 import type { SourceContext } from '../source.js';
 import { mayPublish, maySubscribe } from './acl.js';
 import { BrokerAuth, type Grant } from './broker-auth.js';
-import { GuardedConnection, IntakeBudget, type Peer, RateLimiter } from './broker-guard.js';
+import { LimitedConnection, IntakeBudget, type Peer, RateLimiter } from './connection-limits.js';
 import { MqttSource } from './mqtt-source.js';
 import type { BrokerConfig } from './config.js';
 import type { TopicRouter } from './router.js';
@@ -80,7 +80,7 @@ const BAD_TOPIC_CHAR = /[\u0000\uFFFD]/;
 /** A publish this broker refused (and counted); aedes reports it again as the reason it closed the connection. */
 class PublishRefused extends Error {}
 
-type Duplexish = ConstructorParameters<typeof GuardedConnection>[0];
+type Duplexish = ConstructorParameters<typeof LimitedConnection>[0];
 
 export class EmbeddedBroker extends MqttSource {
   readonly type = 'mqtt-broker';
@@ -160,7 +160,7 @@ export class EmbeddedBroker extends MqttSource {
       return incomingDel(client, packet);
     };
     aedes.preConnect = (client, packet, done) => {
-      const address = (client.conn as unknown as GuardedConnection).peer?.address;
+      const address = (client.conn as unknown as LimitedConnection).peer?.address;
       // [MQTT-3.1.2-22]: a password flag without the user name flag is a protocol violation
       if (packet.password !== undefined && packet.username === undefined) {
         this.refuse('malformed_packet', 'CONNECT has a password but no user name (MQTT-3.1.2-22)', { clientId: packet.clientId, address });
@@ -170,7 +170,7 @@ export class EmbeddedBroker extends MqttSource {
       done(null, true);
     };
     aedes.authenticate = (client, username, password, done) => {
-      const peer = (client.conn as unknown as GuardedConnection).peer ?? {};
+      const peer = (client.conn as unknown as LimitedConnection).peer ?? {};
       if (this.emptyIdPersistent.has(client)) {
         this.refuse('client_id_rejected', 'an empty client id needs clean session 1 (MQTT-3.1.3-8)', { username, address: peer.address });
         return done(Object.assign(new Error('identifier rejected'), { returnCode: 2 as const }), false);
@@ -191,7 +191,7 @@ export class EmbeddedBroker extends MqttSource {
     aedes.authorizePublish = (client, packet, cb) => {
       // every PUBLISH the connection handed over is reported done, so it hands over the next
       const callback = (err: Error | null) => {
-        (client?.conn as unknown as Partial<GuardedConnection> | undefined)?.publishDone?.();
+        (client?.conn as unknown as Partial<LimitedConnection> | undefined)?.publishDone?.();
         cb(err);
       };
       if (!client) return callback(null);
@@ -223,7 +223,7 @@ export class EmbeddedBroker extends MqttSource {
       // a device that comes back under its client id: the broker's reconnects (a flapping link or a storm)
       if (this.seenClientIds.has(client.id)) this.reconnects++;
       else if (this.seenClientIds.size < 100_000) this.seenClientIds.add(client.id);
-      const peer = (client.conn as unknown as GuardedConnection).peer ?? {};
+      const peer = (client.conn as unknown as LimitedConnection).peer ?? {};
       const grant = this.grants.get(client);
       this.gone.delete(client.id);
       this.devices.set(client.id, {
@@ -277,7 +277,7 @@ export class EmbeddedBroker extends MqttSource {
     if (this.sparkplug?.mode === 'primary') await this.announceOnline();
   }
 
-  /** A new connection: rate and count limits, then the packet guard, then aedes. */
+  /** A new connection: rate and count limits, then the connection limits (connection-limits.ts), then aedes. */
   private accept(conn: Duplexish, peer: Peer): void {
     const sock = conn as Socket;
     const address = peer.address ?? sock.remoteAddress ?? 'unknown';
@@ -296,7 +296,7 @@ export class EmbeddedBroker extends MqttSource {
     this.connections++;
     const c = this.config;
     const limits = { maxPacketBytes: c.maxPacketBytes, maxUnsentBytes: c.maxUnsentBytes, packetTimeoutMs: c.packetTimeout, maxControlPacketsPerSecond: c.maxControlPacketsPerSecond };
-    const guarded = new GuardedConnection(conn, { ...peer, address, port: peer.port ?? sock.remotePort }, limits, this.budget!, (reason, detail) =>
+    const guarded = new LimitedConnection(conn, { ...peer, address, port: peer.port ?? sock.remotePort }, limits, this.budget!, (reason, detail) =>
       this.refuse(reason, detail, { address, clientId: (guarded as unknown as { client?: Client }).client?.id }),
     );
     guarded.once('close', () => this.connections--);
@@ -368,7 +368,7 @@ export class EmbeddedBroker extends MqttSource {
 
   private who(client: Client): Omit<RefusalRecord, 'reason' | 'detail' | 'at'> {
     const g = this.grants.get(client);
-    return { clientId: client.id, username: g?.identity.username, address: (client.conn as unknown as GuardedConnection).peer?.address };
+    return { clientId: client.id, username: g?.identity.username, address: (client.conn as unknown as LimitedConnection).peer?.address };
   }
 
   private clientError(client: Client | null, err: Error): void {

@@ -106,7 +106,7 @@
       ? `<h3>Active alarms (${alarms.length})</h3><table class="alarms"><thead><tr><th>Endpoint</th><th>Source</th><th>Condition</th><th class="num">Severity</th><th>Message</th><th>State</th><th>Since</th></tr></thead><tbody>${alarms.slice(0, 50).map((a) =>
         `<tr data-alarm="${esc(a.endpoint)}/${esc(a.source)}/${esc(a.condition)}"><td>${esc(a.endpoint)}</td><td>${esc(a.source)}</td><td>${esc(a.condition)} <small>${esc(a.type)}</small></td><td class="num">${a.severity}</td><td>${esc(a.message)}</td><td>${a.active ? '<span class="bad">active</span>' : 'inactive'}${a.acked ? '' : ', unacknowledged'}</td><td>${fmtTime(a.time)}</td></tr>`).join('')}</tbody></table>`
       : '';
-    // the cardinality guard names the device whose new series it refuses
+    // the cardinality limit names the device whose new series it refuses
     const card = st.components.find((c) => c.type === 'cardinality');
     for (const o of (card?.details?.overBudget || []).slice(-5).reverse()) {
       failing.push(`series budget (${esc(o.budget)}): <code>${esc(o.source)}</code> in ${esc(o.measurement)}: ${fmtNum(o.refused)} new series refused, e.g. <code>${esc(o.example)}</code>`);

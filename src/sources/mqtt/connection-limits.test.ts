@@ -1,12 +1,12 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { GuardedConnection, IntakeBudget, RateLimiter, type GuardLimits } from './broker-guard.js';
+import { LimitedConnection, IntakeBudget, RateLimiter, type ConnectionLimits } from './connection-limits.js';
 
-function guard(limit: number, limits: Partial<GuardLimits> = {}, budget = new IntakeBudget(1e9, 1e9)) {
+function guard(limit: number, limits: Partial<ConnectionLimits> = {}, budget = new IntakeBudget(1e9, 1e9)) {
   const inner = new PassThrough();
   const violations: string[] = [];
-  const all: GuardLimits = { maxPacketBytes: limit, maxUnsentBytes: 1e9, packetTimeoutMs: 60_000, maxControlPacketsPerSecond: 1e6, ...limits };
-  const g = new GuardedConnection(inner, {}, all, budget, (reason, detail) => violations.push(`${reason}: ${detail}`));
+  const all: ConnectionLimits = { maxPacketBytes: limit, maxUnsentBytes: 1e9, packetTimeoutMs: 60_000, maxControlPacketsPerSecond: 1e6, ...limits };
+  const g = new LimitedConnection(inner, {}, all, budget, (reason, detail) => violations.push(`${reason}: ${detail}`));
   const got: Buffer[] = [];
   g.on('data', (d: Buffer) => got.push(d));
   g.on('error', () => undefined);

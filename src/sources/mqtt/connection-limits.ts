@@ -1,6 +1,6 @@
 /**
  * What stands between a network connection and aedes in the embedded broker:
- *   - GuardedConnection reads the MQTT framing (type byte, remaining length) of every packet as
+ *   - LimitedConnection reads the MQTT framing (type byte, remaining length) of every packet as
  *     the bytes arrive, and closes the connection as soon as a packet announces more than the
  *     limit or its length field is malformed: aedes (mqtt-packet) would otherwise buffer up to
  *     256 MB per packet before deciding anything. It also closes a connection
@@ -36,7 +36,7 @@ const CONTROL_TYPES = new Set([8, 10, 12]);
 
 export type GuardViolation = 'packet_too_large' | 'malformed_packet' | 'packet_timeout' | 'partial_packets_over_limit' | 'control_packet_flood' | 'output_backlog';
 
-export interface GuardLimits {
+export interface ConnectionLimits {
   maxPacketBytes: number;
   maxUnsentBytes: number;
   packetTimeoutMs: number;
@@ -47,7 +47,7 @@ export interface GuardLimits {
 export class IntakeBudget {
   partialBytes = 0;
   inflightBytes = 0;
-  private readonly waiting = new Set<GuardedConnection>();
+  private readonly waiting = new Set<LimitedConnection>();
   private timer?: NodeJS.Timeout;
 
   constructor(
@@ -68,12 +68,12 @@ export class IntakeBudget {
   }
 
   /** `conn` is held back until the budget has room: woken when publishes are done, and checked every 50 ms. */
-  wait(conn: GuardedConnection): void {
+  wait(conn: LimitedConnection): void {
     this.waiting.add(conn);
     this.timer ??= setInterval(() => this.wake(), 50).unref();
   }
 
-  forget(conn: GuardedConnection): void {
+  forget(conn: LimitedConnection): void {
     this.waiting.delete(conn);
   }
 
@@ -88,7 +88,7 @@ export class IntakeBudget {
   }
 }
 
-export class GuardedConnection extends Duplex {
+export class LimitedConnection extends Duplex {
   /** 0: expecting a fixed header byte; 1..4: reading the remaining-length bytes; 5: in the body. */
   private phase = 0;
   private length = 0;
@@ -119,7 +119,7 @@ export class GuardedConnection extends Duplex {
   constructor(
     private readonly inner: Duplex,
     readonly peer: Peer,
-    private readonly limits: GuardLimits,
+    private readonly limits: ConnectionLimits,
     private readonly budget: IntakeBudget,
     private readonly onViolation: (reason: GuardViolation, detail: string) => void,
   ) {

@@ -234,7 +234,7 @@ export class DiskBuffer extends BaseComponent {
     return lb.lines;
   }
 
-  protected override details(): Record<string, unknown> {
+  override details() {
     const d = this.depth();
     return {
       dir: this.config.dir,

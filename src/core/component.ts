@@ -75,7 +75,8 @@ export abstract class BaseComponent implements Component {
 
   protected abstract doStart(): Promise<void>;
   protected abstract doStop(): Promise<void>;
-  protected details(): Record<string, unknown> | undefined {
+  /** What the status shows of this component beyond state and counters (typed per component: status/details.ts). */
+  details(): Record<string, unknown> | undefined {
     return undefined;
   }
 

@@ -433,7 +433,7 @@ export class IndicatorEngine extends BaseComponent implements Source {
     }
   }
 
-  protected override details(): Record<string, unknown> {
+  override details() {
     const now = Date.now();
     const since = now - this.config.window;
     const all = this.registry.enterprises.flatMap((e) => e.equipment);

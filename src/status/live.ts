@@ -6,6 +6,7 @@
  * every event: consecutive samples are alike, so a tab costs a tenth of the bytes (measured in
  * tests/dashboard.test.ts with 1,000 devices connected).
  */
+import { ofKind } from './details.js';
 import type { ServerResponse } from 'node:http';
 import { constants, createGzip } from 'node:zlib';
 import type { ComponentStatus } from '../core/component.js';
@@ -92,9 +93,9 @@ export class LiveFeed {
       rates[c.name] = Math.round(r * 10) / 10;
       if (c.kind === 'source' && !c.derived) ingestRate += r;
     }
-    const buffer = snap.components.find((c) => c.kind === 'buffer');
+    const buffer = ofKind(snap.components, 'buffer')[0];
     this.prev = { at, counts };
-    this.last = { at, rates, ingestRate: Math.round(ingestRate * 10) / 10, bufferLines: Number(buffer?.details?.linesQueued ?? 0) };
+    this.last = { at, rates, ingestRate: Math.round(ingestRate * 10) / 10, bufferLines: buffer?.details.linesQueued ?? 0 };
     this.history.push(this.last);
     if (this.history.length > this.keep) this.history.shift();
     if (this.clients.size) {

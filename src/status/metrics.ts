@@ -7,6 +7,7 @@
  * there from the start at 0 for every reason plantgate knows (src/core/reasons.ts).
  * Units: `points` are what a source made and the buffer holds (one line each).
  */
+import { type DetailsByType, ofKind, ofType } from './details.js';
 import { readFileSync } from 'node:fs';
 import client, { Counter, Gauge, Registry } from 'prom-client';
 import type { ClusterStatus } from '../cluster/member.js';
@@ -55,9 +56,8 @@ export class Metrics {
     new Gauge({ name: 'plantgate_build_info', help: 'Version of plantgate and of Node.js (always 1).', labelNames: ['version', 'node'], registers: [r] }).set({ version: VERSION, node: process.version }, 1);
     const cs = () => this.snapshot!.components;
     const id = (c: ComponentStatus) => ({ component: c.name, kind: c.kind, type: c.type });
-    const details = (c: ComponentStatus) => (c.details ?? {}) as Record<string, unknown>;
     const of = (kind: string) => cs().filter((c) => c.kind === kind);
-    const typed = (type: string) => cs().filter((c) => c.type === type);
+    const typed = <T extends keyof DetailsByType>(type: T) => ofType(cs(), type);
     const idLabels = ['component', 'kind', 'type'];
 
     live(r, 'gauge', 'plantgate_component_state', 'Component state (1 for the current one).', [...idLabels, 'state'], () => cs().flatMap((c) => STATES.map((s): Sample => [{ ...id(c), state: s }, c.state === s ? 1 : 0])));
@@ -73,18 +73,22 @@ export class Metrics {
     );
     live(r, 'gauge', 'plantgate_last_value_age_seconds', 'Seconds since the last value.', idLabels, () => cs().filter((c) => c.lastValueAt).map((c) => [id(c), (Date.now() - c.lastValueAt!) / 1000]));
 
-    const buf = (key: string, scale = 1) => () => of('buffer').map((c): Sample => [{ component: c.name }, Number(details(c)[key] ?? 0) / scale]);
+    const buffers = () => ofKind(cs(), 'buffer');
+    type BufferNumber = 'bytesOnDisk' | 'maxBytes' | 'freeBytes' | 'linesQueued' | 'oldestAgeMs';
+    const buf = (key: BufferNumber, scale = 1) => () => buffers().map((c): Sample => [{ component: c.name }, Number(c.details[key] ?? 0) / scale]);
     live(r, 'gauge', 'plantgate_buffer_bytes', 'Bytes of the buffer on disk.', ['component'], buf('bytesOnDisk'));
     live(r, 'gauge', 'plantgate_buffer_max_bytes', 'Size limit of the buffer.', ['component'], buf('maxBytes'));
     live(r, 'gauge', 'plantgate_buffer_free_disk_bytes', 'Space left on the filesystem of the buffer.', ['component'], buf('freeBytes'));
     live(r, 'gauge', 'plantgate_buffer_lines', 'Lines (points) waiting for the slowest sink.', ['component'], buf('linesQueued'));
     live(r, 'gauge', 'plantgate_buffer_oldest_age_seconds', 'Age of the oldest line not yet written.', ['component'], buf('oldestAgeMs', 1000));
-    live(r, 'gauge', 'plantgate_buffer_disk_error', '1 while the disk refuses the buffer\'s writes (full, I/O error).', ['component'], () => of('buffer').map((c) => [{ component: c.name }, details(c).diskError ? 1 : 0]));
+    live(r, 'gauge', 'plantgate_buffer_disk_error', '1 while the disk refuses the buffer\'s writes (full, I/O error).', ['component'], () => buffers().map((c) => [{ component: c.name }, c.details.diskError ? 1 : 0]));
     live(r, 'gauge', 'plantgate_buffer_lost_lines', 'Lines found lost in damaged buffer files and not yet acknowledged by an operator.', ['component'], () =>
-      of('buffer').map((c) => [{ component: c.name }, Number((details(c).losses as { lines?: number } | undefined)?.lines ?? 0)]),
+      buffers().map((c) => [{ component: c.name }, Number(c.details.losses?.lines ?? 0)]),
     );
 
-    const sink = (key: string, scale = 1) => () => of('sink').map((c): Sample => [{ component: c.name }, Number(details(c)[key] ?? 0) / scale]);
+    const sinks = () => ofKind(cs(), 'sink');
+    type SinkNumber = 'retries' | 'writes' | 'requests' | 'lastLatencyMs';
+    const sink = (key: SinkNumber, scale = 1) => () => sinks().map((c): Sample => [{ component: c.name }, Number(c.details[key] ?? 0) / scale]);
     live(r, 'counter', 'plantgate_sink_retries_total', 'Write attempts that had to be retried.', ['component'], sink('retries'));
     live(r, 'counter', 'plantgate_sink_writes_total', 'Write requests accepted.', ['component'], sink('writes'));
     live(r, 'counter', 'plantgate_sink_requests_total', 'Write requests sent, accepted or not.', ['component'], sink('requests'));
@@ -92,36 +96,32 @@ export class Metrics {
     live(r, 'gauge', 'plantgate_sink_paused', '1 while the sink is paused by an authorisation or missing-target error.', ['component'], () => of('sink').map((c) => [{ component: c.name }, c.state === 'paused' ? 1 : 0]));
     live(r, 'gauge', 'plantgate_sink_retrying', '1 while the sink\'s writes fail and are retried.', ['component'], () => of('sink').map((c) => [{ component: c.name }, c.state === 'retrying' ? 1 : 0]));
 
-    live(r, 'gauge', 'plantgate_mqtt_connected_devices', 'Devices connected to the embedded broker.', ['component'], () => typed('mqtt-broker').map((c) => [{ component: c.name }, Number(details(c).connectedDevices ?? 0)]));
+    live(r, 'gauge', 'plantgate_mqtt_connected_devices', 'Devices connected to the embedded broker.', ['component'], () => typed('mqtt-broker').map((c) => [{ component: c.name }, c.details.connectedDevices]));
     live(r, 'counter', 'plantgate_mqtt_refusals_total', 'Connections, packets and publishes the embedded broker refused, by reason; every known reason from the start.', ['component', 'reason'], () =>
       typed('mqtt-broker').flatMap((c) => {
-        const got = (details(c).refusals ?? {}) as Record<string, number>;
+        const got: Record<string, number> = c.details.refusals;
         return [...new Set([...REFUSAL_REASONS, ...Object.keys(got)])].map((reason): Sample => [{ component: c.name, reason }, got[reason] ?? 0]);
       }),
     );
-    live(r, 'gauge', 'plantgate_mqtt_connected', '1 while connected to the external broker.', ['component'], () => typed('mqtt-client').map((c) => [{ component: c.name }, details(c).connected ? 1 : 0]));
+    live(r, 'gauge', 'plantgate_mqtt_connected', '1 while connected to the external broker.', ['component'], () => typed('mqtt-client').map((c) => [{ component: c.name }, c.details.connected ? 1 : 0]));
     live(r, 'counter', 'plantgate_mqtt_reconnects_total', 'Connections made again: by a client id seen before (embedded broker), or to the external broker after the first.', ['component'], () => [
-      ...typed('mqtt-client').map((c): Sample => [{ component: c.name }, Math.max(0, Number(details(c).connects ?? 0) - 1)]),
-      ...typed('mqtt-broker').map((c): Sample => [{ component: c.name }, Number(details(c).reconnects ?? 0)]),
+      ...typed('mqtt-client').map((c): Sample => [{ component: c.name }, Math.max(0, c.details.connects - 1)]),
+      ...typed('mqtt-broker').map((c): Sample => [{ component: c.name }, c.details.reconnects]),
     ]);
-    live(r, 'counter', 'plantgate_unrouted_messages_total', 'MQTT messages that matched no route.', ['component'], () => of('source').filter((c) => 'unroutedMessages' in details(c)).map((c) => [{ component: c.name }, Number(details(c).unroutedMessages)]));
-    live(r, 'gauge', 'plantgate_opcua_connected', '1 while the OPC UA endpoint\'s session is up.', ['component'], () => typed('opcua').map((c) => [{ component: c.name }, details(c).connected ? 1 : 0]));
+    live(r, 'counter', 'plantgate_unrouted_messages_total', 'MQTT messages that matched no route.', ['component'], () =>
+      [...typed('mqtt-broker'), ...typed('mqtt-client')].map((c) => [{ component: c.name }, c.details.unroutedMessages]),
+    );
+    live(r, 'gauge', 'plantgate_opcua_connected', '1 while the OPC UA endpoint\'s session is up.', ['component'], () => typed('opcua').map((c) => [{ component: c.name }, c.details.connected ? 1 : 0]));
     live(r, 'gauge', 'plantgate_opcua_failing_nodes', 'Nodes of the endpoint that are not good (failed, bad, removed).', ['component'], () =>
-      typed('opcua').map((c) => {
-        const n = (details(c).nodes ?? {}) as Record<string, number>;
-        return [{ component: c.name }, Math.max(0, Number(n.total ?? 0) - Number(n.ok ?? 0))];
-      }),
+      typed('opcua').map((c) => [{ component: c.name }, Math.max(0, c.details.nodes.total - c.details.nodes.ok)]),
     );
-    live(r, 'counter', 'plantgate_opcua_sessions_resumed_total', 'Sessions taken over again after a cut, with the notifications the server held (nothing lost).', ['component'], () => typed('opcua').map((c) => [{ component: c.name }, Number(details(c).sessionsResumed ?? 0)]));
-    live(r, 'counter', 'plantgate_opcua_gaps_total', 'Outages whose values the server could not hand over (session gone: server restart, or a cut longer than the session timeout).', ['component'], () => typed('opcua').map((c) => [{ component: c.name }, Number(details(c).gaps ?? 0)]));
+    live(r, 'counter', 'plantgate_opcua_sessions_resumed_total', 'Sessions taken over again after a cut, with the notifications the server held (nothing lost).', ['component'], () => typed('opcua').map((c) => [{ component: c.name }, c.details.sessionsResumed]));
+    live(r, 'counter', 'plantgate_opcua_gaps_total', 'Outages whose values the server could not hand over (session gone: server restart, or a cut longer than the session timeout).', ['component'], () => typed('opcua').map((c) => [{ component: c.name }, c.details.gaps]));
     live(r, 'gauge', 'plantgate_opcua_active_alarms', 'Conditions the endpoint\'s server retains (active, or not yet acknowledged), by severity band.', ['component', 'severity'], () =>
-      typed('opcua').flatMap((c) => {
-        const by = ((details(c).events as { activeAlarmsBySeverity?: Record<string, number> } | undefined)?.activeAlarmsBySeverity ?? undefined);
-        return by ? Object.entries(by).map(([severity, n]): Sample => [{ component: c.name, severity }, n]) : [];
-      }),
+      typed('opcua').flatMap((c) => Object.entries(c.details.events?.activeAlarmsBySeverity ?? {}).map(([severity, n]): Sample => [{ component: c.name, severity }, n])),
     );
-    live(r, 'gauge', 'plantgate_sparkplug_nodes_online', 'Sparkplug edge nodes online (born, not dead).', ['component'], () => typed('sparkplug-host').map((c) => [{ component: c.name }, Number(details(c).nodesOnline ?? 0)]));
-    live(r, 'gauge', 'plantgate_sparkplug_nodes_offline', 'Sparkplug edge nodes known and offline.', ['component'], () => typed('sparkplug-host').map((c) => [{ component: c.name }, Number(details(c).nodesOffline ?? 0)]));
+    live(r, 'gauge', 'plantgate_sparkplug_nodes_online', 'Sparkplug edge nodes online (born, not dead).', ['component'], () => typed('sparkplug-host').map((c) => [{ component: c.name }, c.details.nodesOnline]));
+    live(r, 'gauge', 'plantgate_sparkplug_nodes_offline', 'Sparkplug edge nodes known and offline.', ['component'], () => typed('sparkplug-host').map((c) => [{ component: c.name }, c.details.nodesOffline]));
 
     live(r, 'counter', 'plantgate_dead_letters_total', 'Inputs moved to dead letters (all reasons).', [], () => [[{}, this.snapshot!.deadLetters.total]]);
     live(r, 'counter', 'plantgate_dead_letters_by_reason_total', 'Inputs moved to dead letters, by reason; every known reason from the start.', ['reason'], () => {

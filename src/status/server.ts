@@ -20,6 +20,7 @@
  * answer without credentials). Responses carry security headers; no secret is ever part of a
  * response (components show URLs without user info, configuration is never echoed).
  */
+import { ofKind, ofType } from './details.js';
 import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -142,14 +143,17 @@ export class StatusServer {
   /** Reasons the gateway is not ready; empty when it is. */
   notReady(components = this.pipeline.components().map((c) => c.status())): string[] {
     const reasons: string[] = [];
+    const sinkAlerts = new Map(ofKind(components, 'sink').map((c) => [c.name, c.details.alert]));
+    const buffers = new Map(ofKind(components, 'buffer').map((c) => [c.name, c.details]));
     for (const c of components) {
       if (c.state === 'stopped' || c.state === 'starting' || c.state === 'stopping') reasons.push(`${c.kind} ${c.name} is ${c.state}`);
       else if (c.kind === 'source' && c.state === 'reconnecting') reasons.push(`source ${c.name} is not connected${c.lastError ? `: ${c.lastError.message}` : ''}`);
-      else if (c.kind === 'sink' && c.state === 'paused') reasons.push(`sink ${c.name} is paused: ${String(c.details?.alert ?? c.lastError?.message ?? '')}`);
+      else if (c.kind === 'sink' && c.state === 'paused') reasons.push(`sink ${c.name} is paused: ${String(sinkAlerts.get(c.name) ?? c.lastError?.message ?? '')}`);
       else if (c.kind === 'sink' && c.state === 'retrying') reasons.push(`sink ${c.name} is retrying: ${c.lastError?.message ?? 'the last write failed'}`);
       else if (c.kind === 'buffer') {
-        const disk = c.details?.diskError as { code: string; since: number } | undefined;
-        const fill = Number(c.details?.bytesOnDisk ?? 0) / Number(c.details?.maxBytes ?? Infinity);
+        const b = buffers.get(c.name);
+        const disk = b?.diskError;
+        const fill = Number(b?.bytesOnDisk ?? 0) / Number(b?.maxBytes ?? Infinity);
         if (disk) reasons.push(`buffer ${c.name} cannot write to its disk (${disk.code === 'ENOSPC' ? 'disk full' : disk.code}) since ${new Date(disk.since).toISOString()}: intake is held back`);
         else if (c.state === 'full' || fill > BUFFER_READY_LIMIT) reasons.push(`buffer ${c.name} is ${Math.round(fill * 100)}% full`);
       }
@@ -248,11 +252,10 @@ export class StatusServer {
       const st = s.status();
       if ('deviceRows' in s && typeof s.deviceRows === 'function') rows.push(...(s.deviceRows() as DeviceListRow[]));
       else if (st.type === 'opcua') {
-        const d = (st.details ?? {}) as { url?: string; connected?: boolean };
-        rows.push({ source: st.name, id: String(d.url ?? st.name), state: d.connected ? 'connected' : 'disconnected', since: st.since, lastSeenAt: st.lastValueAt, messages: st.counters.received });
+        const d = ofType([st], 'opcua')[0]?.details;
+        rows.push({ source: st.name, id: String(d?.url ?? st.name), state: d?.connected ? 'connected' : 'disconnected', since: st.since, lastSeenAt: st.lastValueAt, messages: st.counters.received });
       } else if (st.type === 'sparkplug-host') {
-        const nodes = ((st.details ?? {}) as { nodes?: { group: string; edge: string; online: boolean; since: number; lastMessageAt?: number; devices: { device: string; online: boolean; since: number }[] }[] }).nodes ?? [];
-        for (const n of nodes) {
+        for (const n of ofType([st], 'sparkplug-host')[0]?.details.nodes ?? []) {
           rows.push({ source: st.name, id: `${n.group}/${n.edge}`, state: n.online ? 'online' : 'offline', since: n.since, lastSeenAt: n.lastMessageAt, messages: 0 });
           for (const d of n.devices) rows.push({ source: st.name, id: `${n.group}/${n.edge}/${d.device}`, state: d.online ? 'online' : 'offline', since: d.since, lastSeenAt: n.lastMessageAt, messages: 0 });
         }

@@ -1,14 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import type { RejectedInput } from '../../core/errors.js';
 import type { Point } from '../../core/point.js';
-import { CardinalityGuard, seriesKey } from './cardinality.js';
+import { CardinalityLimit, seriesKey } from './cardinality.js';
 import { cardinalitySchema } from './config.js';
 
 const point = (measurement: string, tags: Record<string, string>, clientId?: string): Point => ({
   measurement, tags, fields: { v: 1 }, time: 1, receivedAt: 1, quality: 'good', source: 'mqtt-broker', origin: clientId ? { clientId } : undefined,
 });
 
-function run(g: CardinalityGuard, points: Point[]) {
+function run(g: CardinalityLimit, points: Point[]) {
   const refused: [Point, RejectedInput][] = [];
   const out = g.process(points, (p, why) => refused.push([p, why]));
   return { out, refused };
@@ -20,7 +20,7 @@ describe('cardinality limit', () => {
   });
 
   it('refuses new series of a source over its budget, naming it; known series and other sources keep flowing', () => {
-    const g = new CardinalityGuard('cardinality', cardinalitySchema.parse({ maxSeriesPerSource: 3 }));
+    const g = new CardinalityLimit('cardinality', cardinalitySchema.parse({ maxSeriesPerSource: 3 }));
     const bad = Array.from({ length: 10 }, (_, i) => point('robot', { serial: `SN${i}` }, 'bad-device'));
     const r1 = run(g, bad);
     expect(r1.out).toHaveLength(3);
@@ -37,7 +37,7 @@ describe('cardinality limit', () => {
   });
 
   it('per measurement and total budgets', () => {
-    const g = new CardinalityGuard('cardinality', cardinalitySchema.parse({ maxSeriesPerMeasurement: 2, maxSeries: 3 }));
+    const g = new CardinalityLimit('cardinality', cardinalitySchema.parse({ maxSeriesPerMeasurement: 2, maxSeries: 3 }));
     const r = run(g, [point('a', { x: '1' }, 'd1'), point('a', { x: '2' }, 'd2'), point('a', { x: '3' }, 'd3'), point('b', { x: '1' }, 'd1'), point('c', { x: '1' }, 'd1')]);
     expect(r.out.map(seriesKey)).toEqual(['a,x=1', 'a,x=2', 'b,x=1']);
     expect(r.refused.map(([, e]) => e.message.match(/the (.*) budget/)![1])).toEqual(['per-measurement', 'total']);

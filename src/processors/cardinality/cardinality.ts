@@ -35,7 +35,7 @@ export function seriesKey(p: Point): string {
   return encodeSeriesKey(p.measurement, p.tags);
 }
 
-export class CardinalityGuard extends BaseComponent implements Processor {
+export class CardinalityLimit extends BaseComponent implements Processor {
   readonly kind = 'processor' as const;
   readonly type = 'cardinality';
   private readonly series = new Set<string>();
@@ -101,7 +101,7 @@ export class CardinalityGuard extends BaseComponent implements Processor {
     if (o.refused === 1) this.setState('degraded');
   }
 
-  protected override details(): Record<string, unknown> {
+  override details() {
     const top = (m: Map<string, number>) => [...m].sort((a, b) => b[1] - a[1]).slice(0, 20).map(([name, series]) => ({ name, series }));
     return {
       budgets: this.config,

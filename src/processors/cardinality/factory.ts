@@ -1,11 +1,11 @@
 import { defineFactory } from '../../core/factory.js';
-import { CardinalityGuard } from './cardinality.js';
+import { CardinalityLimit } from './cardinality.js';
 import { cardinalitySchema } from './config.js';
 
 export const cardinalityFactory = defineFactory({
   type: 'cardinality',
   schema: cardinalitySchema,
-  create: (name, config) => new CardinalityGuard(name, config),
+  create: (name, config) => new CardinalityLimit(name, config),
   reconfigure: (limit, next) => {
     limit.reconfigure(next);
     return true;

@@ -149,7 +149,7 @@ export class InfluxSink extends BaseComponent {
     this.wake.abort();
   }
 
-  protected override details(): Record<string, unknown> {
+  override details() {
     return {
       url: safeUrl(this.config.url),
       target: this.config.api === 'v1' ? this.config.database : `${this.config.org}/${this.config.bucket}`,

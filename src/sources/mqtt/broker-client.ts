@@ -198,7 +198,7 @@ export class BrokerClient extends MqttSource {
     if (client) await client.endAsync(false).catch(() => client.end(true));
   }
 
-  protected override details(): Record<string, unknown> {
+  override details() {
     return {
       url: safeUrl(this.config.url),
       tls: this.config.tls ? { ca: this.config.tls.ca, cert: this.config.tls.cert, rejectUnauthorized: this.config.tls.rejectUnauthorized } : undefined,

@@ -448,7 +448,7 @@ export class EmbeddedBroker extends MqttSource {
     await this.deliver(packet.topic, packet.payload as Buffer, this.config.maxPayloadBytes, client.id);
   }
 
-  protected override details(): Record<string, unknown> {
+  override details() {
     const c = this.config;
     return {
       listen: `${c.listen.host}:${this.port}`,

@@ -60,7 +60,7 @@ export abstract class MqttSource extends BaseComponent implements Source, Sparkp
     this.counters.written += res.points.length;
   }
 
-  protected routingDetails(): Record<string, unknown> {
+  protected routingDetails() {
     return {
       unroutedMessages: this.unrouted,
       failingTopics: [...this.failingTopics].slice(-20).map(([topic, v]) => ({ topic, ...v })),

@@ -556,7 +556,7 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
     this.setState(this.nodes.failing().length || this.events.failing().length ? 'degraded' : 'running');
   }
 
-  protected override details(): Record<string, unknown> {
+  override details() {
     const counts: Record<NodeStatus, number> = { pending: 0, ok: 0, bad: 0, failed: 0, removed: 0 };
     for (const i of this.nodes.items) counts[i.status]++;
     return {

@@ -285,7 +285,7 @@ export class SparkplugHost extends BaseComponent implements Source {
 
   private readonly retired = { births: 0, deaths: 0, gaps: 0, unknownAliases: 0, dataBeforeBirth: 0, reordered: 0, duplicates: 0, staleDeaths: 0, rebirthsNeeded: 0 };
 
-  protected override details(): Record<string, unknown> {
+  override details() {
     const nodes = [...this.sessions.nodes.values()].sort((a, b) => (a.group + a.edge).localeCompare(b.group + b.edge));
     const staleOf = (m: Map<string, { stale: boolean }>) => [...m.values()].filter((d) => d.stale).length;
     const total = { ...this.retired };

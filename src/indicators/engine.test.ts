@@ -1,5 +1,5 @@
 /**
- * The indicator arithmetic on a registry small enough to check by hand (DESIGN §4).
+ * The indicator arithmetic on a registry small enough to check by hand (docs/indicators.md).
  */
 import { describe, expect, it } from 'vitest';
 import type { Point } from '../core/point.js';

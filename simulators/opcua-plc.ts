@@ -89,6 +89,8 @@ export class PlcMachine implements SimModel {
         nodeId: `s=${this.name}.${folder}.${name}`,
         componentOf: f,
         dataType: DataType[tag.type],
+        // every change can be reported (samplingInterval 0): the tags change only on a tick
+        minimumSamplingInterval: 0,
         valueRank: tag.array ? 1 : -1,
         arrayDimensions: tag.array ? [tag.array] : undefined,
         value: new Variant({ dataType: tag.type, arrayType, value: tag.gen(Date.now(), this) }),

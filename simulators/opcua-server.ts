@@ -135,6 +135,9 @@ export class SimServer {
       buildInfo: { productName: 'plantgate simulator', manufacturerName: 'plantgate', softwareVersion: '1.0.0' },
       serverInfo: { applicationUri: `urn:plantgate:sim:${o.port}`, productUri: 'urn:plantgate:sim' },
       maxConnectionsPerEndpoint: 100,
+      // a controller that reports every change when asked for samplingInterval 0 (exception-based
+      // acquisition); the variables that allow it say so with a MinimumSamplingInterval of 0
+      serverCapabilities: { minSupportedSampleRate: 0 },
     });
     await server.initialize();
     const addressSpace = server.engine.addressSpace!;

@@ -60,7 +60,7 @@ describe('fuzz: JSON payloads through router and guard', () => {
     fc.assert(
       fc.property(topic, payload, (t, p) => {
         const before = dl.status().total;
-        const res = router.route(t, p, 'fuzz', dl, 4096, 'dev');
+        const res = router.route(t, p, 'fuzz', (r) => dl.add(r), 4096, 'dev');
         if (res.kind === 'rejected') {
           rejectedMessages++;
           expect(dl.status().total).toBe(before + 1);

@@ -62,4 +62,9 @@ describe('layout', () => {
     });
     expect(unexplained).toEqual([]);
   });
+
+  it('dead letters are written in one place: the pipeline; components hand rejections over', () => {
+    const writers = SRC.filter((f) => /deadLetters\.add\(|\bDeadLetters\b[^;]*\.add\(/.test(readFileSync(join(ROOT, f), 'utf8')));
+    expect(writers).toEqual(['src/pipeline/pipeline.ts']);
+  });
 });

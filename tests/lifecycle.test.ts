@@ -10,7 +10,7 @@ import { bufferSchema } from '../src/buffer/config.js';
 import { DiskBuffer } from '../src/buffer/disk-buffer.js';
 import type { Component } from '../src/core/component.js';
 import { deadLettersSchema } from '../src/deadletters/config.js';
-import { DeadLetters } from '../src/deadletters/dead-letters.js';
+import { DeadLetters, type Rejection } from '../src/deadletters/dead-letters.js';
 import { guardSchema } from '../src/processors/guard/config.js';
 import { Guard } from '../src/processors/guard/guard.js';
 import { influxSchema } from '../src/sinks/influxdb/config.js';
@@ -34,11 +34,11 @@ function make(): Record<string, () => Component> {
   const dl = new DeadLetters(`${dir}/dl.jsonl`, deadLettersSchema.parse({}));
   const buffer = () => new DiskBuffer('buffer', bufferSchema.parse({ dir: `${dir}/buf-${Math.random()}` }), ['sink']);
   const router = new TopicRouter([routeSchema.parse({ topic: 'a/{b}', measurement: 'm' })]);
-  const ctx = { ingest: async () => undefined, deadLetters: dl, log: pino({ level: 'silent' }) };
+  const ctx = { ingest: async () => undefined, reject: (r: Rejection) => dl.add(r), log: pino({ level: 'silent' }) };
   return {
     'disk buffer': buffer,
     guard: () => new Guard('guard', guardSchema.parse({})),
-    'influxdb sink': () => new InfluxSink('sink', influxSchema.parse({ url: 'http://127.0.0.1:9', database: 'x' }), buffer(), dl),
+    'influxdb sink': () => new InfluxSink('sink', influxSchema.parse({ url: 'http://127.0.0.1:9', database: 'x' }), buffer(), (r) => dl.add(r)),
     'embedded broker': () => new EmbeddedBroker('broker', brokerSchema.parse({ listen: '127.0.0.1:0', allowAnonymous: true }), router, ctx),
     'opcua endpoint': () =>
       new OpcuaEndpointSource('opc', endpointSchema.parse({ name: 'opc', url: 'opc.tcp://127.0.0.1:9', nodes: [{ nodeId: 'i=2258', field: 't' }] }), { manager: openCertificateManager(`${dir}/pki`), applicationName: 'test' }, ctx),

@@ -29,6 +29,11 @@ export interface DeadLetter {
 const MAX_PAYLOAD = 64 * 1024;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
+/** What a component refuses: dead-lettered with its reason, in one place (the pipeline's `reject`). */
+export type Rejection = Omit<DeadLetter, 'at' | 'payload' | 'payloadEncoding'> & { payload?: Uint8Array | string };
+/** How a component hands a rejection over; it never writes dead letters itself. */
+export type Reject = (r: Rejection) => void;
+
 export class DeadLetters {
   private latest: DeadLetter[] = [];
   private readonly byReason: Record<string, number> = {};
@@ -48,7 +53,7 @@ export class DeadLetters {
     }
   }
 
-  add(entry: Omit<DeadLetter, 'at' | 'payload' | 'payloadEncoding'> & { payload?: Uint8Array | string }): void {
+  add(entry: Rejection): void {
     const dl: DeadLetter = { at: Date.now(), source: entry.source, reason: entry.reason, message: entry.message };
     if (entry.topic !== undefined) dl.topic = entry.topic;
     if (entry.line !== undefined) dl.line = entry.line;

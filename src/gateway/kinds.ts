@@ -118,7 +118,7 @@ function one<C>(name: string, config: C | undefined): { name: string; config: C 
 const sink: Kind<PlantgateConfig['influx'], Component> = {
   key: 'influxdb',
   instances: ({ config }) => one(sinkName(config.influx), config.influx),
-  create: (name, config, rt) => influxSinkFactory.create(name, config, { buffer: rt.buffer, deadLetters: rt.deadLetters, log: rt.log }),
+  create: (name, config, rt) => influxSinkFactory.create(name, config, { buffer: rt.buffer, reject: rt.pipeline.reject, log: rt.log }),
   // the old sink is stopped before the new one starts: both read the same cursor
   attach: (s, rt) => {
     const old = rt.pipeline.sinks.find((x) => x.name === s.name);

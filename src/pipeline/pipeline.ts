@@ -10,7 +10,7 @@ import { BufferFullError, type DiskBuffer } from '../buffer/disk-buffer.js';
 import type { Component, ComponentStatus } from '../core/component.js';
 import { PlantgateError } from '../core/errors.js';
 import type { Point } from '../core/point.js';
-import type { DeadLetters } from '../deadletters/dead-letters.js';
+import type { DeadLetters, Reject } from '../deadletters/dead-letters.js';
 import { encodeLine } from '../lineprotocol/encode.js';
 import type { Processor } from '../processors/processor.js';
 import type { Source, SourceContext } from '../sources/source.js';
@@ -36,9 +36,15 @@ export class Pipeline {
     readonly log: Logger,
   ) {}
 
+  /**
+   * The one writer of dead letters: sources, processors and sinks hand their rejections here
+   * (through their context or the runtime), so every refusal is kept, counted and shown alike.
+   */
+  readonly reject: Reject = (r) => this.deadLetters.add(r);
+
   /** The context handed to every source. */
   sourceContext(): SourceContext {
-    return { ingest: (points, source) => this.ingest(points, source), deadLetters: this.deadLetters, log: this.log, pendingBytes: () => this.buffer.pendingAppendBytes() };
+    return { ingest: (points, source) => this.ingest(points, source), reject: this.reject, log: this.log, pendingBytes: () => this.buffer.pendingAppendBytes() };
   }
 
   /** `first`: started before, and stopped after, every other source (the Sparkplug host, which its transports feed). */
@@ -73,7 +79,7 @@ export class Pipeline {
     let ps = points;
     for (const proc of this.processors) {
       ps = proc.process(ps, (p, why) =>
-        this.deadLetters.add({ source, reason: why.reason, message: `${proc.name}: ${why.message}`, line: safeLine(p) }),
+        this.reject({ source, reason: why.reason, message: `${proc.name}: ${why.message}`, line: safeLine(p) }),
       );
       if (ps.length === 0) return;
     }

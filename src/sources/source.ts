@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Component } from '../core/component.js';
 import type { Point } from '../core/point.js';
-import type { DeadLetters } from '../deadletters/dead-letters.js';
+import type { Reject } from '../deadletters/dead-letters.js';
 
 /** What the pipeline gives a source. */
 export interface SourceContext {
@@ -12,7 +12,8 @@ export interface SourceContext {
    * source must then not acknowledge, so the publisher or broker sends again.
    */
   ingest(points: Point[], source: string): Promise<void>;
-  deadLetters: DeadLetters;
+  /** Input that cannot become points, with its reason: the pipeline dead-letters it. */
+  reject: Reject;
   log: Logger;
   /** Bytes of lines the pipeline holds until their buffer commit (what intake has in memory). */
   pendingBytes?: () => number;

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { DiskBuffer } from '../../buffer/disk-buffer.js';
 import { changedKeys, defineFactory } from '../../core/factory.js';
-import type { DeadLetters } from '../../deadletters/dead-letters.js';
+import type { Reject } from '../../deadletters/dead-letters.js';
 import { type InfluxConfig, influxSchema } from './config.js';
 import { InfluxSink } from './influx-sink.js';
 
@@ -21,7 +21,7 @@ export function targetChanges(prev: InfluxConfig, next: InfluxConfig): string[] 
 export const influxSinkFactory = defineFactory({
   type: 'influxdb',
   schema: influxSchema,
-  create: (name, config, deps: { buffer: DiskBuffer; deadLetters: DeadLetters; log: Logger }) => new InfluxSink(name, config, deps.buffer, deps.deadLetters, deps.log),
+  create: (name, config, deps: { buffer: DiskBuffer; reject: Reject; log: Logger }) => new InfluxSink(name, config, deps.buffer, deps.reject, deps.log),
   // batching, timeouts and credentials: the sink restarts and goes on from its cursor, nothing is lost
   reconfigure: () => false,
   fixed: (prev, next) => {

@@ -31,7 +31,7 @@ import { HttpError, InfluxDB } from '@influxdata/influxdb-client';
 import { BaseComponent } from '../../core/component.js';
 import { SinkWriteError } from '../../core/errors.js';
 import type { DiskBuffer } from '../../buffer/disk-buffer.js';
-import type { DeadLetters } from '../../deadletters/dead-letters.js';
+import type { Reject } from '../../deadletters/dead-letters.js';
 import type { InfluxConfig } from './config.js';
 
 type Transport = InfluxDB['transport'];
@@ -71,7 +71,7 @@ export class InfluxSink extends BaseComponent {
     name: string,
     private readonly config: InfluxConfig,
     private readonly buffer: DiskBuffer,
-    private readonly deadLetters: DeadLetters,
+    private readonly reject: Reject,
     log?: Logger,
   ) {
     super(name);
@@ -268,7 +268,7 @@ export class InfluxSink extends BaseComponent {
       for (const x of refused) x.r.lines++;
       this.drop('influx_400');
       const what = refused.map((x) => `field "${x.r.field}" of measurement "${x.r.measurement}" is ${x.type} here, InfluxDB holds it as ${x.r.existing}`).join('; ');
-      this.deadLetters.add({ source: this.name, reason: 'influx_400', message: `field type conflict: ${what} (refused before sending; ${rest ? 'the line\'s other fields were written' : 'the line had no other field'})`, line });
+      this.reject({ source: this.name, reason: 'influx_400', message: `field type conflict: ${what} (refused before sending; ${rest ? 'the line\'s other fields were written' : 'the line had no other field'})`, line });
     }
     return keep;
   }
@@ -276,7 +276,7 @@ export class InfluxSink extends BaseComponent {
   private async splitAndDeliver(lines: string[], err: SinkWriteError): Promise<boolean> {
     if (lines.length === 1) {
       this.drop(`influx_${err.status}`);
-      this.deadLetters.add({ source: this.name, reason: `influx_${err.status}`, message: err.message, line: lines[0] });
+      this.reject({ source: this.name, reason: `influx_${err.status}`, message: err.message, line: lines[0] });
       return true;
     }
     const mid = lines.length >>> 1;

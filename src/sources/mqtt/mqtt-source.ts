@@ -41,7 +41,7 @@ export abstract class MqttSource extends BaseComponent implements Source, Sparkp
       this.lastValueAt = Date.now();
       return this.sparkplug.handle(topic, payload, this, { clientId, maxPayloadBytes });
     }
-    const res = this.router.route(topic, payload, this.name, this.ctx.deadLetters, maxPayloadBytes, clientId);
+    const res = this.router.route(topic, payload, this.name, this.ctx.reject, maxPayloadBytes, clientId);
     if (res.kind === 'unrouted') {
       this.unrouted++;
       return;

@@ -4,7 +4,7 @@
  */
 import { RejectedInput } from '../../core/errors.js';
 import type { Point } from '../../core/point.js';
-import type { DeadLetters } from '../../deadletters/dead-letters.js';
+import type { Reject } from '../../deadletters/dead-letters.js';
 import type { RouteConfig } from './config.js';
 import { decodeJson } from './json-decoder.js';
 import { parseTopicTemplate, type TopicTemplate } from './topic-template.js';
@@ -28,7 +28,7 @@ export class TopicRouter {
     return [...new Set(this.routes.map((r) => r.template.filter))];
   }
 
-  route(topic: string, payload: Uint8Array, source: string, deadLetters: DeadLetters, maxPayloadBytes = Infinity, clientId?: string): RouteResult {
+  route(topic: string, payload: Uint8Array, source: string, reject: Reject, maxPayloadBytes = Infinity, clientId?: string): RouteResult {
     for (const { config, template } of this.routes) {
       const topicTags = template.match(topic);
       if (!topicTags) continue;
@@ -40,7 +40,7 @@ export class TopicRouter {
         return { kind: 'points', points: decodeJson(payload, { route: config, topicTags, receivedAt: Date.now(), source, origin }) };
       } catch (err) {
         if (!(err instanceof RejectedInput)) throw err;
-        deadLetters.add({ source, reason: err.reason, message: err.message, topic, payload: payload.subarray(0, 4096) });
+        reject({ source, reason: err.reason, message: err.message, topic, payload: payload.subarray(0, 4096) });
         return { kind: 'rejected', reason: err.reason };
       }
     }

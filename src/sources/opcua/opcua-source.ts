@@ -522,7 +522,7 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
     const receivedAt = Date.now();
     const r = valuesToPoints(values, this.config, this.name, this.nodes, {
       drop: (reason) => this.drop(reason),
-      reject: (reason, message, node) => this.ctx.deadLetters.add({ source: this.name, reason, message, topic: node }),
+      reject: (reason, message, node) => this.ctx.reject({ source: this.name, reason, message, topic: node }),
     }, receivedAt);
     this.valuesReceived += r.values;
     if (r.changed) this.updateState();

@@ -142,7 +142,7 @@ export class SparkplugHost extends BaseComponent implements Source {
 
   private reject(reason: string, message: string, topic: string, payload: Buffer): void {
     this.drop(reason);
-    this.ctx.deadLetters.add({ source: this.name, reason, message, topic, payload: payload.subarray(0, 4096) });
+    this.ctx.reject({ source: this.name, reason, message, topic, payload: payload.subarray(0, 4096) });
   }
 
   private async onState(hostId: string, payload: Buffer, via: SparkplugTransport, now: number): Promise<void> {

@@ -26,33 +26,31 @@ interface Details {
   recentGaps: Array<{ start: number; end: number; reason: string }>;
 }
 
-describe('OPC UA: no value lost when the connection drops', () => {
-  let db: InfluxdHandle;
-  useInfluxd((d) => (db = d));
-  let sim: SimServer;
-  let proxy: TcpProxy;
-  let gw: Awaited<ReturnType<typeof testGateway>>;
-  const pki = tempDir('opcua-gapless');
-  const plc = () => sim.models[0] as PlcMachine;
-  const details = () => (gw.pipeline.sources.find((s) => s.name === 'plc')! as OpcuaEndpointSource).status().details as unknown as Details;
-
+/**
+ * A PLC simulator behind a TCP relay, read by a gateway through the relay, and a real influxd:
+ * the rig of every test here. samplingInterval 0 on the counter: the server reports every change
+ * (a sampling timer as fast as the counter misses a value now and then on a busy host, which is
+ * no loss of the cut's); queueSize 100 at 10 changes a second: the server holds 10 s of values,
+ * more than a 5 s cut.
+ */
+function plcBehindRelay(o: { endpoint: string; database: string; historize?: boolean; nodes?: string }) {
+  const rig = {} as { db: InfluxdHandle; sim: SimServer; proxy: TcpProxy; gw: Awaited<ReturnType<typeof testGateway>> };
+  useInfluxd((d) => (rig.db = d));
+  const pki = tempDir(`opcua-${o.database}`);
   beforeAll(async () => {
-    sim = plcFleet({ servers: 1, plcsPerServer: 1, basePort: await freePort(), pkiDir: pki.path, security: 'none', intervalMs: 100 })[0]!;
-    await sim.start();
-    proxy = new TcpProxy(sim.options.port);
-    await proxy.start();
-    // samplingInterval 0: the server reports every change of the counter (a sampling timer as fast
-    // as the counter misses a value now and then on a busy host, which is no loss of the cut's);
-    // queueSize 100 at 10 changes a second: the server holds 10 s of values, more than a 5 s cut
-    gw = await testGateway(`
+    rig.sim = plcFleet({ servers: 1, plcsPerServer: 1, basePort: await freePort(), pkiDir: pki.path, security: 'none', intervalMs: 100, historize: o.historize })[0]!;
+    await rig.sim.start();
+    rig.proxy = new TcpProxy(rig.sim.options.port);
+    await rig.proxy.start();
+    rig.gw = await testGateway(`
 http: { listen: 127.0.0.1:0 }
-influx: { url: ${db.url}, database: gapless, flushInterval: 200ms }
+influx: { url: ${rig.db.url}, database: ${o.database}, flushInterval: 200ms }
 buffer: { dir: "\${DATA}/buffer" }
 opcua:
   pkiDir: ${pki.path}/gw
   endpoints:
-    - name: plc
-      url: opc.tcp://127.0.0.1:${proxy.port}
+    - name: ${o.endpoint}
+      url: opc.tcp://127.0.0.1:${rig.proxy.port}
       measurement: plc
       qualityTag: ""
       publishingInterval: 200
@@ -62,26 +60,34 @@ opcua:
       reconnect: { initialDelay: 200ms, maxDelay: 1s }
       nodes:
         - { nodeId: "nsu=${PLC_NAMESPACE};s=PLC_01.Diagnostics.Sequence", field: seq, samplingInterval: 0 }
-`);
+${o.nodes ?? ''}`);
   }, 60_000);
-
   afterAll(async () => {
-    await gw?.cleanup();
-    await proxy?.stop();
-    await sim?.stop();
+    await rig.gw?.cleanup();
+    await rig.proxy?.stop();
+    await rig.sim?.stop();
     pki.remove();
   }, 60_000);
+  return Object.assign(rig, {
+    plc: () => rig.sim.models[0] as PlcMachine,
+    details: () => (rig.gw.pipeline.sources.find((s) => s.name === o.endpoint)! as OpcuaEndpointSource).status().details as unknown as Details,
+  });
+}
+
+describe('OPC UA: no value lost when the connection drops', () => {
+  const rig = plcBehindRelay({ endpoint: 'plc', database: 'gapless' });
+  const { plc, details } = rig;
 
   /** Stored sequence values from `from` on, and which of from..to are missing. */
   async function missing(from: number, to: number): Promise<{ stored: number; missing: number[] }> {
-    const got = new Set(rows(await db.query(`SELECT seq FROM plc WHERE seq >= ${from} AND seq <= ${to}`, 'gapless')).map((r) => Number(r.seq)));
+    const got = new Set(rows(await rig.db.query(`SELECT seq FROM plc WHERE seq >= ${from} AND seq <= ${to}`, 'gapless')).map((r) => Number(r.seq)));
     const lost: number[] = [];
     for (let v = from; v <= to; v++) if (!got.has(v)) lost.push(v);
     return { stored: got.size, missing: lost };
   }
 
   it('stores every value of a counter across ten cuts of 3-5 s that the session survives', async () => {
-    await eventually('values flowing', async () => rows(await db.query('SELECT count(seq) FROM plc', 'gapless'))[0]?.count ?? 0, (n) => Number(n) > 5, 20_000);
+    await eventually('values flowing', async () => rows(await rig.db.query('SELECT count(seq) FROM plc', 'gapless'))[0]?.count ?? 0, (n) => Number(n) > 5, 20_000);
     const first = plc().sequence;
     const before = details();
     // the server's sequence at each cut and when its session was back, to place a loss if one shows
@@ -89,7 +95,7 @@ opcua:
     for (let i = 0; i < 10; i++) {
       const ms = 3000 + ((i * 733) % 2001);
       const atCut = plc().sequence;
-      proxy.cut(ms);
+      rig.proxy.cut(ms);
       await eventually('cut noticed', async () => details().outages, (n) => n === before.outages + i + 1, 20_000);
       await eventually('session resumed', async () => details(), (d) => d.connected && d.sessionsResumed > before.sessionsResumed + i, 30_000);
       windows.push(`${atCut}..${plc().sequence}`);
@@ -105,16 +111,16 @@ opcua:
     expect(d.sessionsResumed).toBeGreaterThanOrEqual(before.sessionsResumed + 10);
     expect(d.gaps).toBe(before.gaps);
     // one session on the server: the resumed one, never a pile of orphans
-    await eventually('one session on the server', async () => sim.activeSessions(), (n) => n === 1, 10_000);
+    await eventually('one session on the server', async () => rig.sim.activeSessions(), (n) => n === 1, 10_000);
   }, 240_000);
 
   it('records a 20 s outage across a server restart as a gap with its start and end', async () => {
     const before = details();
     const cutAt = Date.now();
-    proxy.cut();
-    await sim.restart(0);
+    rig.proxy.cut();
+    await rig.sim.restart(0);
     await new Promise((r) => setTimeout(r, 20_000));
-    proxy.heal();
+    rig.proxy.heal();
     await eventually('gap recorded', async () => details().gaps, (n) => n === before.gaps + 1, 30_000);
     const gap = details().recentGaps.at(-1)!;
     // the gap runs from the last answer before the cut to the new subscription after it
@@ -126,7 +132,7 @@ opcua:
     expect(gap.reason).toMatch(/1 of 1 nodes have no history on the server/);
     const point = await eventually(
       'gap point stored',
-      async () => rows(await db.query(`SELECT start_ms, end_ms, duration_s, reason FROM plantgate_gaps WHERE endpoint = 'plc'`, 'gapless')),
+      async () => rows(await rig.db.query(`SELECT start_ms, end_ms, duration_s, reason FROM plantgate_gaps WHERE endpoint = 'plc'`, 'gapless')),
       (r) => r.length === 1,
       20_000,
     );
@@ -134,7 +140,7 @@ opcua:
     expect(Number(point[0]!.end_ms)).toBe(gap.end);
     expect(Number(point[0]!.duration_s)).toBeCloseTo((gap.end - gap.start) / 1000, 2);
     // and on the status page, in a real browser
-    await onPage(`http://127.0.0.1:${gw.http.port}`, async (page) => {
+    await onPage(`http://127.0.0.1:${rig.gw.http.port}`, async (page) => {
       await expect.poll(() => page.locator('#problems').textContent(), { timeout: 10_000 }).toMatch(/plc: values lost from .* to .*no history on the server/);
       await expect.poll(() => page.locator('#sources tr[data-source="plc"]').textContent()).toMatch(/1 gap\(s\)/);
     });
@@ -142,60 +148,22 @@ opcua:
 });
 
 describe('OPC UA: a gap after a server restart is filled from the server\'s history', () => {
-  let db: InfluxdHandle;
-  useInfluxd((d) => (db = d));
-  let sim: SimServer;
-  let proxy: TcpProxy;
-  let gw: Awaited<ReturnType<typeof testGateway>>;
-  const pki = tempDir('opcua-backfill');
-  const plc = () => sim.models[0] as PlcMachine;
-  const details = () => (gw.pipeline.sources.find((s) => s.name === 'plc-hist')! as OpcuaEndpointSource).status().details as unknown as Details;
-
-  beforeAll(async () => {
-    sim = plcFleet({ servers: 1, plcsPerServer: 1, basePort: await freePort(), pkiDir: pki.path, security: 'none', intervalMs: 100, historize: true })[0]!;
-    await sim.start();
-    proxy = new TcpProxy(sim.options.port);
-    await proxy.start();
-    gw = await testGateway(`
-http: { listen: 127.0.0.1:0 }
-influx: { url: ${db.url}, database: backfill, flushInterval: 200ms }
-buffer: { dir: "\${DATA}/buffer" }
-opcua:
-  pkiDir: ${pki.path}/gw
-  endpoints:
-    - name: plc-hist
-      url: opc.tcp://127.0.0.1:${proxy.port}
-      measurement: plc
-      qualityTag: ""
-      publishingInterval: 200
-      samplingInterval: 100
-      reconnect: { initialDelay: 200ms, maxDelay: 1s }
-      nodes:
-        - { nodeId: "nsu=${PLC_NAMESPACE};s=PLC_01.Diagnostics.Sequence", field: seq, samplingInterval: 0 }
-        - { nodeId: "nsu=${PLC_NAMESPACE};s=PLC_01.Tank.Level", field: level }
-`);
-  }, 60_000);
-
-  afterAll(async () => {
-    await gw?.cleanup();
-    await proxy?.stop();
-    await sim?.stop();
-    pki.remove();
-  }, 60_000);
+  const rig = plcBehindRelay({ endpoint: 'plc-hist', database: 'backfill', historize: true, nodes: `        - { nodeId: "nsu=${PLC_NAMESPACE};s=PLC_01.Tank.Level", field: level }\n` });
+  const { plc, details } = rig;
 
   it('stores every value of the 20 s outage with a server restart in it, read back with HistoryRead', async () => {
-    await eventually('values flowing', async () => rows(await db.query('SELECT count(seq) FROM plc', 'backfill'))[0]?.count ?? 0, (n) => Number(n) > 5, 20_000);
+    await eventually('values flowing', async () => rows(await rig.db.query('SELECT count(seq) FROM plc', 'backfill'))[0]?.count ?? 0, (n) => Number(n) > 5, 20_000);
     const first = plc().sequence;
     const before = details();
-    proxy.cut();
+    rig.proxy.cut();
     await new Promise((r) => setTimeout(r, 10_000));
-    await sim.restart(0); // the session is gone with it: nothing to resume, the history is all there is
+    await rig.sim.restart(0); // the session is gone with it: nothing to resume, the history is all there is
     await new Promise((r) => setTimeout(r, 10_000));
-    proxy.heal();
+    rig.proxy.heal();
     await eventually('gap filled', async () => details(), (d) => d.backfills === before.backfills + 1, 30_000);
     const last = plc().sequence;
-    await eventually('the last value stored', async () => rows(await db.query(`SELECT count(seq) FROM plc WHERE seq = ${last}`, 'backfill')).length, (n) => n === 1, 20_000);
-    const got = new Set(rows(await db.query(`SELECT seq FROM plc WHERE seq >= ${first} AND seq <= ${last}`, 'backfill')).map((r) => Number(r.seq)));
+    await eventually('the last value stored', async () => rows(await rig.db.query(`SELECT count(seq) FROM plc WHERE seq = ${last}`, 'backfill')).length, (n) => n === 1, 20_000);
+    const got = new Set(rows(await rig.db.query(`SELECT seq FROM plc WHERE seq >= ${first} AND seq <= ${last}`, 'backfill')).map((r) => Number(r.seq)));
     const missing: number[] = [];
     for (let v = first; v <= last; v++) if (!got.has(v)) missing.push(v);
     const d = details();

@@ -207,7 +207,9 @@ opcua:
 
   async function resumed(name: string, since: number): Promise<number> {
     const s = source(gw, name);
-    await eventually(`${name} values after the outage`, async () => s.status().lastValueAt ?? 0, (t) => t > since, 30_000);
+    // connected again, not only values: the values a resume republishes arrive before it is done,
+    // and a cut then would fall on the resume (no new outage: the same one goes on)
+    await eventually(`${name} values after the outage`, async () => s.status(), (st) => (st.lastValueAt ?? 0) > since && (st.details as { connected: boolean }).connected, 30_000);
     return Date.now() - since;
   }
 

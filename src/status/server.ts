@@ -27,7 +27,6 @@ import { createServer as createHttpsServer } from 'node:https';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ComponentStatus } from '../core/component.js';
 import { canonical } from '../core/factory.js';
 import { listen } from '../core/net.js';
 import type { IndicatorEngine } from '../indicators/engine.js';

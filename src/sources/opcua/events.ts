@@ -206,10 +206,6 @@ export class EventItems {
     }
   }
 
-  has(handle: number): boolean {
-    return this.byHandle.has(handle);
-  }
-
   /** An EventNotificationList, in arrival order (event type names may need a read first). */
   onEvents(list: EventNotificationList): void {
     const events = list.events ?? [];

@@ -12,8 +12,10 @@ import { AttributeIds, type ClientSession, type DataValue, type HistoryData, His
 import { sleep } from '../../core/retry.js';
 import type { Item } from './items.js';
 
+/** Nodes per HistoryRead request, values per node and response, nodes per attribute read. */
 const SLICE = 50;
 const VALUES_PER_READ = 1000;
+const ATTRIBUTE_SLICE = 1000;
 
 export interface BackfillOptions {
   maxAge: number;
@@ -40,8 +42,8 @@ export interface BackfillResult {
 export async function backfill(session: ClientSession, items: Item[], from: number, to: number, o: BackfillOptions, onValues: (values: Array<readonly [Item, DataValue]>) => void): Promise<BackfillResult> {
   const nodes = items.filter((i) => i.nodeId && i.status !== 'failed' && i.status !== 'removed');
   const historizing: Item[] = [];
-  for (let i = 0; i < nodes.length; i += VALUES_PER_READ) {
-    const slice = nodes.slice(i, i + VALUES_PER_READ);
+  for (let i = 0; i < nodes.length; i += ATTRIBUTE_SLICE) {
+    const slice = nodes.slice(i, i + ATTRIBUTE_SLICE);
     const res = await session.read(slice.map((it) => ({ nodeId: it.nodeId!, attributeId: AttributeIds.Historizing })));
     res.forEach((dv, k) => {
       if (dv.statusCode.isGood() && dv.value.value === true) historizing.push(slice[k]!);
@@ -62,7 +64,7 @@ export async function backfill(session: ClientSession, items: Item[], from: numb
     // nodes of one request share its details, so each distinct start time is its own request
     for (const start of [...new Set(starts)]) {
       const group = slice.filter((_it, k) => starts[k] === start);
-      let continuation: Array<Buffer | null> = group.map(() => null);
+      const continuation: Array<Buffer | null> = group.map(() => null);
       let pending = group.map((_it, k) => k);
       while (pending.length && !o.signal.aborted) {
         const res = await session.historyRead(
@@ -97,7 +99,6 @@ export async function backfill(session: ClientSession, items: Item[], from: numb
           if (due > Date.now()) await sleep(due - Date.now(), o.signal);
         }
       }
-      continuation = [];
     }
   }
   const reasons: string[] = [];

@@ -324,7 +324,7 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
       clearInterval(retryTimer);
       for (const f of off) f();
       // values may be missing from the last answer of the server on (a stall is noticed late)
-      if (this.connected && this.lostAt === undefined) this.lostAt = Math.min(Date.now(), this.lastPublishAt || Date.now());
+      if (this.connected && this.lostAt === undefined) this.lostAt = this.lastPublishAt || Date.now();
       if (session && RESUMABLE.test(endReason) && !signal.aborted) {
         // The server still holds this session (until its timeout), with its subscription and the
         // values it samples meanwhile: the next connection takes it over (resume). Until then no

@@ -16,7 +16,7 @@
  *    are alone, write the good ones, move each bad line to dead letters with InfluxDB's reason;
  *  - 401, 403, missing database or bucket: pause (state `paused`, alert on the status page),
  *    keep the data, probe again at the slowest backoff. A missing v1 database is created first
- *    when createDatabase is on.
+ *    (CREATE DATABASE, which needs admin rights where auth is on); only when that fails, paused.
  * Every change of state is logged with its PG_ERR code, once, and so is the recovery. A probe of
  * `/ping` at start shows an unreachable InfluxDB before the first point arrives.
  * Batches are written in buffer order and a batch is retried before the next is read, so writes

@@ -470,7 +470,6 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
     return { type: UserTokenType.Anonymous };
   }
 
-  /** Resolves configured nodes and browse roots to node ids; a failure marks that node only. */
   /**
    * node-opcua would look each notification up in its own per-item objects (and warn about handles
    * it does not know); we take the DataChangeNotification itself, after node-opcua has decoded any

@@ -53,7 +53,7 @@ export class CncMachine implements SimModel {
   private readonly seed: number;
   private readonly cycleMs: number;
 
-  constructor(readonly name: string, index: number, private readonly opts: CncMachineOptions = {}) {
+  constructor(readonly name: string, index: number, opts: CncMachineOptions = {}) {
     this.seed = index * 7919;
     this.cycleMs = ((opts.cycleSeconds ?? 30) * 1000) / (opts.timeScale ?? 1);
   }

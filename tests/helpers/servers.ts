@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startInfluxd, type Influxd } from '../../tools/servers/influxd.js';
 import { findBinary, freePort, launch, waitFor } from '../../tools/servers/process.js';
-import { startMosquitto, tcpOpen } from '../../tools/servers/mosquitto.js';
+import { startMosquitto } from '../../tools/servers/mosquitto.js';
 import { afterAll, beforeAll } from 'vitest';
 
 export function tempDir(prefix: string): { path: string; remove(): void } {

@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { freePort } from '../servers/process.js';
 import { BenchGateway, type BenchContext, bufferQueue, type DeliveryFigures, figures, otherCores, type ProcFigures, round, runLoadProcess, waitForCount } from './harness.js';
 import { ProcSampler } from './proc-stats.js';
-import { countRun, createDatabase, postLines, probesAfter } from './influx.js';
+import { countRun, postLines, probesAfter } from './influx.js';
 import { lineOf } from './loadgen.js';
 
 export const DB = 'bench';

@@ -31,7 +31,7 @@ export async function startEtcdCluster(opts: { dir: string; members?: number }):
   for (let i = 1; i <= n; i++) spec.push({ name: `etcd-${i}`, client: await freePort(), peer: await freePort() });
   const initialCluster = spec.map((s) => `${s.name}=http://127.0.0.1:${s.peer}`).join(',');
   const token = `plantgate-test-${process.pid}-${Date.now()}`;
-  const members: EtcdMember[] = spec.map((s, i) => {
+  const members: EtcdMember[] = spec.map((s) => {
     const dataDir = resolve(join(opts.dir, s.name));
     mkdirSync(dataDir, { recursive: true });
     let m: Managed | undefined;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { bool, byteSize, componentName, duration, int } from '../../core/config-types.js';
+import { byteSize, componentName, duration, int } from '../../core/config-types.js';
 import { secretFromFile } from '../../security/secrets.js';
 import { readableFile, tlsClientSchema } from '../../security/tls.js';
 

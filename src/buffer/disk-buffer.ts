@@ -7,10 +7,11 @@
  * damage found on open until an operator acknowledges it.
  *
  * Files: record.ts (the record format and the scan that finds damage), ledger.ts (the state files),
- * recovery.ts (opening: invariant 4), and this one, the writer (group commit, roll, full disk) and
- * the reader (batches, cursors, deletion) behind one API. Writer and reader stay in one class
- * because they share the segment list, the active segment and the cursors under invariants 2 and
- * 3, and splitting that state would put the invariants in two places; that is why this file is
+ * recovery.ts (opening: invariant 4), writer.ts (records of a group of appends, the file writes and
+ * syncs), reader.ts (batches after a cursor, read handles), and this one: the state both sides
+ * share (the segment list, the active segment, the cursors) and every decision on it, which is
+ * where the invariants below live: group commit, roll, full disk, acknowledgement, deletion. That
+ * state stays in one class so each invariant is kept in one place; that is why this file is
  * longer than ~400 lines.
  *
  * Invariants, which every change here must keep:
@@ -33,46 +34,20 @@
  *     process: the commit is retried with backoff, appends wait (so sources hold back their
  *     acknowledgements), the state is `disk_error`, and the ledger's writes never throw.
  */
-import { closeSync, fdatasync, write, fsyncSync, mkdirSync, openSync, readSync, statfsSync, unlinkSync, ftruncate } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { closeSync, mkdirSync, openSync, statfsSync, unlinkSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { BaseComponent } from '../core/component.js';
 import { PlantgateError } from '../core/errors.js';
 import { backoff } from '../core/retry.js';
 import type { BufferConfig } from './config.js';
 import { isDiskError, isNoSpace, Ledger } from './ledger.js';
-import { encodeRecord, HEADER, MAX_RECORD } from './record.js';
+import { appendedAtOf, type BufferBatch, readBatch, SegmentFiles } from './reader.js';
+import { HEADER, MAX_RECORD } from './record.js';
 import { type BufferLoss, clampCursors, countLines, loadCursors, noneRecovered, type Position, type Recovery, recoverSegments, type Segment, segmentPath } from './recovery.js';
+import { fdatasyncAsync, fsyncDir, ftruncateAsync, type PendingAppend, recordsOf, writeAll } from './writer.js';
 
+export type { BufferBatch } from './reader.js';
 export type { BufferLoss, Position } from './recovery.js';
-
-export interface BufferBatch {
-  /** Line-protocol lines, newline-joined. */
-  body: string;
-  lines: number;
-  /** Position after the last record of the batch: pass it to ack(). */
-  end: Position;
-  /** Append time of the first record in the batch. */
-  firstAppendedAt: number;
-}
-
-interface PendingAppend {
-  lines: string[];
-  /** UTF-8 bytes of the lines with their separators, plus a record header (the room it reserves). */
-  bytes: number;
-  at: number;
-  resolve: () => void;
-  reject: (err: unknown) => void;
-}
-
-/**
- * Appends that arrive while a commit is on its way are written as few records as these allow:
- * one record per MQTT message cost a header, a checksum, a copy and, on the read side, a slice
- * each (a tenth of the gateway's CPU at 40,000 messages/s). Small enough that a sink's batch
- * stays close to its batchSize (reads take whole records).
- */
-const GROUP_LINES = 1000;
-const GROUP_BYTES = 1024 * 1024;
 
 export class BufferFullError extends PlantgateError {
   constructor(message: string) {
@@ -91,7 +66,7 @@ export class DiskBuffer extends BaseComponent {
   private flushing = false;
   private waiters: { atLeast: number; done: () => void }[] = [];
   private roomWaiters: (() => void)[] = [];
-  private readHandles = new Map<number, FileHandle>();
+  private readonly files = new SegmentFiles();
   private recovered = noneRecovered();
   /** Damage found on open and not yet acknowledged by an operator (persisted in losses.json). */
   private losses: BufferLoss[] = [];
@@ -132,8 +107,7 @@ export class DiskBuffer extends BaseComponent {
     this.stopped = true;
     this.diskWaiter?.();
     while (this.flushing || this.pending.length) await new Promise((r) => setTimeout(r, 5));
-    for (const h of this.readHandles.values()) await h.close().catch(() => undefined);
-    this.readHandles.clear();
+    await this.files.closeAll();
     if (this.active) {
       closeSync(this.active.fd);
       this.active = undefined;
@@ -190,27 +164,7 @@ export class DiskBuffer extends BaseComponent {
       }
     }
     const c = slowest ? this.cursorOf(slowest) : undefined;
-    return { lines, bytes, oldestAppendedAt: lines > 0 && c ? this.appendedAtOf(c) : undefined };
-  }
-
-  /** Append time of the first unread record at or after `pos` (one header read). */
-  private appendedAtOf(pos: Position): number | undefined {
-    for (const seg of this.segments) {
-      if (seg.id < pos.segment) continue;
-      let off = seg.id === pos.segment ? pos.offset : 0;
-      off = seg.corrupt?.get(off) ?? off;
-      if (off >= seg.size) continue;
-      if (off === 0) return seg.firstAppendedAt;
-      const h = Buffer.alloc(HEADER);
-      const fd = openSync(seg.path, 'r');
-      try {
-        readSync(fd, h, 0, HEADER, off);
-      } finally {
-        closeSync(fd);
-      }
-      return h.readDoubleLE(12);
-    }
-    return undefined;
+    return { lines, bytes, oldestAppendedAt: lines > 0 && c ? appendedAtOf(this.segments, c) : undefined };
   }
 
   /** Exact number of committed lines after `consumer`'s cursor. */
@@ -308,29 +262,6 @@ export class DiskBuffer extends BaseComponent {
     });
   }
 
-  /** The records for a group of appends: as few as GROUP_LINES / GROUP_BYTES allow, in order. */
-  private static records(batch: PendingAppend[]): { buf: Buffer; records: number; lines: number; firstAt: number } {
-    const out: Buffer[] = [];
-    let lines = 0;
-    let group: string[] = [];
-    let groupBytes = 0;
-    let groupAt = 0;
-    const close = () => {
-      out.push(...encodeRecord(group, groupAt));
-      group = [];
-      groupBytes = 0;
-    };
-    for (const p of batch) {
-      if (group.length > 0 && (group.length + p.lines.length > GROUP_LINES || groupBytes + p.bytes > GROUP_BYTES)) close();
-      if (group.length === 0) groupAt = p.at;
-      for (const l of p.lines) group.push(l);
-      groupBytes += p.bytes;
-      lines += p.lines.length;
-    }
-    if (group.length) close();
-    return { buf: Buffer.concat(out), records: out.length / 2, lines, firstAt: batch[0]!.at };
-  }
-
   /** Group commit: everything that arrived while the disk was busy goes in the next write+sync. */
   private async flushLoop(): Promise<void> {
     try {
@@ -338,14 +269,12 @@ export class DiskBuffer extends BaseComponent {
         const batch = this.pending.splice(0);
         let reserved = 0;
         for (const p of batch) reserved += p.bytes;
-        const { buf, records, lines, firstAt } = DiskBuffer.records(batch);
+        const { buf, records, lines, firstAt } = recordsOf(batch);
         for (let attempt = 0; ; attempt++) {
           const active = this.active;
           try {
             if (!active) throw new PlantgateError('PG_ERR_BUFFER_STOPPED', 'buffer is not open', true);
-            // Write and fdatasync in libuv's thread pool: while the disk works, the event loop goes
-            // on parsing and encoding what arrives, and that becomes the next group. (Synchronous
-            // I/O here held the loop for the whole commit: a third of its time under load.)
+            // in libuv's thread pool, so the loop goes on taking the next group (writer.ts)
             await writeAll(active.fd, buf, active.seg.size);
             if (this.config.fsync) await fdatasyncAsync(active.fd);
           } catch (err) {
@@ -418,64 +347,8 @@ export class DiskBuffer extends BaseComponent {
   }
 
   /** Reads up to maxLines lines (whole records) after the consumer's cursor; null when caught up. */
-  async read(consumer: string, maxLines: number, maxBytes = 16 * 1024 * 1024): Promise<BufferBatch | null> {
-    let pos = this.cursorOf(consumer);
-    const parts: string[] = [];
-    let lines = 0;
-    let bytes = 0;
-    let firstAppendedAt = 0;
-    for (;;) {
-      const seg = this.segments.find((s) => s.id === pos.segment) ?? this.segments.find((s) => s.id > pos.segment);
-      if (!seg) break;
-      if (seg.id !== pos.segment) pos = { segment: seg.id, offset: 0 };
-      if (pos.offset >= seg.size) {
-        const next = this.segments.find((s) => s.id > seg.id);
-        if (!next) break;
-        pos = { segment: next.id, offset: 0 };
-        continue;
-      }
-      const want = Math.min(seg.size - pos.offset, Math.max(maxBytes - bytes, HEADER));
-      const fh = await this.readHandle(seg);
-      const buf = Buffer.allocUnsafe(want);
-      const { bytesRead } = await fh.read(buf, 0, want, pos.offset);
-      let off = 0;
-      while (off + HEADER <= bytesRead && lines < maxLines) {
-        const skipTo = seg.corrupt?.get(pos.offset + off);
-        if (skipTo !== undefined) {
-          off = skipTo - pos.offset; // damaged: counted when found at start
-          continue;
-        }
-        const len = buf.readUInt32LE(off);
-        if (off + HEADER + len > bytesRead) {
-          if (off === 0 && parts.length === 0) {
-            // a record larger than maxBytes: read it whole
-            return this.readOneLarge(seg, pos, fh, len);
-          }
-          break;
-        }
-        const n = buf.readUInt32LE(off + 8);
-        if (!firstAppendedAt) firstAppendedAt = buf.readDoubleLE(off + 12);
-        parts.push(buf.toString('utf8', off + HEADER, off + HEADER + len));
-        lines += n;
-        off += HEADER + len;
-      }
-      bytes += off;
-      pos = { segment: seg.id, offset: pos.offset + off };
-      if (lines >= maxLines || bytes >= maxBytes || off === 0) break;
-    }
-    if (lines === 0) return null;
-    return { body: parts.join('\n'), lines, end: pos, firstAppendedAt };
-  }
-
-  private async readOneLarge(seg: Segment, pos: Position, fh: FileHandle, len: number): Promise<BufferBatch> {
-    const buf = Buffer.allocUnsafe(HEADER + len);
-    await fh.read(buf, 0, buf.length, pos.offset);
-    return {
-      body: buf.toString('utf8', HEADER),
-      lines: buf.readUInt32LE(8),
-      end: { segment: seg.id, offset: pos.offset + buf.length },
-      firstAppendedAt: buf.readDoubleLE(12),
-    };
+  read(consumer: string, maxLines: number, maxBytes = 16 * 1024 * 1024): Promise<BufferBatch | null> {
+    return readBatch(this.segments, this.cursorOf(consumer), maxLines, maxBytes, this.files);
   }
 
   /** Whether every committed record has been acknowledged by `consumer`. */
@@ -584,11 +457,7 @@ export class DiskBuffer extends BaseComponent {
   }
 
   private removeSegment(seg: Segment): void {
-    const h = this.readHandles.get(seg.id);
-    if (h) {
-      void h.close().catch(() => undefined);
-      this.readHandles.delete(seg.id);
-    }
+    this.files.forget(seg.id);
     try {
       unlinkSync(seg.path);
     } catch (err) {
@@ -596,15 +465,6 @@ export class DiskBuffer extends BaseComponent {
     }
     this.segments = this.segments.filter((s) => s !== seg);
     if (this.manifest.delete(seg.id)) this.saveManifest();
-  }
-
-  private async readHandle(seg: Segment): Promise<FileHandle> {
-    let h = this.readHandles.get(seg.id);
-    if (!h) {
-      h = await open(seg.path, 'r');
-      this.readHandles.set(seg.id, h);
-    }
-    return h;
   }
 
   private totalBytes(): number {
@@ -664,32 +524,5 @@ export class DiskBuffer extends BaseComponent {
 
   private saveCursors(): void {
     this.ledger.save('cursors', () => JSON.stringify(Object.fromEntries(this.cursors)));
-  }
-}
-
-async function writeAll(fd: number, buf: Buffer, position: number): Promise<void> {
-  let off = 0;
-  while (off < buf.length) off += await writeAsync(fd, buf, off, buf.length - off, position + off);
-}
-
-function writeAsync(fd: number, buf: Buffer, off: number, len: number, pos: number): Promise<number> {
-  return new Promise((resolve, reject) => write(fd, buf, off, len, pos, (err, n) => (err ? reject(err) : resolve(n))));
-}
-
-function fdatasyncAsync(fd: number): Promise<void> {
-  return new Promise((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve())));
-}
-
-function ftruncateAsync(fd: number, len: number): Promise<void> {
-  return new Promise((resolve, reject) => ftruncate(fd, len, (err) => (err ? reject(err) : resolve())));
-}
-
-function fsyncDir(dir: string): void {
-  try {
-    const fd = openSync(dir, 'r');
-    fsyncSync(fd);
-    closeSync(fd);
-  } catch {
-    // some filesystems refuse fsync on directories; the segment data itself is still synced
   }
 }

@@ -304,6 +304,8 @@ describe('sink conformance (influxdb, a real influxd)', () => {
       expect(rejected[0]!.source).toBe('sink');
       expect(s.status().counters.dropped.influx_400).toBe(1);
       expect(buffer.unreadLines('sink')).toBe(0);
+      // split in halves down to the bad line: the batch, then two requests per level (21 lines: 5 levels)
+      expect(s.details().requests).toBeLessThanOrEqual(1 + 2 * Math.ceil(Math.log2(21)));
     } finally {
       await s.stop();
       await buffer.stop();

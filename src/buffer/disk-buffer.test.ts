@@ -62,6 +62,25 @@ describe('disk buffer', () => {
     await b.stop();
   });
 
+  it('grows a batch read before it was full by what came after it, across segments, without moving the cursor', async () => {
+    const b = open(newDir(), { segmentBytes: 256 });
+    await b.start();
+    await b.append(lines(0, 3));
+    const first = (await b.read('sink', 20))!;
+    expect(first.lines).toBe(3);
+    expect(await b.readMore(first, 20)).toBe(first); // nothing new yet
+    for (let i = 1; i < 6; i++) await b.append(lines(i * 3, 3));
+    const grown = await b.readMore(first, 20);
+    expect(grown.lines).toBe(18);
+    expect(grown.body.split('\n')).toEqual(lines(0, 18));
+    expect(grown.firstAppendedAt).toBe(first.firstAppendedAt);
+    expect(b.unreadLines('sink')).toBe(18);
+    b.ack('sink', grown.end, grown.lines);
+    expect(b.caughtUp('sink')).toBe(true);
+    expect(await b.read('sink', 20)).toBeNull();
+    await b.stop();
+  });
+
   it('replays what was not acknowledged after a restart, and not what was', async () => {
     const dir = newDir();
     let b = open(dir);

@@ -351,6 +351,18 @@ export class DiskBuffer extends BaseComponent {
     return readBatch(this.segments, this.cursorOf(consumer), maxLines, maxBytes, this.files);
   }
 
+  /**
+   * `batch` grown by what was committed after it, up to maxLines in all (whole records), so a
+   * sink waiting for a fuller batch reads each record once; `batch` itself when nothing new.
+   * Nothing moves: the batch is acknowledged with ack() as any other.
+   */
+  async readMore(batch: BufferBatch, maxLines: number, maxBytes = 16 * 1024 * 1024): Promise<BufferBatch> {
+    if (batch.lines >= maxLines) return batch;
+    const more = await readBatch(this.segments, batch.end, maxLines - batch.lines, Math.max(maxBytes - Buffer.byteLength(batch.body), HEADER), this.files);
+    if (!more) return batch;
+    return { body: `${batch.body}\n${more.body}`, lines: batch.lines + more.lines, end: more.end, firstAppendedAt: batch.firstAppendedAt };
+  }
+
   /** Whether every committed record has been acknowledged by `consumer`. */
   caughtUp(consumer: string): boolean {
     const c = this.cursorOf(consumer);

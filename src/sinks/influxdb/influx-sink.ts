@@ -30,7 +30,7 @@ import { backoff, sleep } from '../../core/retry.js';
 import { HttpError, InfluxDB } from '@influxdata/influxdb-client';
 import { BaseComponent } from '../../core/component.js';
 import { SinkWriteError } from '../../core/errors.js';
-import type { DiskBuffer } from '../../buffer/disk-buffer.js';
+import type { BufferBatch, DiskBuffer } from '../../buffer/disk-buffer.js';
 import type { Reject } from '../../deadletters/dead-letters.js';
 import type { InfluxConfig } from './config.js';
 
@@ -172,8 +172,11 @@ export class InfluxSink extends BaseComponent {
 
   private async run(): Promise<void> {
     const { batchSize, flushInterval } = this.config;
+    // a batch read while it was not full yet, grown by what comes next instead of read again
+    let held: BufferBatch | undefined;
     while (this.running) {
-      const batch = await this.buffer.read(this.name, batchSize);
+      const batch = held ? await this.buffer.readMore(held, batchSize) : await this.buffer.read(this.name, batchSize);
+      held = undefined;
       if (!batch) {
         await this.waitForData(flushInterval);
         continue;
@@ -183,24 +186,39 @@ export class InfluxSink extends BaseComponent {
       const remaining = flushInterval - (Date.now() - batch.firstAppendedAt);
       if (batch.lines < batchSize && remaining > 0 && !this.draining) {
         await this.waitForData(remaining, this.buffer.committedLines() + batchSize - batch.lines);
+        held = batch;
         continue;
       }
       this.counters.received += batch.lines;
-      const sent = await this.writeLines(batch.body.split('\n'));
+      const sent = await this.writeBatch(batch.body, batch.lines);
       if (!sent) return; // stopped mid-retry: the batch stays in the buffer
       this.buffer.ack(this.name, batch.end, batch.lines);
     }
   }
 
+  /**
+   * The buffer's bytes go out as read: lines are split apart only where they must be looked at
+   * one by one (fields InfluxDB refused before, or a 400 / 413 that splits the batch).
+   */
+  private writeBatch(body: string, lines: number): Promise<boolean> {
+    if (this.refusedFields.size) return this.writeLines(body.split('\n'));
+    return this.writeBody(body, lines, () => body.split('\n'));
+  }
+
   /** Writes lines, retrying until accepted; false only when stopped first. */
-  private async writeLines(all: string[]): Promise<boolean> {
+  private writeLines(all: string[]): Promise<boolean> {
     const lines = this.refusedFields.size ? this.withoutRefusedFields(all) : all;
-    if (lines.length === 0) return true;
+    if (lines.length === 0) return Promise.resolve(true);
+    return this.writeBody(lines.join('\n'), lines.length, () => lines);
+  }
+
+  /** Writes `body` (`count` lines), retrying until accepted; a 400 or 413 splits it (`lines()`). False only when stopped first. */
+  private async writeBody(body: string, count: number, lines: () => string[]): Promise<boolean> {
     let attempt = 0;
     while (this.running) {
       try {
-        await this.write(lines.join('\n'));
-        this.counters.written += lines.length;
+        await this.write(body);
+        this.counters.written += count;
         this.lastValueAt = Date.now();
         this.succeeded();
         return true;
@@ -210,8 +228,8 @@ export class InfluxSink extends BaseComponent {
           this.recordError(err);
           // a 400 is InfluxDB answering: the connection and the credentials are fine
           if (this.state === 'retrying') this.succeeded();
-          if (err.status === 400 && this.learnTypeConflicts(err.message)) return this.writeLines(lines);
-          return this.splitAndDeliver(lines, err);
+          if (err.status === 400 && this.learnTypeConflicts(err.message)) return this.writeLines(lines());
+          return this.splitAndDeliver(lines(), err);
         }
         if (err.code === 'PG_ERR_INFLUX_DB_MISSING' && this.config.api === 'v1' && (await this.createDatabase())) continue;
         let delay: number;

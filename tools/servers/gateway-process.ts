@@ -45,6 +45,8 @@ export async function gatewayProcess(dir: string, yaml: (httpPort: number) => st
     async start(readyTimeoutMs = 30_000) {
       // PLANTGATE_PROFILE=DIR: the gateway writes a V8 CPU profile there when it stops (docs/benchmarks.md)
       const profile = process.env.PLANTGATE_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PLANTGATE_PROFILE}`] : [];
+      // PLANTGATE_HEAP=DIR: `kill -USR2 <gateway pid>` writes a heap snapshot there (docs/benchmarks.md)
+      if (process.env.PLANTGATE_HEAP) profile.push('--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${process.env.PLANTGATE_HEAP}`);
       m = launch(process.execPath, [...profile, ...GATEWAY_NODE_FLAGS, PLANTGATE_BIN, 'run', '--config', file, ...(opts.args ?? [])], { ...process.env, PLANTGATE_LOG: 'warn' });
       await waitFor('gateway ready', async () => (await fetch(`${httpUrl}/readyz`)).ok, readyTimeoutMs, m);
     },

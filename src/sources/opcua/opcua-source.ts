@@ -536,7 +536,7 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
     this.counters.received += batch.length;
     this.inflight += batch.length;
     // OPC UA has no acknowledgement to hold back: the values are ours once the server sent them.
-    // A refusal by the pipeline (stopping, buffer full with drop_newest) is counted, never silent.
+    // A refusal by the pipeline (stopping) is counted, never silent; drop_newest is counted by the buffer.
     this.ctx.ingest(batch, this.name).then(
       () => {
         this.inflight -= batch.length;

@@ -50,6 +50,8 @@ export interface Item {
   declared?: Declared;
 }
 
+type Series = Pick<Item, 'measurement' | 'tags' | 'seriesKey' | 'monitoring'>;
+
 export class MonitoredItems {
   items: Item[] = [];
   /** clientHandle -> item, for the current subscription. */
@@ -72,9 +74,12 @@ export class MonitoredItems {
     const c = this.config;
     const previous = new Map(this.items.map((i) => [i.key, i]));
     const items: Item[] = [];
-    const make = (key: string, nodeText: string, field: string, measurement: string, tags: Record<string, string>, monitoring: Monitoring): Item => {
+    // What the items of one node entry or browse root share: one tags object, series key and
+    // monitoring for all of them (read-only; points copy the tags), not one each of 100,000.
+    const series = (measurement: string, tags: Record<string, string>, monitoring: Monitoring): Series => ({ measurement, tags, seriesKey: `${measurement}\u0000${JSON.stringify(tags)}`, monitoring });
+    const make = (key: string, nodeText: string, field: string, s: Series): Item => {
       const prev = previous.get(key);
-      const item: Item = prev ?? { key, nodeText, field, measurement, tags, seriesKey: `${measurement}\u0000${JSON.stringify(tags)}`, monitoring, status: 'pending', statusCode: '', since: Date.now(), values: 0 };
+      const item: Item = prev ?? { key, nodeText, field, ...s, status: 'pending', statusCode: '', since: Date.now(), values: 0 };
       item.nodeId = undefined;
       item.monitoredItemId = undefined;
       item.handle = undefined;
@@ -83,7 +88,7 @@ export class MonitoredItems {
     };
     for (const n of c.nodes) {
       const text = n.nodeId ?? n.browsePath!;
-      const item = make(`node:${text}:${n.field}`, text, n.field, n.measurement ?? c.measurement, { ...c.tags, ...n.tags }, monitoringFor(c, n));
+      const item = make(`node:${text}:${n.field}`, text, n.field, series(n.measurement ?? c.measurement, { ...c.tags, ...n.tags }, monitoringFor(c, n)));
       try {
         item.nodeId = await resolveTarget(session, text, namespaceArray, c.namespaces);
       } catch (err) {
@@ -93,18 +98,19 @@ export class MonitoredItems {
     for (const [bi, b] of c.browse.entries()) {
       let vars: Awaited<ReturnType<typeof discoverVariables>> = [];
       const rootItem = { key: `browse:${bi}`, text: b.root };
+      const shared = series(b.measurement ?? c.measurement, { ...c.tags, ...b.tags }, monitoringFor(c, b));
       try {
         const root = await resolveTarget(session, b.root, namespaceArray, c.namespaces);
         vars = await discoverVariables(session, root, { properties: b.properties, maxDepth: b.maxDepth });
         if (vars.length === 0) throw new Error(`no variables below ${b.root}`);
       } catch (err) {
-        const item = make(rootItem.key, b.root, `(browse ${b.root})`, b.measurement ?? c.measurement, { ...c.tags, ...b.tags }, monitoringFor(c, b));
+        const item = make(rootItem.key, b.root, `(browse ${b.root})`, shared);
         this.markNode(item, 'failed', (err as Error).message);
         continue;
       }
       for (const v of vars) {
         const text = nsuString(v.nodeId, namespaceArray);
-        const item = make(`browse:${bi}:${text}`, text, v.path.join(b.separator), b.measurement ?? c.measurement, { ...c.tags, ...b.tags }, monitoringFor(c, b));
+        const item = make(`browse:${bi}:${text}`, text, v.path.join(b.separator), shared);
         item.nodeId = v.nodeId;
       }
     }

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Ledger } from './ledger.js';
 import { HEADER, scanSegment, type DamagedRegion } from './record.js';
+import type { DropReason } from '../core/reasons.js';
 
 export interface Position {
   segment: number;
@@ -64,7 +65,7 @@ export interface Recovery {
   ledger: Ledger;
   log?: Logger;
   recovered: Recovered;
-  drop(reason: string, lines: number): void;
+  drop(reason: DropReason, lines: number): void;
   recordError(err: Error): void;
 }
 

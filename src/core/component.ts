@@ -5,6 +5,7 @@
  *  - `stop()` is safe without `start()` and safe to call twice (every component's test checks it).
  *  - Counters only grow; drops are always counted with a reason.
  */
+import type { Reason } from './reasons.js';
 export type ComponentKind = 'source' | 'processor' | 'buffer' | 'sink';
 
 export type ComponentState =
@@ -127,7 +128,8 @@ export abstract class BaseComponent implements Component {
     this.lastError = { at: Date.now(), message: err instanceof Error ? err.message : String(err) };
   }
 
-  protected drop(reason: string, n = 1): void {
+  /** Counts input dropped with `reason`, a reason of the catalogue (src/core/reasons.ts): the compiler holds every caller to it. */
+  protected drop(reason: Reason, n = 1): void {
     this.counters.dropped[reason] = (this.counters.dropped[reason] ?? 0) + n;
   }
 

@@ -4,6 +4,7 @@
  * (cf. OTel consumererror).
  */
 import { ERROR_CODES, type ErrorCode } from './codes.js';
+import type { DropReason } from './reasons.js';
 
 export class PlantgateError extends Error {
   constructor(
@@ -42,7 +43,7 @@ export function formatProblem(p: ConfigProblem): string {
 
 /** A payload or value that can never be written; it goes to dead letters with this reason. */
 export class RejectedInput extends PlantgateError {
-  constructor(readonly reason: string, message: string) {
+  constructor(readonly reason: DropReason, message: string) {
     super('PG_ERR_REJECTED', message);
     this.name = 'RejectedInput';
   }

@@ -11,8 +11,12 @@ export const DROP_REASONS = [
   'reserved_name', 'empty_name', 'empty_tag_value', 'newline_in_name', 'unencodable_backslash', 'non_finite_float', 'non_finite',
   'integer_out_of_range', 'string_too_long', 'array_too_long', 'too_large', 'timestamp_in_future', 'timestamp_too_old', 'timestamp_out_of_range',
   'series_budget_exceeded',
+  // OPC UA values: a quality the endpoint does not accept (accept:), a structure that cannot become fields
+  'quality_good', 'quality_uncertain', 'quality_bad', 'unsupported_type', 'structure_too_deep',
   // Sparkplug B
   'sparkplug_malformed', 'sparkplug_topic', 'sparkplug_bad_state', 'sparkplug_bad_value', 'sparkplug_bad_metric', 'sparkplug_bad_seq', 'data_before_birth', 'unknown_alias',
+  // Sparkplug messages that carry no telemetry for this host: counted, not dead-lettered
+  'group_not_owned', 'group_not_configured', 'command', 'stale_death',
   // InfluxDB refused the line
   'influx_400', 'influx_413',
   // the buffer
@@ -30,3 +34,5 @@ export const REFUSAL_REASONS = [
 
 export type DropReason = (typeof DROP_REASONS)[number];
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];
+/** What a component's `dropped` counters are keyed by: a drop or dead letter, or a refusal of the broker's. */
+export type Reason = DropReason | RefusalReason;

@@ -7,6 +7,7 @@ import { appendFileSync, mkdirSync, renameSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import type { DeadLettersConfig } from './config.js';
+import type { DropReason } from '../core/reasons.js';
 
 /** One log line per reason (and per write failure) a minute at most: a device that sends garbage every second must not flood the log. */
 const LOG_EVERY_MS = 60_000;
@@ -16,7 +17,7 @@ export interface DeadLetter {
   /** Component that rejected it. */
   source: string;
   /** Stable, machine-readable reason (`invalid_json`, `no_fields`, `influx_400`...). */
-  reason: string;
+  reason: DropReason;
   message: string;
   topic?: string;
   /** The payload as text when it is UTF-8, else base64 (`payloadEncoding`). Cut at 64 KiB. */

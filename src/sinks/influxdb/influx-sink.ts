@@ -293,8 +293,9 @@ export class InfluxSink extends BaseComponent {
 
   private async splitAndDeliver(lines: string[], err: SinkWriteError): Promise<boolean> {
     if (lines.length === 1) {
-      this.drop(`influx_${err.status}`);
-      this.reject({ source: this.name, reason: `influx_${err.status}`, message: err.message, line: lines[0] });
+      const reason = err.status === 413 ? 'influx_413' : 'influx_400';
+      this.drop(reason);
+      this.reject({ source: this.name, reason, message: err.message, line: lines[0] });
       return true;
     }
     const mid = lines.length >>> 1;

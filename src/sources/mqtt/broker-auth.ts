@@ -12,6 +12,7 @@ import { hashPassword, verifyPassword } from '../../security/passwords.js';
 import type { Identity } from './acl.js';
 import type { Peer } from './connection-limits.js';
 import { type BrokerConfig, type BrokerUser, credentialsFileSchema } from './config.js';
+import type { RefusalReason } from '../../core/reasons.js';
 
 export interface Grant {
   identity: Identity;
@@ -23,7 +24,7 @@ export interface Grant {
 }
 
 /** MQTT 3.1.1 CONNACK codes: 4 bad user name or password, 5 not authorized. */
-export type Refusal = { reason: string; detail: string; returnCode: 4 | 5 };
+export type Refusal = { reason: RefusalReason; detail: string; returnCode: 4 | 5 };
 
 // a wrong username costs the same scrypt work as a wrong password, so timing tells nothing
 const dummyHash = hashPassword('plantgate-no-such-user');

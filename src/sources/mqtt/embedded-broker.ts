@@ -26,6 +26,7 @@ import { Aedes, type Client, type PublishPacket } from 'aedes';
 import { createWebSocketStream, WebSocketServer } from 'ws';
 import { changedKeys } from '../../core/factory.js';
 import { isLoopback, listen } from '../../core/net.js';
+import type { RefusalReason } from '../../core/reasons.js';
 import { serverTlsOptions } from '../../security/tls.js';
 import type { SourceContext } from '../source.js';
 import { mayPublish, maySubscribe } from './acl.js';
@@ -67,7 +68,7 @@ export interface DeviceRow {
 }
 
 interface RefusalRecord {
-  reason: string;
+  reason: RefusalReason;
   detail: string;
   clientId?: string;
   username?: string;
@@ -308,7 +309,7 @@ export class EmbeddedBroker extends MqttSource {
     const c = this.config;
     const topic = packet.topic;
     const grant = this.grants.get(client);
-    let reason: string | undefined;
+    let reason: RefusalReason | undefined;
     let detail = '';
     // [MQTT-2.3.1-1]: QoS 1 and 2 packets carry a non-zero packet identifier (a will, which never
     // came as a PUBLISH, has none at all)
@@ -380,7 +381,7 @@ export class EmbeddedBroker extends MqttSource {
     this.recordError(err);
   }
 
-  private refuse(reason: string, detail: string, who: Omit<RefusalRecord, 'reason' | 'detail' | 'at'>): void {
+  private refuse(reason: RefusalReason, detail: string, who: Omit<RefusalRecord, 'reason' | 'detail' | 'at'>): void {
     this.refusals[reason] = (this.refusals[reason] ?? 0) + 1;
     const rec = { reason, detail, ...who, at: Date.now() };
     this.recentRefusals.push(rec);

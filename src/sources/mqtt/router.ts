@@ -8,8 +8,9 @@ import type { Reject } from '../../deadletters/dead-letters.js';
 import type { RouteConfig } from './config.js';
 import { decodeJson } from './json-decoder.js';
 import { parseTopicTemplate, type TopicTemplate } from './topic-template.js';
+import type { DropReason } from '../../core/reasons.js';
 
-export type RouteResult = { kind: 'points'; points: Point[] } | { kind: 'unrouted' } | { kind: 'rejected'; reason: string };
+export type RouteResult = { kind: 'points'; points: Point[] } | { kind: 'unrouted' } | { kind: 'rejected'; reason: DropReason };
 
 export class TopicRouter {
   private routes: { config: RouteConfig; template: TopicTemplate }[] = [];

@@ -4,6 +4,7 @@ import type { FieldValue, Point } from '../../core/point.js';
 import type { EndpointConfig } from './config.js';
 import type { Item, MonitoredItems } from './items.js';
 import { convertVariant, qualityOf } from './values.js';
+import type { DropReason } from '../../core/reasons.js';
 
 const REMOVED_CODES = new Set([StatusCodes.BadNodeIdUnknown.value, StatusCodes.BadNodeIdInvalid.value]);
 
@@ -17,7 +18,7 @@ export function valuesToPoints(
   c: EndpointConfig,
   source: string,
   items: MonitoredItems,
-  out: { drop(reason: string): void; reject(reason: string, message: string, node: string): void },
+  out: { drop(reason: DropReason): void; reject(reason: DropReason, message: string, node: string): void },
   receivedAt = Date.now(),
 ): { points: Point[]; changed: boolean; values: number } {
   const points = new Map<string, Point>();

@@ -64,6 +64,10 @@ describe('OPC UA values to fields', () => {
     expect(convertVariant('s', ext(custom), 64)).toEqual({ ok: true, fields: { 's.count': 4294967296n, 's.temp': -3n, 's.pos': 12n, 's.parts': 4000000000n, 's.load': 1, 's.took': 250, 's.axes[0]': 1n, 's.axes[1]': 2n } });
     // an encoding the client could not resolve has no definition: refused, not guessed
     expect(convertVariant('s', ext({ a: 1 }), 64)).toMatchObject({ ok: false, reason: 'unsupported_type' });
+    // structures inside structures are followed 4 levels deep, not without end
+    const nest = (d: number): unknown => (d === 0 ? { schema: { fields: [{ name: 'v', fieldType: 'Double', category: 'basic' }] }, v: 1 } : { schema: { fields: [{ name: 'inner', category: 'complex' }] }, inner: nest(d - 1) });
+    expect(convertVariant('s', ext(nest(4)), 64)).toEqual({ ok: true, fields: { 's.inner.inner.inner.inner.v': 1 } });
+    expect(convertVariant('s', ext(nest(6)), 64)).toMatchObject({ ok: false, reason: 'structure_too_deep' });
   });
 
   it('reads quality from the status code severity', () => {

@@ -17,8 +17,9 @@
 import { DataType, type StatusCode, Variant, VariantArrayType } from 'node-opcua';
 import { findBuiltInType } from 'node-opcua-factory';
 import { Unsigned, type FieldValue, type Quality } from '../../core/point.js';
+import type { DropReason } from '../../core/reasons.js';
 
-export type Converted = { ok: true; fields: Record<string, FieldValue> } | { ok: false; reason: string; detail: string };
+export type Converted = { ok: true; fields: Record<string, FieldValue> } | { ok: false; reason: DropReason; detail: string };
 
 /** OPC UA status severity: the top two bits (Part 4, 7.39). */
 export function qualityOf(status: StatusCode): Quality {
@@ -63,7 +64,7 @@ export function convertVariant(field: string, v: Variant | null | undefined, max
 const NUMERIC = new Set([DataType.SByte, DataType.Byte, DataType.Int16, DataType.UInt16, DataType.Int32, DataType.UInt32, DataType.Int64, DataType.UInt64, DataType.Float, DataType.Double]);
 
 /** A value of a node declared abstract: one float field for numbers, one string field for the rest. */
-function putAbstract(out: Record<string, FieldValue>, name: string, type: DataType, value: unknown, declared: Declared, maxArrayLength: number): string | undefined {
+function putAbstract(out: Record<string, FieldValue>, name: string, type: DataType, value: unknown, declared: Declared, maxArrayLength: number): DropReason | undefined {
   if (type === DataType.ExtensionObject) return flattenStructure(out, name, value, 0, maxArrayLength);
   if (NUMERIC.has(type) || (declared === 'any' && type === DataType.Boolean)) {
     const tmp: Record<string, FieldValue> = {};
@@ -84,7 +85,7 @@ function putAbstract(out: Record<string, FieldValue>, name: string, type: DataTy
 }
 
 /** Adds one scalar; returns a reason when it cannot be represented. */
-function put(out: Record<string, FieldValue>, name: string, type: DataType, value: unknown, maxArrayLength = 64): string | undefined {
+function put(out: Record<string, FieldValue>, name: string, type: DataType, value: unknown, maxArrayLength = 64): DropReason | undefined {
   switch (type) {
     case DataType.Boolean:
       out[name] = Boolean(value);
@@ -173,7 +174,7 @@ interface StructureField {
  * of that type. Opaque members (ByteString, DiagnosticInfo) are left out: they are no field. A
  * structure without a definition (an encoding the client could not resolve) is refused.
  */
-function flattenStructure(out: Record<string, FieldValue>, name: string, value: unknown, depth: number, maxArrayLength: number): string | undefined {
+function flattenStructure(out: Record<string, FieldValue>, name: string, value: unknown, depth: number, maxArrayLength: number): DropReason | undefined {
   if (value === null || value === undefined) return;
   if (depth > 4) return 'structure_too_deep';
   const fields = (value as { schema?: { fields?: StructureField[] } }).schema?.fields;
@@ -198,7 +199,7 @@ function flattenStructure(out: Record<string, FieldValue>, name: string, value: 
   return;
 }
 
-function member(out: Record<string, FieldValue>, key: string, f: StructureField, m: unknown, depth: number, maxArrayLength: number): string | undefined {
+function member(out: Record<string, FieldValue>, key: string, f: StructureField, m: unknown, depth: number, maxArrayLength: number): DropReason | undefined {
   if (m === null || m === undefined) return;
   if (f.category === 'complex') return flattenStructure(out, key, m, depth + 1, maxArrayLength);
   if (f.category === 'enumeration') {

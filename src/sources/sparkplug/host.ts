@@ -15,6 +15,7 @@ import { DataType, decodePayload, encodePayload } from './codec.js';
 import type { SparkplugConfig } from './config.js';
 import { Sessions, type PersistedState, type RebirthRequest } from './sessions.js';
 import { nodeTopic, parseTopic, stateTopic } from './topic.js';
+import type { DropReason } from '../../core/reasons.js';
 
 /** What the host needs from an MQTT connection: a name and a way to publish. */
 export interface SparkplugTransport {
@@ -140,7 +141,7 @@ export class SparkplugHost extends BaseComponent implements Source {
     this.counters.written += points.length;
   }
 
-  private reject(reason: string, message: string, topic: string, payload: Buffer): void {
+  private reject(reason: DropReason, message: string, topic: string, payload: Buffer): void {
     this.drop(reason);
     this.ctx.reject({ source: this.name, reason, message, topic, payload: payload.subarray(0, 4096) });
   }

@@ -156,3 +156,15 @@ describe('births and deaths', () => {
     expect(out.points.map((p) => p.fields)).toEqual([{ Count: 3n }]);
   });
 });
+
+describe('messages that are not telemetry for this host', () => {
+  it('are counted with their reason, not dead-lettered: commands, groups not configured or owned by another member', () => {
+    const s = born();
+    expect(msg(s, `spBv1.0/${G}/NCMD/${E}`, { metrics: [{ name: 'Node Control/Rebirth', datatype: DataType.Boolean, value: true }] })).toMatchObject({ ignored: 'command', rejections: [], points: [] });
+    const configured = new Sessions(sparkplugSchema.parse({ groups: ['other'] }), 'sparkplug');
+    expect(msg(configured, `spBv1.0/${G}/NBIRTH/${E}`, { seq: 0 })).toMatchObject({ ignored: 'group_not_configured', rejections: [], points: [] });
+    const owner = new Sessions(sparkplugSchema.parse({}), 'sparkplug');
+    owner.owned = new Set(['other']);
+    expect(msg(owner, `spBv1.0/${G}/NBIRTH/${E}`, { seq: 0 })).toMatchObject({ ignored: 'group_not_owned', rejections: [], points: [] });
+  });
+});

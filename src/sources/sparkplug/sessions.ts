@@ -19,6 +19,7 @@ import { DataType, valueOf, type Metric, type Payload, type PropertySet, type Va
 import type { SparkplugConfig } from './config.js';
 import { displayValue, flatten, qualityOf, splitName } from './mapping.js';
 import type { SparkplugTopic } from './topic.js';
+import type { DropReason } from '../../core/reasons.js';
 
 export interface MetricDef {
   name: string;
@@ -80,7 +81,7 @@ export interface NodeStats {
 }
 
 export interface Rejection {
-  reason: string;
+  reason: DropReason;
   message: string;
 }
 
@@ -98,7 +99,7 @@ export interface Outcome {
   rebirths: RebirthRequest[];
   /** Alias maps or online states changed: persist before acknowledging. */
   persist: boolean;
-  ignored?: string;
+  ignored?: DropReason;
 }
 
 const newStats = (): NodeStats => ({ messages: 0, births: 0, deaths: 0, gaps: 0, reordered: 0, duplicates: 0, unknownAliases: 0, dataBeforeBirth: 0, staleDeaths: 0, rebirthsNeeded: 0, rebirthsRequested: 0, rebirthsSuppressed: 0 });

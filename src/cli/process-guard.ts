@@ -20,7 +20,8 @@ import type { Logger } from 'pino';
  * closes: ClientSubscriptionImpl.onNotificationMessage reads the type definitions with
  * promoteOpaqueStructureInNotificationData(...).then(...) and no catch (traced to that line with a
  * promise-creation hook; a cluster rebalance, which stops endpoints seconds after their first
- * values, ended a gateway with it in CI).
+ * values, ended a gateway with it in CI). The OPC UA source now decodes structures before that
+ * line runs (sources/opcua/structures.ts); these stay listed for node-opcua's other paths.
  */
 export const NODE_OPCUA_CLOSED =
   /^\s*(Session has been closed and should not be used to perform a transaction anymore|Transaction has been canceled because client channel\b|Connection has been closed by client , but this transaction cannot be honored|Invalid Channel BadConnectionClosed|Cannot recreate session\b|serviceResult = Bad(SessionIdInvalid|SessionClosed) \()/;

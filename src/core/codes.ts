@@ -28,6 +28,7 @@ export const ERROR_CODES = {
   PG_ERR_INFLUX_RECOVERED: { retryable: false, what: 'InfluxDB accepts writes again after a failure' },
   PG_ERR_OPCUA_UNTRUSTED: { retryable: false, what: 'an OPC UA server\'s certificate is not trusted; trust it with plantgate pki trust or from the status page' },
   PG_ERR_OPCUA_NODE: { retryable: false, what: 'an OPC UA node does not exist on the server' },
+  PG_ERR_OPCUA_STRUCTURE: { retryable: false, what: 'the definition of a structure type could not be read from an OPC UA server; those values are dead-lettered (unsupported_type), the others of the message are written' },
   PG_ERR_PKI: { retryable: false, what: 'a certificate could not be found or trusted' },
   PG_ERR_CLUSTER: { retryable: true, what: 'cluster membership in trouble: etcd unreachable (the units are kept while no member reaches it, given up when the peers do), or an owned endpoint that does not start; retried every round' },
   PG_ERR_INTERNAL: { retryable: false, what: 'a promise rejection nobody handled: node-opcua\'s own on a closed session are logged, anything else ends the process' },

@@ -58,6 +58,7 @@ import { ensureClientCertificate } from './pki.js';
 import { type OfferedEndpoint, rank, type Security, strongest } from './security.js';
 import { abortChannel, type Kept, publishEngine, republishFrom, RESUMABLE } from './resume.js';
 import { ServerTrust } from './trust.js';
+import { decodeStructuresFirst } from './structures.js';
 
 interface Outage {
   at: number;
@@ -268,6 +269,13 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
         this.revised = { publishingInterval: sub.publishingInterval, maxKeepAliveCount: sub.maxKeepAliveCount };
         this.expectedSequence = 1;
         this.hookNotifications(sub);
+        decodeStructuresFirst(sub, session, {
+          undecodable: (values, err) => {
+            this.recordError(err);
+            this.ctx.log.warn({ code: 'PG_ERR_OPCUA_STRUCTURE', endpoint: this.name, values, err: err.message }, 'opcua structure definitions could not be read from the server: those values go to dead letters (unsupported_type), the others of the message are written');
+          },
+          error: (err) => this.recordError(err),
+        });
         await this.nodes.createMonitoredItems(session, sub, this.nodes.items.filter((i) => i.nodeId));
         await this.events.create(session, sub, this.namespaceArray);
       }

@@ -35,7 +35,6 @@ import {
   type DataValue,
   type EventNotificationList,
   MessageSecurityMode,
-  type NotificationMessage,
   OPCUAClient,
   type OPCUACertificateManager,
   readNamespaceArray,
@@ -270,6 +269,8 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
         this.expectedSequence = 1;
         this.hookNotifications(sub);
         decodeStructuresFirst(sub, session, {
+          // a keep-alive carries the next message's number; a data message, its own
+          received: (m) => (this.expectedSequence = (m.notificationData ?? []).length > 0 ? m.sequenceNumber + 1 : m.sequenceNumber),
           undecodable: (values, err) => {
             this.recordError(err);
             this.ctx.log.warn({ code: 'PG_ERR_OPCUA_STRUCTURE', endpoint: this.name, values, err: err.message }, 'opcua structure definitions could not be read from the server: those values go to dead letters (unsupported_type), the others of the message are written');
@@ -492,10 +493,6 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
       this.lastPublishAt = Date.now();
       this.events.onEvents(n);
     };
-    sub.on('raw_notification', (m: NotificationMessage) => {
-      const data = (m.notificationData ?? []).length > 0;
-      this.expectedSequence = data ? m.sequenceNumber + 1 : m.sequenceNumber;
-    });
     target.__on_publish_response_DataChangeNotification = (n: DataChangeNotification) => {
       this.lastPublishAt = Date.now();
       this.onValues((n.monitoredItems ?? []).map((m) => [this.nodes.byHandle[m.clientHandle], m.value] as const));

@@ -29,7 +29,8 @@ describe('structures decoded before the message is processed', () => {
     const session = { read: gone, browse: gone, readNamespaceArray: gone } as unknown as ClientSession;
     const reported: Array<{ values: number; err: string }> = [];
     const errors: unknown[] = [];
-    decodeStructuresFirst(sub as unknown as ClientSubscription, session, { undecodable: (values, err) => reported.push({ values, err: err.message }), error: (e) => errors.push(e) });
+    const received: number[] = [];
+    decodeStructuresFirst(sub as unknown as ClientSubscription, session, { received: (m) => received.push(m.sequenceNumber), undecodable: (values, err) => reported.push({ values, err: err.message }), error: (e) => errors.push(e) });
 
     const plain = new NotificationMessage({ sequenceNumber: 3, notificationData: [new DataChangeNotification({ monitoredItems: [new MonitoredItemNotification({ clientHandle: 2, value: new DataValue({ value: new Variant({ dataType: DataType.Double, value: 3 }) }) })] })] });
     const target = sub as unknown as { onNotificationMessage(m: NotificationMessage): void };
@@ -37,6 +38,9 @@ describe('structures decoded before the message is processed', () => {
     target.onNotificationMessage(message(2));
     // a message without structures waits behind them: order is kept
     target.onNotificationMessage(plain);
+    // heard of at once, before any of them is processed
+    expect(received).toEqual([1, 2, 3]);
+    expect(processed).toEqual([]);
     await expect.poll(() => processed.length).toBe(3);
     expect(processed.map((m) => m.sequenceNumber)).toEqual([1, 2, 3]);
     expect(reported).toHaveLength(2);

@@ -36,14 +36,26 @@ function markUndecodable(v: Variant): void {
 /**
  * Wraps the subscription's notification entry point (also what Republish feeds, resume.ts):
  * messages without opaque structures go straight through, as before, unless an earlier message
- * is still being decoded, in which case they wait their turn.
+ * is still being decoded, in which case they wait their turn. `received` hears of each message at
+ * once: the sequence numbers a resume republishes from must be those received, not those
+ * processed, or a cut while one waits would republish from a number the server has let go.
  */
-export function decodeStructuresFirst(sub: ClientSubscription, session: ClientSession, on: { undecodable(values: number, err: Error): void; error(err: unknown): void }): void {
+export function decodeStructuresFirst(
+  sub: ClientSubscription,
+  session: ClientSession,
+  on: {
+    /** Every message as it arrives, before any decoding: what the server has sent (and node-opcua acknowledges) so far. */
+    received(m: NotificationMessage): void;
+    undecodable(values: number, err: Error): void;
+    error(err: unknown): void;
+  },
+): void {
   const target = sub as unknown as { onNotificationMessage?: (m: NotificationMessage) => void };
   const original = target.onNotificationMessage;
   if (typeof original !== 'function') throw new Error('node-opcua changed: ClientSubscription.onNotificationMessage is missing');
   let queue: Promise<void> | undefined;
   target.onNotificationMessage = (m: NotificationMessage) => {
+    on.received(m);
     const opaque = opaqueValues(m);
     if (!queue && opaque.length === 0) return original.call(sub, m);
     const step = (queue ?? Promise.resolve())

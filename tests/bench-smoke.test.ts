@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runBench, type BenchResults } from '../tools/bench/run.js';
 import { BEGIN, END, writeMarkdown } from '../tools/bench/report.js';
+import { SHAPES } from '../tools/bench/loadgen.js';
 
 describe('bench harness (smoke sizes)', () => {
   let r: BenchResults;
@@ -33,6 +34,15 @@ describe('bench harness (smoke sizes)', () => {
       expect(n.stored, `${n.flow} qos${n.qos}: ${logs.join('\n')}`).toBe(n.sent);
       expect(n.nodeRed.peakRssMB).toBeGreaterThan(20);
     }
+    expect(r.payloads.map((m) => m.shape)).toEqual(['cnc', 'batch10']);
+    for (const m of r.payloads) {
+      const shape = SHAPES[m.shape];
+      const messages = r.sizes.devices * r.sizes.payloadMessages[m.shape as 'cnc' | 'batch10'];
+      expect(m.messages, m.scenario).toBe(messages);
+      expect(m.stored, m.scenario).toBe(messages * shape.points);
+      // every field value of every point arrived, counted in InfluxDB
+      expect(m.fieldValues, m.scenario).toBe(messages * shape.points * shape.fields);
+    }
     expect(r.latency!.probes).toBeGreaterThan(20);
     expect(r.latency!.seen).toBe(r.latency!.probes);
     expect(r.latency!.stored).toBe(r.latency!.sent);
@@ -42,7 +52,8 @@ describe('bench harness (smoke sizes)', () => {
     for (const f of r.fleet) expect(f.stored, `fleet of ${f.gateways}`).toBe(f.sent);
     expect(r.outage!.backlogLines).toBeGreaterThan(0); // points really waited for InfluxDB
     expect(r.outage!.drainMultiple).toBeGreaterThan(0);
-    expect(r.opcua.map((o) => o.intervalMs)).toEqual([1000, 100]);
+    expect(r.opcua.map((o) => o.intervalMs)).toEqual([1000, 1000, 100]);
+    expect(r.opcua[1]!.items).toBeGreaterThan(r.opcua[0]!.items);
     for (const o of r.opcua) {
       expect(o.itemsFailed).toBe(0);
       expect(o.itemsSilent).toBe(0);
@@ -64,6 +75,7 @@ describe('bench harness (smoke sizes)', () => {
       expect(doc).toMatch(/\| plantgate, embedded broker, QoS 1 \| [\d,]+ \|/);
       expect(doc).toMatch(/Node-RED batched, via mosquitto, QoS 1/);
       expect(doc).toMatch(/### OPC UA scale/);
+      expect(doc).toMatch(/\| a CNC status message: .* \| [\d,]+ \|/);
       expect(doc).toMatch(/\*\*Machine\*\*: cpu .* cores \d+/);
     } finally {
       rmSync(dir, { recursive: true, force: true });

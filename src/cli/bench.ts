@@ -5,7 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { runLoad } from '../../tools/bench/loadgen.js';
+import { type PayloadShape, runLoad, SHAPES } from '../../tools/bench/loadgen.js';
 import { writeMarkdown } from '../../tools/bench/report.js';
 import { runBench, type Scenario, SCENARIOS } from '../../tools/bench/run.js';
 import { UsageError } from './usage.js';
@@ -53,6 +53,7 @@ export async function loadgen(args: string[]): Promise<number> {
       prefix: { type: 'string', default: 'bench' },
       window: { type: 'string', default: '10' },
       'probe-rate': { type: 'string', default: '0' },
+      shape: { type: 'string', default: 'basic' },
       username: { type: 'string' },
       'password-env': { type: 'string' },
     },
@@ -66,6 +67,8 @@ export async function loadgen(args: string[]): Promise<number> {
   };
   const qos = Number(values.qos);
   if (qos !== 0 && qos !== 1) throw new UsageError('--qos must be 0 or 1');
+  const shape = values.shape as PayloadShape;
+  if (!Object.hasOwn(SHAPES, shape)) throw new UsageError(`--shape must be one of ${Object.keys(SHAPES).join(', ')}, got ${JSON.stringify(values.shape)}`);
   const envName = values['password-env'];
   if (envName !== undefined && process.env[envName] === undefined) throw new UsageError(`--password-env ${envName}: that environment variable is not set`);
   const result = await runLoad({
@@ -79,6 +82,7 @@ export async function loadgen(args: string[]): Promise<number> {
     prefix: values.prefix,
     window: Math.floor(count(values.window!, '--window')),
     probeRate: count(values['probe-rate']!, '--probe-rate', 0),
+    shape,
     username: values.username,
     password: envName !== undefined ? process.env[envName] : undefined,
   });

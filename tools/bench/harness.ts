@@ -16,27 +16,31 @@ export interface BenchSizes {
   messages: number;
   /** Messages per device for Node-RED's per-message flow (slow: one HTTP write per message). */
   nodeRedPerMessageMessages: number;
+  /** Messages per device for the realistic-payload runs (25-field CNC status; 10 points per message). */
+  payloadMessages: { cnc: number; batch10: number };
   latencySeconds: number;
   outage: { warmSeconds: number; downSeconds: number; rate: number };
-  opcua: { servers: number; machines: number; tags: number; fastTags: number; seconds: number };
+  opcua: { servers: number; machines: number; tags: number; largeTags: number; fastTags: number; seconds: number };
 }
 
 export const FULL: BenchSizes = {
   devices: 200,
   messages: 3000,
   nodeRedPerMessageMessages: 250,
+  payloadMessages: { cnc: 1500, batch10: 600 },
   latencySeconds: 30,
   outage: { warmSeconds: 15, downSeconds: 180, rate: 0 },
-  opcua: { servers: 4, machines: 250, tags: 100, fastTags: 25, seconds: 60 },
+  opcua: { servers: 4, machines: 250, tags: 100, largeTags: 250, fastTags: 25, seconds: 60 },
 };
 
 export const SMOKE: BenchSizes = {
   devices: 4,
   messages: 50,
   nodeRedPerMessageMessages: 20,
+  payloadMessages: { cnc: 30, batch10: 10 },
   latencySeconds: 3,
   outage: { warmSeconds: 1, downSeconds: 2, rate: 200 },
-  opcua: { servers: 1, machines: 2, tags: 5, fastTags: 5, seconds: 4 },
+  opcua: { servers: 1, machines: 2, tags: 5, largeTags: 8, fastTags: 5, seconds: 4 },
 };
 
 export interface BenchContext {
@@ -137,6 +141,7 @@ export async function runLoadProcess(o: LoadOptions): Promise<LoadResult> {
     '--rate', String(o.rate), '--run', o.run, '--window', String(o.window ?? 10), '--probe-rate', String(o.probeRate ?? 0),
   ];
   if (o.prefix) args.push('--prefix', o.prefix);
+  if (o.shape) args.push('--shape', o.shape);
   const m = launch(process.execPath, args);
   let out = '';
   m.proc.stdout!.on('data', (b: Buffer) => (out += b.toString()));

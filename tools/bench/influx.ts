@@ -20,6 +20,12 @@ export async function countRun(url: string, db: string, measurement: string, run
   return Number(s[0]?.values[0]?.[1] ?? 0);
 }
 
+/** Field values of one run: InfluxDB's count of every field, summed (a value that did not arrive is missing here). */
+export async function countFieldValues(url: string, db: string, measurement: string, run: string): Promise<number> {
+  const s = await influxQuery(url, db, `SELECT count(*) FROM "${measurement}" WHERE "run" = '${run}'`);
+  return (s[0]?.values[0] ?? []).slice(1).reduce((a: number, v) => a + Number(v ?? 0), 0);
+}
+
 /** Posts one body of line protocol (ms precision); throws on anything but 204. */
 export async function postLines(url: string, db: string, body: string): Promise<void> {
   const r = await fetch(`${url}/write?${new URLSearchParams({ db, precision: 'ms' })}`, { method: 'POST', body });

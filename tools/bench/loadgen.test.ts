@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import mqttPacket from 'mqtt-packet';
-import { connectPacket, deviceName, lineOf, payloadOf, publishPacket, topicOf } from './loadgen.js';
+import { connectPacket, deviceName, lineOf, messageOf, payloadOf, publishPacket, SHAPES, topicOf } from './loadgen.js';
+import { decodeJson } from '../../src/sources/mqtt/json-decoder.js';
+import { routeSchema } from '../../src/sources/mqtt/config.js';
 
 function parse(buf: Buffer): mqttPacket.Packet[] {
   const parser = mqttPacket.parser({ protocolVersion: 4 });
@@ -29,5 +31,16 @@ describe('load generator packets', () => {
 
   it('the pre-encoded line of the ceiling carries the same values as the JSON message', () => {
     expect(lineOf({ run: 'r1' }, 'telemetry', 7, 3, 1000)).toBe('telemetry,device=dev-00007,run=r1 temperature=27.003,pressure=1.0003,spindle_speed=8003,power=3.503 1000');
+  });
+
+  it('each payload shape decodes, through the gateway\'s own JSON decoder, into the points and field values SHAPES says', () => {
+    const route = routeSchema.parse({ topic: 'bench/{run}/{device}/telemetry', measurement: 'telemetry' });
+    for (const [shape, want] of Object.entries(SHAPES)) {
+      const payload = Buffer.from(messageOf(shape as keyof typeof SHAPES, 3, 17, 1_000_000));
+      const points = decodeJson(payload, { route, topicTags: { run: 'r', device: 'd' }, receivedAt: 0, source: 'bench' });
+      expect(points, shape).toHaveLength(want.points);
+      for (const p of points) expect(Object.keys(p.fields), shape).toHaveLength(want.fields);
+      expect(points.map((p) => p.time), shape).toEqual(Array.from({ length: want.points }, (_, i) => 1_000_000 + i));
+    }
   });
 });

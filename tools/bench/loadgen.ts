@@ -6,7 +6,9 @@
  *
  * Every device has its own topic level (`<prefix>/<run>/<device>/telemetry`, which the bench route
  * turns into a `device` tag), so points with equal timestamps never overwrite each other in
- * InfluxDB; within a device `ts` strictly increases. Each message carries 4 float fields.
+ * InfluxDB; within a device `ts` strictly increases. A message is one of three shapes (`SHAPES`):
+ * the plain 4-float message, a 25-field CNC status message with nested objects, strings and
+ * booleans, or a batch of 10 such 4-float points.
  *
  * QoS 1: at most `window` unacknowledged messages per device; `acked` counts PUBACKs, so a run
  * ends only when the broker has taken responsibility for every message. QoS 0: the socket's own
@@ -36,7 +38,17 @@ export interface LoadOptions {
   password?: string;
   /** Probe messages per second (0 = no probe device). */
   probeRate?: number;
+  /** What each message carries (default `basic`). */
+  shape?: PayloadShape;
 }
+
+/** The message shapes of the benchmarks: points per message, field values per point. */
+export const SHAPES = {
+  basic: { points: 1, fields: 4, what: 'JSON with `ts` and 4 float fields' },
+  cnc: { points: 1, fields: 25, what: 'a CNC status message: `ts` and 25 fields in nested objects (floats, 3 strings, 4 booleans)' },
+  batch10: { points: 10, fields: 4, what: 'a JSON array of 10 points, each with its own `ts` and 4 float fields' },
+} as const;
+export type PayloadShape = keyof typeof SHAPES;
 
 export interface LoadResult {
   sent: number;
@@ -63,6 +75,33 @@ export function topicOf(o: Pick<LoadOptions, 'prefix' | 'run'>, device: string):
 export function payloadOf(d: number, seq: number, ts: number): string {
   const x = (seq % 1000) / 1000;
   return `{"ts":${ts},"temperature":${(20 + d % 50 + x).toFixed(3)},"pressure":${(1 + x / 10).toFixed(4)},"spindle_speed":${8000 + (seq % 400)},"power":${(3.5 + (d % 7) / 10 + x).toFixed(3)}}`;
+}
+
+/**
+ * A CNC controller's status message (MTConnect/OPC 40502-like): 25 values once flattened
+ * (`spindle_speed`, `axis_x_pos`, ...), 3 of them strings and 4 booleans, as a machine publishes it.
+ */
+export function cncPayloadOf(d: number, seq: number, ts: number): string {
+  const x = (seq % 1000) / 1000;
+  const axis = (a: number) => `{"pos":${(a * 100 + x * 50).toFixed(3)},"load":${(10 + a + x * 5).toFixed(2)}}`;
+  return (
+    `{"ts":${ts},"program":"O${1000 + (d % 90)}","mode":"AUTO","execution":"${seq % 50 === 0 ? 'FEED_HOLD' : 'ACTIVE'}","alarm":${seq % 97 === 0},` +
+    `"part_count":${seq},"spindle":{"speed":${8000 + (seq % 400)},"load":${(40 + x * 20).toFixed(2)},"override":100,"temperature":${(35 + (d % 10) + x).toFixed(2)}},` +
+    `"feed":{"rate":${1200 + (seq % 300)},"override":${90 + (seq % 20)}},"axis":{"x":${axis(1)},"y":${axis(2)},"z":${axis(3)}},` +
+    `"coolant":{"on":true,"temperature":${(22 + x).toFixed(2)},"pressure":${(6 + x / 2).toFixed(3)}},"power_kw":${(7.5 + (d % 7) / 10 + x).toFixed(3)},` +
+    `"cycle_time_s":${(42 + x * 3).toFixed(2)},"tool":{"number":${1 + (seq % 24)},"life_pct":${(100 - x * 100).toFixed(1)}},"door_open":false}`
+  );
+}
+
+/** Ten points of device `d` in one message, at `ts` .. `ts + 9` (the loader advances its clock by 10). */
+export function batchPayloadOf(d: number, seq: number, ts: number): string {
+  let out = '[';
+  for (let i = 0; i < 10; i++) out += (i ? ',' : '') + payloadOf(d, seq * 10 + i, ts + i);
+  return `${out}]`;
+}
+
+export function messageOf(shape: PayloadShape, d: number, seq: number, ts: number): string {
+  return shape === 'cnc' ? cncPayloadOf(d, seq, ts) : shape === 'batch10' ? batchPayloadOf(d, seq, ts) : payloadOf(d, seq, ts);
 }
 
 /** The same point as the gateway stores it, pre-encoded (for the raw InfluxDB ceiling). */
@@ -270,6 +309,8 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     }, 1000 / o.probeRate);
   }
   const perDeviceRate = o.rate > 0 ? o.rate / o.devices : 0;
+  const shape = o.shape ?? 'basic';
+  const span = SHAPES[shape].points; // timestamps one message takes
   await Promise.all(
     devices.map(async (dev, d) => {
       const t0 = Date.now();
@@ -280,13 +321,13 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
           if (wait > 1) await new Promise((r) => setTimeout(r, wait));
         }
         const ts = Math.max(Date.now(), dev.lastTs + 1);
-        dev.lastTs = ts;
+        dev.lastTs = ts + span - 1;
         if (o.qos) {
           const w = dev.room(window);
           if (w) await w;
           if (dev.closed) break;
         }
-        if (!dev.publish(payloadOf(d, seq, ts), o.qos)) await new Promise((r) => dev.sock.once('drain', r));
+        if (!dev.publish(messageOf(shape, d, seq, ts), o.qos)) await new Promise((r) => dev.sock.once('drain', r));
         // Let other devices and acknowledgements in now and then.
         else if (seq % 64 === 63) await new Promise((r) => setImmediate(r));
       }

@@ -12,8 +12,8 @@ import type { AddressInfo } from 'node:net';
 import { freePort } from '../servers/process.js';
 import { BenchGateway, type BenchContext, bufferQueue, type DeliveryFigures, figures, otherCores, type ProcFigures, round, runLoadProcess, waitForCount } from './harness.js';
 import { ProcSampler } from './proc-stats.js';
-import { countRun, postLines, probesAfter } from './influx.js';
-import { lineOf } from './loadgen.js';
+import { countFieldValues, countRun, postLines, probesAfter } from './influx.js';
+import { lineOf, type PayloadShape, SHAPES } from './loadgen.js';
 
 export const DB = 'bench';
 export const MEASUREMENT = 'telemetry';
@@ -22,9 +22,17 @@ const ROUTE = 'bench/{run}/{device}/telemetry';
 export interface ThroughputResult extends DeliveryFigures {
   scenario: string;
   via: 'embedded' | 'mosquitto';
+  /** What each message carried; `sent`/`stored`/`lost` count points, `messages` the MQTT messages. */
+  shape: PayloadShape;
+  messages: number;
   gateway: ProcFigures;
-  /** Gateway messages per CPU-second (per core). */
+  /** Gateway points per CPU-second (per core); for `basic` also messages per CPU-second. */
   perCore: number;
+  messagesPerCore: number;
+  /** Field values stored (InfluxDB's count of every field; undefined where nothing was counted in InfluxDB). */
+  fieldValues?: number;
+  fieldValuesPerSecond?: number;
+  fieldValuesPerCore?: number;
 }
 
 let runs = 0;
@@ -72,8 +80,10 @@ export function gatewayYaml(o: GatewayOptions, httpPort: number): string {
 /** One throughput run: gateway, load generator, wait for every point, count them in InfluxDB. */
 export async function throughput(
   ctx: BenchContext,
-  o: { name: string; via: 'embedded' | 'mosquitto'; qos: 0 | 1; mosquittoPort?: number; influxUrl?: string; messages?: number; countInInflux?: boolean },
+  o: { name: string; via: 'embedded' | 'mosquitto'; qos: 0 | 1; mosquittoPort?: number; influxUrl?: string; messages?: number; countInInflux?: boolean; shape?: PayloadShape },
 ): Promise<ThroughputResult> {
+  const shape = o.shape ?? 'basic';
+  const { points: perMessage } = SHAPES[shape];
   const dir = ctx.folder(o.name);
   const run = runId(o.name);
   const mqttPort = o.via === 'embedded' ? await freePort() : o.mosquittoPort!;
@@ -82,27 +92,35 @@ export async function throughput(
   try {
     const sampler = gw.sampler().start();
     const influxd = new ProcSampler(ctx.influx.pid).start();
-    const load = await runLoadProcess({ host: '127.0.0.1', port: mqttPort, devices: ctx.sizes.devices, messages: o.messages ?? ctx.sizes.messages, qos: o.qos, rate: 0, run });
-    const want = o.qos ? load.acked : load.sent;
+    const load = await runLoadProcess({ host: '127.0.0.1', port: mqttPort, devices: ctx.sizes.devices, messages: o.messages ?? ctx.sizes.messages, qos: o.qos, rate: 0, run, shape });
+    const want = (o.qos ? load.acked : load.sent) * perMessage;
     const done = await waitForCount(() => gw.written(), want);
     const proc = figures(sampler.stop());
     const influxdCpu = influxd.stop().cpuSeconds;
-    const stored = o.countInInflux === false ? done.count : await countRun(influxUrl, DB, MEASUREMENT, run);
+    const inInflux = o.countInInflux !== false;
+    const stored = inInflux ? await countRun(influxUrl, DB, MEASUREMENT, run, shape === 'cnc' ? 'spindle_speed' : 'temperature') : done.count;
+    const fieldValues = inInflux ? await countFieldValues(influxUrl, DB, MEASUREMENT, run) : undefined;
     const seconds = (done.at - load.startedAt) / 1000;
+    const sent = load.sent * perMessage;
+    const perCpu = (x: number) => (proc.cpuSeconds > 0 ? Math.round(x / proc.cpuSeconds) : 0);
     const r: ThroughputResult = {
       scenario: o.name,
       via: o.via,
       qos: o.qos,
-      sent: load.sent,
+      shape,
+      messages: load.sent,
+      sent,
       stored,
-      lost: load.sent - stored,
+      lost: sent - stored,
       seconds: round(seconds, 2),
       pointsPerSecond: Math.round(stored / seconds),
       ...otherCores(influxdCpu, load, seconds),
       gateway: proc,
-      perCore: proc.cpuSeconds > 0 ? Math.round(stored / proc.cpuSeconds) : 0,
+      perCore: perCpu(stored),
+      messagesPerCore: perCpu(stored / perMessage),
+      ...(fieldValues !== undefined ? { fieldValues, fieldValuesPerSecond: Math.round(fieldValues / seconds), fieldValuesPerCore: perCpu(fieldValues) } : {}),
     };
-    ctx.log(`${o.name}: ${r.pointsPerSecond} points/s, ${r.stored}/${r.sent} stored, gateway ${proc.cores} cores (influxd ${r.influxdCores}, load ${r.loadgenCores}), peak RSS ${proc.peakRssMB} MB`);
+    ctx.log(`${o.name}: ${r.pointsPerSecond} points/s${fieldValues !== undefined ? ` (${r.fieldValuesPerSecond} field values/s)` : ''}, ${r.stored}/${r.sent} stored, gateway ${proc.cores} cores (influxd ${r.influxdCores}, load ${r.loadgenCores}), peak RSS ${proc.peakRssMB} MB`);
     return r;
   } finally {
     await gw.stop();

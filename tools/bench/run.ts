@@ -17,7 +17,7 @@ import { fleet, type FleetResult } from './fleet.js';
 import { ensureNodeRed, nodeRed, type NodeRedResult, nodeRedVersion } from './node-red.js';
 import { opcuaScale, type OpcuaScaleResult } from './opcua.js';
 
-export const SCENARIOS = ['mqtt', 'node-red', 'pipeline', 'latency', 'outage', 'opcua', 'fleet'] as const;
+export const SCENARIOS = ['mqtt', 'node-red', 'payloads', 'pipeline', 'latency', 'outage', 'opcua', 'fleet'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
 export interface BenchResults {
@@ -29,6 +29,8 @@ export interface BenchResults {
   ceiling: CeilingResult[];
   mqtt: ThroughputResult[];
   nodeRed: NodeRedResult[];
+  /** The realistic payloads (embedded broker, QoS 1): the 25-field CNC status and 10 points per message. */
+  payloads: ThroughputResult[];
   pipeline: ThroughputResult[];
   latency?: LatencyResult;
   outage?: OutageResult;
@@ -73,6 +75,7 @@ export async function runBench(o: { smoke: boolean; only?: Scenario[]; log: (m: 
     ceiling: [],
     mqtt: [],
     nodeRed: [],
+    payloads: [],
     pipeline: [],
     opcua: [],
     fleet: [],
@@ -90,6 +93,11 @@ export async function runBench(o: { smoke: boolean; only?: Scenario[]; log: (m: 
       for (const qos of [1, 0] as const) r.nodeRed.push(await nodeRed(ctx, { flow: 'batched', qos, mosquittoPort: mosq.port, messages: sizes.messages }));
       r.nodeRed.push(await nodeRed(ctx, { flow: 'per-message', qos: 1, mosquittoPort: mosq.port, messages: sizes.nodeRedPerMessageMessages }));
     }
+    if (want('payloads')) {
+      for (const shape of ['cnc', 'batch10'] as const) {
+        r.payloads.push(await throughput(ctx, { name: `embedded-qos1-${shape}`, via: 'embedded', qos: 1, shape, messages: sizes.payloadMessages[shape] }));
+      }
+    }
     if (want('pipeline')) {
       const sink = await nullInflux();
       try {
@@ -103,6 +111,7 @@ export async function runBench(o: { smoke: boolean; only?: Scenario[]; log: (m: 
     if (want('outage')) r.outage = await outage(ctx, sizes.outage.rate || (maxRate ?? 2000) / 2);
     if (want('opcua')) {
       r.opcua.push(await opcuaScale(ctx, { name: 'opcua-1s', tags: sizes.opcua.tags, intervalMs: 1000 }));
+      r.opcua.push(await opcuaScale(ctx, { name: 'opcua-1s-large', tags: sizes.opcua.largeTags, intervalMs: 1000 }));
       r.opcua.push(await opcuaScale(ctx, { name: 'opcua-100ms', tags: sizes.opcua.fastTags, intervalMs: 100 }));
     }
     if (want('fleet')) for (const gateways of [1, 2, 3]) r.fleet.push(await fleet(ctx, { gateways, mosquittoPort: mosq.port }));

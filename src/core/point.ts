@@ -40,6 +40,8 @@ export interface Point {
   source: string;
   /** Who sent it, as the source knows it: binds telemetry to equipment in the registry. */
   origin?: Origin;
+  /** The line-protocol series key once built (`seriesKeyOf`): the cardinality limit's and the line's. */
+  seriesKey?: string;
 }
 
 export interface Origin {

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { RejectedInput } from '../core/errors.js';
 import { Unsigned, type FieldValue, type Point } from '../core/point.js';
 import { testdata } from '../../tests/helpers/testdata.js';
-import { checkPoint, encodeFields, encodeLine, encodeSeriesKey } from './encode.js';
+import { checkPoint, encodeFields, encodeLine, encodeSeriesKey, seriesKeyOf } from './encode.js';
 
 const VECTORS = testdata('line-protocol', 'encode-vectors.js-safe.json');
 
@@ -114,6 +114,25 @@ describe('encodeLine and checkPoint', () => {
       expect(err).toBeInstanceOf(RejectedInput);
       expect((err as RejectedInput).reason).toBe(reason);
     }
+  });
+
+  it('a key checked once is still escaped, and "time" stays refused as a field after it was a good tag key', () => {
+    const p: Point = { ...base, tags: { time: 'x', 'a b': 'c,d' }, fields: { 'f=1': 2 } };
+    for (let i = 0; i < 2; i++) {
+      checkPoint(p); // the second round takes the keys from what the first one checked
+      expect(encodeLine({ ...p })).toBe('m,a\\ b=c\\,d,time=x f\\=1=2 1700000000123');
+    }
+    expect(() => checkPoint({ ...base, fields: { time: 1 } })).toThrow(/reserved/);
+    // a key that failed its check is not remembered: it fails again
+    for (let i = 0; i < 2; i++) expect(() => checkPoint({ ...base, fields: { 'bad\\': 1 } })).toThrow(/backslash/);
+  });
+
+  it('the series key is built once and kept on the point, for the cardinality limit and the line', () => {
+    const p: Point = { ...base, tags: { b: '2', a: '1' } };
+    expect(seriesKeyOf(p)).toBe('m,a=1,b=2');
+    expect(p.seriesKey).toBe('m,a=1,b=2');
+    p.seriesKey = 'm,kept=1'; // proof that encodeLine takes it rather than building it again
+    expect(encodeLine(p)).toBe('m,kept=1 v=1 1700000000123');
   });
 
   it('writes unsigned integers with u and refuses them outside uint64', () => {

@@ -28,6 +28,27 @@ export function escapeKey(s: string): string {
   return NEEDS_KEY_ESCAPE.test(s) ? s.replace(KEY_SPECIAL, '\\$&') : s;
 }
 
+/**
+ * Field and tag keys repeat in every message of a device, so each is checked and escaped once and
+ * then looked up (a string's hash is kept with it, so the lookup costs less than the two regular
+ * expressions). Bounded: past the limit, new keys are checked and escaped every time again.
+ */
+const KEYS_KEPT = 20_000;
+const keyChecked = new Map<string, string>();
+
+/** The escaped form of a key that passed `checkName`, or undefined when it was not seen yet. */
+function knownKey(k: string): string | undefined {
+  return keyChecked.get(k);
+}
+
+function rememberKey(k: string): void {
+  if (keyChecked.size < KEYS_KEPT) keyChecked.set(k, escapeKey(k));
+}
+
+function escapedKey(k: string): string {
+  return keyChecked.get(k) ?? escapeKey(k);
+}
+
 export function escapeString(s: string): string {
   return NEEDS_STRING_ESCAPE.test(s) ? s.replace(STRING_SPECIAL, '\\$&') : s;
 }
@@ -52,7 +73,7 @@ export function encodeSeriesKey(measurement: string, tags: Record<string, string
   let out = escapeMeasurement(measurement);
   const keys = Object.keys(tags);
   if (keys.length > 1) keys.sort();
-  for (const k of keys) out += `,${escapeKey(k)}=${escapeKey(tags[k]!)}`;
+  for (const k of keys) out += `,${escapedKey(k)}=${escapeKey(tags[k]!)}`;
   return out;
 }
 
@@ -60,14 +81,23 @@ export function encodeFields(fields: Record<string, FieldValue>): string {
   let out = '';
   for (const k in fields) {
     if (out) out += ',';
-    out += `${escapeKey(k)}=${encodeFieldValue(fields[k]!)}`;
+    out += `${escapedKey(k)}=${encodeFieldValue(fields[k]!)}`;
   }
   return out;
 }
 
+/**
+ * The point's series key, built once: the cardinality limit needs it and so does the line. It is
+ * kept on the point, so whatever changes a point's measurement or tags after `seriesKeyOf` was
+ * called (nothing after the processors does) must delete `p.seriesKey`.
+ */
+export function seriesKeyOf(p: Point): string {
+  return (p.seriesKey ??= encodeSeriesKey(p.measurement, p.tags));
+}
+
 /** One line, time in epoch milliseconds (the sinks write with precision=ms). */
 export function encodeLine(p: Point): string {
-  return `${encodeSeriesKey(p.measurement, p.tags)} ${encodeFields(p.fields)} ${Math.trunc(p.time)}`;
+  return `${seriesKeyOf(p)} ${encodeFields(p.fields)} ${Math.trunc(p.time)}`;
 }
 
 const NEWLINE = /[\n\r]/;
@@ -80,7 +110,10 @@ const NEWLINE = /[\n\r]/;
 export function checkPoint(p: Point): void {
   checkName('measurement', p.measurement);
   for (const k in p.tags) {
-    checkName('tag key', k);
+    if (knownKey(k) === undefined) {
+      checkName('tag key', k);
+      rememberKey(k);
+    }
     const v = p.tags[k]!;
     if (v === '') throw new RejectedInput('empty_tag_value', `tag ${JSON.stringify(k)} has an empty value`);
     checkName(`tag ${JSON.stringify(k)} value`, v);
@@ -88,7 +121,10 @@ export function checkPoint(p: Point): void {
   let n = 0;
   for (const k in p.fields) {
     n++;
-    checkName('field key', k);
+    if (knownKey(k) === undefined) {
+      checkName('field key', k);
+      rememberKey(k);
+    }
     if (k === 'time') throw new RejectedInput('reserved_name', 'field key "time" is reserved by InfluxDB');
     checkFieldValue(k, p.fields[k]!);
   }

@@ -9,7 +9,7 @@
 import { BaseComponent } from '../../core/component.js';
 import { RejectedInput } from '../../core/errors.js';
 import type { Point } from '../../core/point.js';
-import { encodeSeriesKey } from '../../lineprotocol/encode.js';
+import { seriesKeyOf } from '../../lineprotocol/encode.js';
 import type { Processor, Reject } from '../processor.js';
 import type { CardinalityConfig } from './config.js';
 
@@ -30,9 +30,9 @@ export function sourceOf(p: Point): string {
   return p.source;
 }
 
-/** The series as InfluxDB indexes it: the line-protocol series key (measurement, sorted tags). */
+/** The series as InfluxDB indexes it: the line-protocol series key (measurement, sorted tags), built once per point. */
 export function seriesKey(p: Point): string {
-  return encodeSeriesKey(p.measurement, p.tags);
+  return seriesKeyOf(p);
 }
 
 export class CardinalityLimit extends BaseComponent implements Processor {

@@ -13,7 +13,6 @@
  */
 import type { FieldValue, Point } from '../../core/point.js';
 import { RejectedInput } from '../../core/errors.js';
-import { encodeSeriesKey } from '../../lineprotocol/encode.js';
 import type { RouteConfig } from './config.js';
 
 /** Below this, a message's line protocol is never refused for its expansion. */
@@ -123,7 +122,9 @@ export function decodeJson(payload: Uint8Array, ctx: DecodeContext): Point[] {
         throw err;
       }
       if (seen) {
-        const key = `${encodeSeriesKey(p.measurement, p.tags)} ${p.time}`;
+        // the items of one message share measurement, route and topic tags: only the payload's own tags tell their series apart
+        let key = String(p.time);
+        for (const t of ctx.route.tags) key += p.tags[t] === undefined ? '\u0000' : `\u0001${p.tags[t]}`;
         const first = seen.get(key);
         if (first !== undefined) {
           throw new RejectedInput('duplicate_point', `items ${first} and ${i} have the same series and time${p.time === ctx.receivedAt ? ' (no ts)' : ''}: InfluxDB would keep only one; give each item its own ts or a distinguishing tag`);
@@ -138,13 +139,44 @@ export function decodeJson(payload: Uint8Array, ctx: DecodeContext): Point[] {
   return [p];
 }
 
+/**
+ * The keys of a route that are not plain fields: the time candidates, tags and ignored keys. The
+ * flattening sets only these aside; every other value goes straight into the point's fields.
+ */
+const rolesOf = new WeakMap<RouteConfig, Set<string>>();
+function roles(route: RouteConfig): Set<string> {
+  let r = rolesOf.get(route);
+  if (!r) {
+    r = new Set([...(route.timeKey ? [route.timeKey] : ['ts', 'timestamp']), ...route.tags, ...route.ignore]);
+    rolesOf.set(route, r);
+  }
+  return r;
+}
+
+/**
+ * One payload object flattened. A message is decoded in one pass (this is the hot path of every
+ * MQTT message): values become fields as they are met; only the route's special keys, or every
+ * value when the route maps its fields explicitly, are kept aside in a map for the second look.
+ */
+interface Flat {
+  fields: Record<string, FieldValue>;
+  n: number;
+  values: number;
+  readonly maxFields: number;
+  readonly roles: Set<string>;
+  /** The special keys met (time candidates, tags, ignored), or every value (explicit `fields`). */
+  aside: Map<string, unknown>;
+  readonly all: boolean;
+}
+
 function decodeObject(doc: unknown, ctx: DecodeContext): Point {
   const { route } = ctx;
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
     throw new RejectedInput('not_an_object', `payload must be a JSON object, got ${doc === null ? 'null' : Array.isArray(doc) ? 'an array' : typeof doc}`);
   }
-  const flat = new Map<string, unknown>();
-  flatten(doc as Record<string, unknown>, '', 1, route.maxDepth, flat, route.maxFields);
+  const f: Flat = { fields: {}, n: 0, values: 0, maxFields: route.maxFields, roles: roles(route), aside: new Map(), all: route.fields !== undefined };
+  flatten(doc as Record<string, unknown>, '', 1, route.maxDepth, f);
+  const flat = f.aside;
 
   const time = pickTime(flat, route.timeKey, ctx.receivedAt);
   const tags: Record<string, string> = { ...route.staticTags, ...ctx.topicTags };
@@ -152,14 +184,15 @@ function decodeObject(doc: unknown, ctx: DecodeContext): Point {
     const v = flat.get(key);
     flat.delete(key);
     if (v === undefined || v === null || v === '') continue;
-    if (typeof v === 'object') throw new RejectedInput('wrong_type', `tag key ${JSON.stringify(key)} holds an object`);
     tags[key] = String(v);
   }
   for (const key of route.ignore) flat.delete(key);
 
-  const fields: Record<string, FieldValue> = {};
-  let n = 0;
+  let fields = f.fields;
+  let n = f.n;
   if (route.fields) {
+    fields = {};
+    n = 0;
     for (const [key, spec] of Object.entries(route.fields)) {
       const v = flat.get(key);
       if (v === undefined || v === null) continue;
@@ -169,12 +202,11 @@ function decodeObject(doc: unknown, ctx: DecodeContext): Point {
       n++;
     }
   } else {
+    // a time candidate that was not the time (`timestamp` beside `ts`) is a field like any other
     for (const [key, v] of flat) {
       if (v === null) continue;
-      if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'string') {
-        fields[key] = v;
-        n++;
-      }
+      fields[key] = v as FieldValue;
+      n++;
     }
   }
   if (n === 0) throw new RejectedInput('no_fields', 'payload yields no field');
@@ -183,18 +215,26 @@ function decodeObject(doc: unknown, ctx: DecodeContext): Point {
   return p;
 }
 
-function flatten(obj: Record<string, unknown> | unknown[], prefix: string, depth: number, maxDepth: number, out: Map<string, unknown>, maxFields: number): void {
+function flatten(obj: Record<string, unknown>, prefix: string, depth: number, maxDepth: number, f: Flat): void {
   if (depth > maxDepth) throw new RejectedInput('too_deep', `payload nests deeper than ${maxDepth} levels`);
-  const entries: [string, unknown][] = Array.isArray(obj) ? obj.map((v, i) => [String(i), v]) : Object.entries(obj);
-  for (const [k, v] of entries) {
+  if (Array.isArray(obj)) {
+    for (let i = 0; i < obj.length; i++) put(f, prefix ? `${prefix}_${i}` : String(i), obj[i], depth, maxDepth);
+    return;
+  }
+  for (const k in obj) {
     // JSON.parse makes "__proto__" an own key, which assigning to a plain object would drop without a word
     if (k === '__proto__') throw new RejectedInput('reserved_name', 'key "__proto__" cannot be a field or tag name');
-    const key = prefix ? `${prefix}_${k}` : k;
-    if (v !== null && typeof v === 'object') flatten(v as Record<string, unknown>, key, depth + 1, maxDepth, out, maxFields);
-    else {
-      out.set(key, v);
-      if (out.size > maxFields) throw new RejectedInput('too_many_fields', `payload has more than ${maxFields} values`);
-    }
+    put(f, prefix ? `${prefix}_${k}` : k, obj[k], depth, maxDepth);
+  }
+}
+
+function put(f: Flat, key: string, v: unknown, depth: number, maxDepth: number): void {
+  if (v !== null && typeof v === 'object') return flatten(v as Record<string, unknown>, key, depth + 1, maxDepth, f);
+  if (++f.values > f.maxFields) throw new RejectedInput('too_many_fields', `payload has more than ${f.maxFields} values`);
+  if (f.all || f.roles.has(key)) f.aside.set(key, v);
+  else if (v !== null) {
+    f.fields[key] = v as FieldValue;
+    f.n++;
   }
 }
 

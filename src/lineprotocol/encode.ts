@@ -36,12 +36,10 @@ export function escapeKey(s: string): string {
 const KEYS_KEPT = 20_000;
 const keyChecked = new Map<string, string>();
 
-/** The escaped form of a key that passed `checkName`, or undefined when it was not seen yet. */
-function knownKey(k: string): string | undefined {
-  return keyChecked.get(k);
-}
-
-function rememberKey(k: string): void {
+/** `checkName` for a tag or field key, once per key; a key that failed is not kept, so it fails again. */
+function checkKey(what: string, k: string): void {
+  if (keyChecked.has(k)) return;
+  checkName(what, k);
   if (keyChecked.size < KEYS_KEPT) keyChecked.set(k, escapeKey(k));
 }
 
@@ -110,10 +108,7 @@ const NEWLINE = /[\n\r]/;
 export function checkPoint(p: Point): void {
   checkName('measurement', p.measurement);
   for (const k in p.tags) {
-    if (knownKey(k) === undefined) {
-      checkName('tag key', k);
-      rememberKey(k);
-    }
+    checkKey('tag key', k);
     const v = p.tags[k]!;
     if (v === '') throw new RejectedInput('empty_tag_value', `tag ${JSON.stringify(k)} has an empty value`);
     checkName(`tag ${JSON.stringify(k)} value`, v);
@@ -121,10 +116,7 @@ export function checkPoint(p: Point): void {
   let n = 0;
   for (const k in p.fields) {
     n++;
-    if (knownKey(k) === undefined) {
-      checkName('field key', k);
-      rememberKey(k);
-    }
+    checkKey('field key', k);
     if (k === 'time') throw new RejectedInput('reserved_name', 'field key "time" is reserved by InfluxDB');
     checkFieldValue(k, p.fields[k]!);
   }

@@ -9,6 +9,8 @@ import { freePort, launch, waitFor, type Managed } from './process.js';
 
 /** The `plantgate` command, run with this Node.js: the gateway, and the bench's own helper processes. */
 export const PLANTGATE_BIN = join(import.meta.dirname, '..', '..', 'bin', 'plantgate.js');
+/** Preloaded into a bench gateway by PLANTGATE_PROMOTED (docs/benchmarks.md). */
+export const PROMOTED_PROFILER = join(import.meta.dirname, '..', 'bench', 'promoted-profile.cjs');
 
 /** What bin/plantgate.js's shebang gives the gateway (a larger young generation: see there). */
 export const GATEWAY_NODE_FLAGS = ['--max-semi-space-size=32'];
@@ -47,6 +49,8 @@ export async function gatewayProcess(dir: string, yaml: (httpPort: number) => st
       const profile = process.env.PLANTGATE_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PLANTGATE_PROFILE}`] : [];
       // PLANTGATE_HEAP=DIR: `kill -USR2 <gateway pid>` writes a heap snapshot there (docs/benchmarks.md)
       if (process.env.PLANTGATE_HEAP) profile.push('--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${process.env.PLANTGATE_HEAP}`);
+      // PLANTGATE_PROMOTED=DIR: what survives the young generation, sampled (tools/bench/promoted-profile.cjs)
+      if (process.env.PLANTGATE_PROMOTED) profile.push('--require', PROMOTED_PROFILER);
       m = launch(process.execPath, [...profile, ...GATEWAY_NODE_FLAGS, PLANTGATE_BIN, 'run', '--config', file, ...(opts.args ?? [])], { ...process.env, PLANTGATE_LOG: 'warn' });
       await waitFor('gateway ready', async () => (await fetch(`${httpUrl}/readyz`)).ok, readyTimeoutMs, m);
     },

@@ -57,7 +57,7 @@ export async function backfill(session: ClientSession, items: Item[], from: numb
   for (let i = 0; i < historizing.length && !o.signal.aborted; i += SLICE) {
     const slice = historizing.slice(i, i + SLICE);
     const starts = slice.map((it) => {
-      const s = it.lastTime !== undefined ? it.lastTime + 1 : from;
+      const s = it.lastTime > 0 ? it.lastTime + 1 : from;
       if (s < oldest) clipped = true;
       return Math.max(s, oldest);
     });

@@ -13,6 +13,15 @@ import { discoverVariables, nsuString, resolveTarget } from './browse.js';
 import { type EndpointConfig, type Monitoring, monitoringFor } from './config.js';
 import { type Declared, declaredOf } from './values.js';
 
+/**
+ * The string as one flat copy. Node ids and keys are built by concatenation, which V8 keeps as a
+ * tree of pieces (a cons string) that costs more than the characters; 100,000 items keep theirs
+ * for the life of the connection. A JSON round trip gives back exactly the same characters.
+ */
+function flat(s: string): string {
+  return JSON.parse(JSON.stringify(s)) as string;
+}
+
 export type NodeStatus = 'pending' | 'ok' | 'bad' | 'failed' | 'removed';
 
 const CREATE_SLICE = 1000;
@@ -20,7 +29,11 @@ const NODE_LOG_EVERY_MS = 10 * 60_000;
 
 /** One value to monitor, as configured or discovered. Survives reconnects for the status page. */
 export interface Item {
-  key: string;
+  /**
+   * The configuration entry it comes from (`node`, or `browse:<index>`, one string shared by the
+   * entry's items): with `nodeText` and `field` it finds the item again on the next resolve.
+   */
+  entry: string;
   /** As configured (`nsu=`/browse path), or the discovered node's nsu= id. */
   nodeText: string;
   nodeId?: NodeId;
@@ -34,9 +47,8 @@ export interface Item {
   statusCode: string;
   since: number;
   values: number;
-  lastValueAt?: number;
-  /** The point time of its last value written: a backfill reads the history after it. */
-  lastTime?: number;
+  /** The point time of its last value written (0: none yet): a backfill reads the history after it. */
+  lastTime: number;
   /** Server-side id of the current monitored item, for deletion on retry. */
   monitoredItemId?: number;
   /** Client handle in the current subscription (index into byHandle). */
@@ -72,14 +84,26 @@ export class MonitoredItems {
   /** Resolves the configured nodes and browses the roots: the items of this connection (kept items keep their counts). */
   async resolve(session: ClientSession, namespaceArray: string[]): Promise<void> {
     const c = this.config;
-    const previous = new Map(this.items.map((i) => [i.key, i]));
+    const keyOf = (entry: string, nodeText: string, field: string) => `${entry}\u0000${nodeText}\u0000${field}`;
+    const previous = new Map(this.items.map((i) => [keyOf(i.entry, i.nodeText, i.field), i]));
     const items: Item[] = [];
     // What the items of one node entry or browse root share: one tags object, series key and
     // monitoring for all of them (read-only; points copy the tags), not one each of 100,000.
     const series = (measurement: string, tags: Record<string, string>, monitoring: Monitoring): Series => ({ measurement, tags, seriesKey: `${measurement}\u0000${JSON.stringify(tags)}`, monitoring });
-    const make = (key: string, nodeText: string, field: string, s: Series): Item => {
-      const prev = previous.get(key);
-      const item: Item = prev ?? { key, nodeText, field, ...s, status: 'pending', statusCode: '', since: Date.now(), values: 0 };
+    // Field names repeat across machines (T001 of every machine): one string for all of them.
+    const fields = new Map<string, string>();
+    const make = (entry: string, nodeText: string, field: string, s: Series): Item => {
+      const prev = previous.get(keyOf(entry, nodeText, field));
+      let f = fields.get(field);
+      if (f === undefined) fields.set(field, (f = flat(field)));
+      // Every property in one literal, so they all live in the object itself (properties added
+      // later would need a second backing store each), and lastTime and since start as numbers,
+      // so V8 stores each new value in place instead of allocating a number per value.
+      const item: Item = prev ?? {
+        entry, nodeText: flat(nodeText), field: f, measurement: s.measurement, tags: s.tags, seriesKey: s.seriesKey, monitoring: s.monitoring,
+        status: 'pending', statusCode: '', since: Date.now(), values: 0, lastTime: 0,
+        nodeId: undefined, monitoredItemId: undefined, handle: undefined, loggedAt: undefined, badTransitions: undefined, duplicateOf: undefined, declared: undefined,
+      };
       item.nodeId = undefined;
       item.monitoredItemId = undefined;
       item.handle = undefined;
@@ -88,7 +112,7 @@ export class MonitoredItems {
     };
     for (const n of c.nodes) {
       const text = n.nodeId ?? n.browsePath!;
-      const item = make(`node:${text}:${n.field}`, text, n.field, series(n.measurement ?? c.measurement, { ...c.tags, ...n.tags }, monitoringFor(c, n)));
+      const item = make('node', text, n.field, series(n.measurement ?? c.measurement, { ...c.tags, ...n.tags }, monitoringFor(c, n)));
       try {
         item.nodeId = await resolveTarget(session, text, namespaceArray, c.namespaces);
       } catch (err) {
@@ -97,20 +121,20 @@ export class MonitoredItems {
     }
     for (const [bi, b] of c.browse.entries()) {
       let vars: Awaited<ReturnType<typeof discoverVariables>> = [];
-      const rootItem = { key: `browse:${bi}`, text: b.root };
+      const entry = `browse:${bi}`;
       const shared = series(b.measurement ?? c.measurement, { ...c.tags, ...b.tags }, monitoringFor(c, b));
       try {
         const root = await resolveTarget(session, b.root, namespaceArray, c.namespaces);
         vars = await discoverVariables(session, root, { properties: b.properties, maxDepth: b.maxDepth });
         if (vars.length === 0) throw new Error(`no variables below ${b.root}`);
       } catch (err) {
-        const item = make(rootItem.key, b.root, `(browse ${b.root})`, shared);
+        const item = make(entry, b.root, `(browse ${b.root})`, shared);
         this.markNode(item, 'failed', (err as Error).message);
         continue;
       }
       for (const v of vars) {
         const text = nsuString(v.nodeId, namespaceArray);
-        const item = make(`browse:${bi}:${text}`, text, v.path.join(b.separator), shared);
+        const item = make(entry, text, v.path.join(b.separator), shared);
         item.nodeId = v.nodeId;
       }
     }

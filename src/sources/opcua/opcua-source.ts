@@ -32,7 +32,6 @@ import {
   type ClientSession,
   type ClientSubscription,
   type DataChangeNotification,
-  type DataValue,
   type EventNotificationList,
   MessageSecurityMode,
   OPCUAClient,
@@ -51,8 +50,8 @@ import type { Source, SourceContext } from '../source.js';
 import type { EndpointConfig } from './config.js';
 import { backfill } from './backfill.js';
 import { EventItems } from './events.js';
-import { type Item, MonitoredItems, type NodeStatus } from './items.js';
-import { valuesToPoints } from './mapping.js';
+import { MonitoredItems, type NodeStatus } from './items.js';
+import { pairs, type ValueBatch, valuesToPoints } from './mapping.js';
 import { ensureClientCertificate } from './pki.js';
 import { type OfferedEndpoint, rank, type Security, strongest } from './security.js';
 import { abortChannel, type Kept, publishEngine, republishFrom, RESUMABLE } from './resume.js';
@@ -398,7 +397,7 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
     const b = this.config.backfill;
     if (!b.enabled || this.config.mode !== 'subscribe') return this.recordGap(start, end, reason);
     try {
-      const r = await backfill(session, this.nodes.items, start, end, { maxAge: b.maxAge, maxValuesPerSecond: b.maxValuesPerSecond, signal }, (values) => this.onValues(values));
+      const r = await backfill(session, this.nodes.items, start, end, { maxAge: b.maxAge, maxValuesPerSecond: b.maxValuesPerSecond, signal }, (values) => this.onValues(pairs(values)));
       this.backfilledValues += r.values;
       if (r.complete) {
         this.backfills++;
@@ -495,7 +494,9 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
     };
     target.__on_publish_response_DataChangeNotification = (n: DataChangeNotification) => {
       this.lastPublishAt = Date.now();
-      this.onValues((n.monitoredItems ?? []).map((m) => [this.nodes.byHandle[m.clientHandle], m.value] as const));
+      const list = n.monitoredItems ?? [];
+      const byHandle = this.nodes.byHandle;
+      this.onValues({ length: list.length, item: (i) => byHandle[list[i]!.clientHandle], value: (i) => list[i]!.value });
     };
   }
 
@@ -510,7 +511,7 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
             const slice = items.slice(i, i + READ_SLICE);
             const values = await session.read(slice.map((it) => ({ nodeId: it.nodeId!, attributeId: AttributeIds.Value })), 0);
             this.lastPublishAt = Date.now();
-            this.onValues(values.map((v, k) => [slice[k], v] as const));
+            this.onValues({ length: values.length, item: (k) => slice[k], value: (k) => values[k]! });
           }
         } catch (err) {
           end(`read failed: ${(err as Error).message}`);
@@ -522,7 +523,7 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
   }
 
   /** Values to points (mapping.ts), then into the pipeline. */
-  private onValues(values: ReadonlyArray<readonly [Item | undefined, DataValue]>): void {
+  private onValues(values: ValueBatch): void {
     const receivedAt = Date.now();
     const r = valuesToPoints(values, this.config, this.name, this.nodes, {
       drop: (reason) => this.drop(reason),
@@ -539,17 +540,19 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
     this.lastDataAt = this.lastValueAt = receivedAt;
     // counted in points, as every source counts (a point holds the values of one series and time)
     this.counters.received += batch.length;
-    this.inflight += batch.length;
+    const n = batch.length;
+    this.inflight += n;
     // OPC UA has no acknowledgement to hold back: the values are ours once the server sent them.
     // A refusal by the pipeline (stopping) is counted, never silent; drop_newest is counted by the buffer.
+    // The callbacks keep the count, not the points, which are garbage once they are encoded.
     this.ctx.ingest(batch, this.name).then(
       () => {
-        this.inflight -= batch.length;
-        this.counters.written += batch.length;
+        this.inflight -= n;
+        this.counters.written += n;
       },
       (err: unknown) => {
-        this.inflight -= batch.length;
-        this.drop('pipeline_refused', batch.length);
+        this.inflight -= n;
+        this.drop('pipeline_refused', n);
         this.recordError(err);
       },
     );

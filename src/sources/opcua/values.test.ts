@@ -1,13 +1,25 @@
 import { BuildInfo, DataType, ServerState, ServerStatusDataType, StatusCodes, Variant, VariantArrayType } from 'node-opcua';
 import { describe, expect, it } from 'vitest';
 import { Unsigned } from '../../core/point.js';
-import { convertVariant, declaredOf, qualityOf } from './values.js';
+import { convertVariant, declaredOf, plainNumber, qualityOf } from './values.js';
 
 const v = (dataType: DataType, value: unknown, arrayType = VariantArrayType.Scalar) => new Variant({ dataType, arrayType, value });
 /** A variant carrying a decoded structure as node-opcua hands it over (the constructor wants a class instance). */
 const ext = (value: unknown) => Object.assign(new Variant({ dataType: DataType.ExtensionObject, value: new BuildInfo({}) }), { value });
 
 describe('OPC UA values to fields', () => {
+  it('takes a finite Float or Double scalar of a node with its own type as it is, and leaves everything else to convertVariant', () => {
+    expect(plainNumber(v(DataType.Double, 1.25))).toBe(1.25);
+    expect(plainNumber(v(DataType.Float, 2))).toBe(2);
+    expect(plainNumber(v(DataType.Double, Number.NaN))).toBeUndefined();
+    expect(plainNumber(v(DataType.Double, Number.POSITIVE_INFINITY))).toBeUndefined();
+    expect(plainNumber(v(DataType.Int32, 7))).toBeUndefined();
+    expect(plainNumber(v(DataType.Double, new Float64Array(2), VariantArrayType.Array))).toBeUndefined();
+    expect(plainNumber(v(DataType.Double, 1), 'number')).toBeUndefined();
+    expect(plainNumber(v(DataType.Double, 1), 'any')).toBeUndefined();
+    expect(plainNumber(null)).toBeUndefined();
+  });
+
   it('maps each data type to one InfluxDB type', () => {
     expect(convertVariant('f', v(DataType.Double, 1), 64)).toEqual({ ok: true, fields: { f: 1 } });
     expect(convertVariant('f', v(DataType.Float, 1.5), 64)).toEqual({ ok: true, fields: { f: 1.5 } });

@@ -61,6 +61,17 @@ export function convertVariant(field: string, v: Variant | null | undefined, max
   return { ok: true, fields };
 }
 
+/**
+ * The common case without the general path's objects: a finite Float or Double scalar of a node
+ * declared with its own type is the field's value as it is. Anything else is undefined, and goes
+ * through convertVariant (which also gives the reason a value cannot be written).
+ */
+export function plainNumber(v: Variant | null | undefined, declared: Declared = 'concrete'): number | undefined {
+  if (!v || declared !== 'concrete' || v.arrayType !== VariantArrayType.Scalar || (v.dataType !== DataType.Double && v.dataType !== DataType.Float)) return undefined;
+  const x = v.value as number;
+  return Number.isFinite(x) ? x : undefined;
+}
+
 const NUMERIC = new Set([DataType.SByte, DataType.Byte, DataType.Int16, DataType.UInt16, DataType.Int32, DataType.UInt32, DataType.Int64, DataType.UInt64, DataType.Float, DataType.Double]);
 
 /** A value of a node declared abstract: one float field for numbers, one string field for the rest. */

@@ -49,6 +49,8 @@ import { fdatasyncAsync, fsyncDir, ftruncateAsync, type PendingAppend, recordsOf
 export type { BufferBatch } from './reader.js';
 export type { BufferLoss, Position } from './recovery.js';
 
+const NO_LINES: string[] = [];
+
 export class BufferFullError extends PlantgateError {
   constructor(message: string) {
     super('PG_ERR_BUFFER_FULL', message, true);
@@ -270,6 +272,8 @@ export class DiskBuffer extends BaseComponent {
         let reserved = 0;
         for (const p of batch) reserved += p.bytes;
         const { buf, records, lines, firstAt } = recordsOf(batch);
+        // the record bytes are all that the write (and any retry of it) needs: the lines can go
+        for (const p of batch) p.lines = NO_LINES;
         for (let attempt = 0; ; attempt++) {
           const active = this.active;
           try {

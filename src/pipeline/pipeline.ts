@@ -75,13 +75,32 @@ export class Pipeline {
     };
   }
 
-  async ingest(points: Point[], source: string): Promise<void> {
+  ingest(points: Point[], source: string): Promise<void> {
+    let lines: string[] | undefined;
+    try {
+      lines = this.encode(points, source);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (!lines) return Promise.resolve();
+    // Only the lines wait for the commit: the points are garbage from here on. (An async function
+    // would keep them, and the source's whole batch, alive in its suspended frame until then.)
+    return this.buffer.append(lines).catch((err: unknown) => {
+      // whenFull: drop_newest dropped these on purpose and counted them; the source acknowledges,
+      // otherwise the publisher would resend them forever into a full buffer.
+      if (err instanceof BufferFullError) return;
+      throw err;
+    });
+  }
+
+  /** Processors, then taps, then one line per point; undefined when the processors left nothing. */
+  private encode(points: Point[], source: string): string[] | undefined {
     let ps = points;
     for (const proc of this.processors) {
       ps = proc.process(ps, (p, why) =>
         this.reject({ source, reason: why.reason, message: `${proc.name}: ${why.message}`, line: safeLine(p) }),
       );
-      if (ps.length === 0) return;
+      if (ps.length === 0) return undefined;
     }
     for (const tap of this.taps) {
       try {
@@ -92,14 +111,7 @@ export class Pipeline {
     }
     const lines = new Array<string>(ps.length);
     for (let i = 0; i < ps.length; i++) lines[i] = encodeLine(ps[i]!);
-    try {
-      await this.buffer.append(lines);
-    } catch (err) {
-      // whenFull: drop_newest dropped these on purpose and counted them; the source acknowledges,
-      // otherwise the publisher would resend them forever into a full buffer.
-      if (err instanceof BufferFullError) return;
-      throw err;
-    }
+    return lines;
   }
 
   components(): Component[] {

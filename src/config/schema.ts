@@ -5,7 +5,7 @@
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
-import { componentName } from '../core/config-types.js';
+import { byteSize, componentName } from '../core/config-types.js';
 import { bufferSchema } from '../buffer/config.js';
 import { clusterSchema } from '../cluster/config.js';
 import { deadLettersSchema } from '../deadletters/config.js';
@@ -34,6 +34,12 @@ export const configSchema = z
     cardinality: cardinalitySchema.prefault({}).describe('Series budgets against tag explosions.'),
     cluster: clusterSchema.optional().describe('A fleet that shares OPC UA endpoints and Sparkplug groups through leases in etcd: each is read by exactly one member, and taken over when that member dies. Omit: this gateway reads all of them.'),
     indicators: indicatorsSchema.optional().describe('Measured indicators against the plan\'s targets; omit to disable.'),
+    memory: z
+      .strictObject({
+        heapTarget: byteSize.optional().describe('Size the V8 heap should stay under (e.g. `256MiB`): after each full GC the heap may grow to this, never less than 1.5x and never more than 4x what survived (V8 alone grows it up to 4x). A target, not a limit: a live set above it is logged, not cut. Omit: V8\'s own schedule. Changes in place.'),
+      })
+      .optional()
+      .describe('Process memory; omit for V8\'s own schedule.'),
     log: z
       .strictObject({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Lowest level logged (a reload changes it in place).'),

@@ -15,6 +15,7 @@ export const ERROR_CODES = {
   PG_ERR_BUFFER_DISK_FULL: { retryable: true, what: 'the disk of the buffer is full; commits are retried and intake waits' },
   PG_ERR_BUFFER_DISK_ERROR: { retryable: true, what: 'the disk of the buffer refuses writes (I/O error, read-only); commits are retried' },
   PG_ERR_BUFFER_OVER_FREE_SPACE: { retryable: false, what: 'buffer.maxBytes is more than the disk has room for; the disk will fill first' },
+  PG_ERR_HEAP_TARGET: { retryable: false, what: 'more stays alive after a full GC than memory.heapTarget leaves room for; the heap grows past the target (logged at most every 10 minutes)' },
   PG_ERR_BUFFER_LEDGER_WRITE: { retryable: true, what: 'a buffer state file (cursors, segments, losses) cannot be written; retried every second' },
   PG_ERR_BUFFER_CORRUPT: { retryable: false, what: 'damaged buffer records or state files were found at start; the lines lost are counted and kept until acknowledged' },
   PG_ERR_BUFFER_SEGMENT_MISSING: { retryable: false, what: 'a buffer segment file is gone; the lines it held are counted lost' },

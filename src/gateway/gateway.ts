@@ -23,6 +23,7 @@ import type { ClusterMember } from '../cluster/member.js';
 import type { Component } from '../core/component.js';
 import { ConfigError, type ConfigProblem, PlantgateError } from '../core/errors.js';
 import { canonical } from '../core/factory.js';
+import { holdHeapTarget } from '../core/heap-target.js';
 import { isLoopback } from '../core/net.js';
 import type { DeadLetters } from '../deadletters/dead-letters.js';
 import { deadLettersFactory } from '../deadletters/factory.js';
@@ -192,6 +193,8 @@ export class Gateway {
     if (!isLoopback(host) && (!config.http.auth || config.http.auth.readAccess === 'open')) {
       this.log.warn({ listen: `${host}:${port}` }, 'the status page is readable by anyone who can reach this address (http.auth.readAccess: authenticated to require credentials)');
     }
+    // process-wide, like the log level; a reload changes it through the memory kind's apply
+    holdHeapTarget(config.memory?.heapTarget, this.log);
     try {
       await this.pipeline.start();
       await this.http.start().catch((err: Error) => {
@@ -445,6 +448,7 @@ export class Gateway {
       await this.pipeline.stop();
       await this.cluster?.stop();
       await (await this.certs?.catch(() => undefined))?.dispose();
+      if (this.inputs.config.memory?.heapTarget !== undefined) holdHeapTarget(undefined);
     })();
     return this.stopping;
   }

@@ -17,6 +17,7 @@ import { bufferFactory } from '../buffer/factory.js';
 import type { PlantgateConfig } from '../config/schema.js';
 import type { Component } from '../core/component.js';
 import { canonical, changedKeys } from '../core/factory.js';
+import { holdHeapTarget } from '../core/heap-target.js';
 import type { DeadLetters } from '../deadletters/dead-letters.js';
 import { deadLettersFactory } from '../deadletters/factory.js';
 import type { IndicatorEngine } from '../indicators/engine.js';
@@ -309,6 +310,13 @@ const log: Kind<PlantgateConfig['log']> = {
   fixed: (prev, next) => (prev.format !== next.format ? 'log.format applies at the next start (the log stream is opened once)' : undefined),
 };
 
+const memory: Kind<NonNullable<PlantgateConfig['memory']>> = {
+  key: 'memory',
+  // always one instance, so that removing the section is a change too (back to V8's schedule)
+  instances: ({ config }) => [{ name: 'memory', config: config.memory ?? {} }],
+  apply: (next, _prev, rt) => holdHeapTarget(next.heapTarget, rt.log),
+};
+
 const buffer: Kind<PlantgateConfig['buffer']> = {
   key: 'buffer',
   instances: ({ config }) => one('buffer', config.buffer),
@@ -322,7 +330,7 @@ const deadLetters: Kind<PlantgateConfig['deadLetters']> = {
 };
 
 /** Every kind, in start order. */
-export const KINDS: readonly Kind[] = [buffer, deadLetters, log, sink, guard, cardinality, routes, sparkplug, broker, clients, opcuaIdentity, opcua, indicators, http, cluster];
+export const KINDS: readonly Kind[] = [buffer, deadLetters, log, memory, sink, guard, cardinality, routes, sparkplug, broker, clients, opcuaIdentity, opcua, indicators, http, cluster];
 
 /** Keys of a section that changed, for the reload report. */
 export function sectionChanges(prev: unknown, next: unknown): string[] {

@@ -1,0 +1,37 @@
+import { getHeapStatistics } from 'node:v8';
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { growingFactor, heapTargetState, holdHeapTarget } from './heap-target.js';
+
+describe('memory.heapTarget', () => {
+  afterEach(() => holdHeapTarget(undefined));
+
+  it('lets a small live set grow as far as V8 would, and a large one only down to 1.5x', () => {
+    expect(growingFactor(256 * 2 ** 20, 40 * 2 ** 20)).toBe(4);
+    expect(growingFactor(256 * 2 ** 20, 100 * 2 ** 20)).toBeCloseTo(2.56);
+    expect(growingFactor(256 * 2 ** 20, 300 * 2 ** 20)).toBe(1.5);
+    expect(growingFactor(256 * 2 ** 20, 0)).toBe(4);
+  });
+
+  it('gives V8 the factor for what is alive now, and its own schedule back when the target goes', () => {
+    const live = getHeapStatistics().used_heap_size;
+    holdHeapTarget(live * 2);
+    const held = heapTargetState();
+    expect(held.heapTarget).toBe(live * 2);
+    // before the first full GC the live set is assumed to double: 1.5x, the least it gives
+    expect(held.growingPercent).toBe(50);
+    holdHeapTarget(undefined);
+    expect(heapTargetState()).toEqual({ heapTarget: undefined, growingPercent: 0 });
+  });
+
+  it('changes on a reload in place, and goes back to V8\'s schedule when the section is removed', async () => {
+    const { KINDS } = await import('../gateway/kinds.js');
+    const memory = KINDS.find((k) => k.key === 'memory')!;
+    const rt = { log: pino({ level: 'silent' }) } as never;
+    memory.apply!({ heapTarget: 512 * 2 ** 20 }, {}, rt);
+    expect(heapTargetState().heapTarget).toBe(512 * 2 ** 20);
+    expect(memory.instances({ config: {} } as never)).toEqual([{ name: 'memory', config: {} }]);
+    memory.apply!({}, { heapTarget: 512 * 2 ** 20 }, rt);
+    expect(heapTargetState()).toEqual({ heapTarget: undefined, growingPercent: 0 });
+  });
+});

@@ -1,6 +1,7 @@
 import { getHeapStatistics } from 'node:v8';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
+import { Metrics } from '../status/metrics.js';
 import { growingFactor, heapTargetState, holdHeapTarget } from './heap-target.js';
 
 describe('memory.heapTarget', () => {
@@ -13,15 +14,20 @@ describe('memory.heapTarget', () => {
     expect(growingFactor(256 * 2 ** 20, 0)).toBe(4);
   });
 
-  it('gives V8 the factor for what is alive now, and its own schedule back when the target goes', () => {
+  it('gives V8 the factor for what is alive now, shows it in /metrics, and its own schedule back when the target goes', async () => {
     const live = getHeapStatistics().used_heap_size;
     holdHeapTarget(live * 2);
     const held = heapTargetState();
     expect(held.heapTarget).toBe(live * 2);
     // before the first full GC the live set is assumed to double: 1.5x, the least it gives
     expect(held.growingPercent).toBe(50);
+    const metrics = new Metrics({ components: () => [], deadLetters: () => ({ total: 0, byReason: {} }), indicators: () => undefined });
+    const text = await metrics.render();
+    expect(text).toContain(`plantgate_heap_target_bytes ${live * 2}`);
+    expect(text).toContain('plantgate_heap_growing_factor 1.5');
     holdHeapTarget(undefined);
     expect(heapTargetState()).toEqual({ heapTarget: undefined, growingPercent: 0 });
+    expect(await metrics.render()).toContain('plantgate_heap_growing_factor 0');
   });
 
   it('changes on a reload in place, and goes back to V8\'s schedule when the section is removed', async () => {

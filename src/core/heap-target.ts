@@ -82,7 +82,7 @@ export function holdHeapTarget(bytes: number | undefined, logger?: Logger): void
   afterFullGc();
 }
 
-/** The target held and the growing factor V8 was last given (0: its own), for the status. */
+/** The target held and the growing factor V8 was last given (0: its own), for /metrics. */
 export function heapTargetState(): { heapTarget?: number; growingPercent: number } {
   return { heapTarget: target, growingPercent: percent };
 }

@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import client, { Counter, Gauge, Registry } from 'prom-client';
 import type { ClusterStatus } from '../cluster/member.js';
 import type { ComponentStatus } from '../core/component.js';
+import { heapTargetState } from '../core/heap-target.js';
 import { DROP_REASONS, REFUSAL_REASONS } from '../core/reasons.js';
 import type { IndicatorValue } from '../indicators/engine.js';
 
@@ -54,6 +55,11 @@ export class Metrics {
     const r = this.registry;
     client.collectDefaultMetrics({ register: r, prefix: 'plantgate_' });
     new Gauge({ name: 'plantgate_build_info', help: 'Version of plantgate and of Node.js (always 1).', labelNames: ['version', 'node'], registers: [r] }).set({ version: VERSION, node: process.version }, 1);
+    live(r, 'gauge', 'plantgate_heap_target_bytes', 'memory.heapTarget (0: none, V8\'s own schedule).', [], () => [[{}, heapTargetState().heapTarget ?? 0]]);
+    live(r, 'gauge', 'plantgate_heap_growing_factor', 'How far V8 may grow the heap after the last full GC, as the heap target set it (0: V8\'s own factor).', [], () => {
+      const p = heapTargetState().growingPercent;
+      return [[{}, p ? 1 + p / 100 : 0]];
+    });
     const cs = () => this.snapshot!.components;
     const id = (c: ComponentStatus) => ({ component: c.name, kind: c.kind, type: c.type });
     const of = (kind: string) => cs().filter((c) => c.kind === kind);

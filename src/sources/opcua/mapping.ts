@@ -69,8 +69,8 @@ export function valuesToPoints(
         continue;
       }
       fields = conv.fields;
-      if (quality !== 'good') fields[`${item.field}.status`] = code;
-      if (Object.keys(fields).length === 0) continue;
+      // a value without fields (null) is still written when its status is: the status field
+      if (quality === 'good' && Object.keys(fields).length === 0) continue;
     }
     const time = timeOf(c, dv, receivedAt);
     if (time > item.lastTime) item.lastTime = time;
@@ -88,10 +88,8 @@ export function valuesToPoints(
       lastSeries = item.seriesKey;
     }
     if (fields) Object.assign(p.fields, fields);
-    else {
-      p.fields[item.field] = x!;
-      if (quality !== 'good') p.fields[`${item.field}.status`] = code;
-    }
+    else p.fields[item.field] = x!;
+    if (quality !== 'good') p.fields[`${item.field}.status`] = code;
   }
   return { points: [...points.values()], changed, values: count };
 }

@@ -36,7 +36,7 @@ export const configSchema = z
     indicators: indicatorsSchema.optional().describe('Measured indicators against the plan\'s targets; omit to disable.'),
     memory: z
       .strictObject({
-        heapTarget: byteSize.optional().describe('Size the V8 heap should stay under (e.g. `256MiB`): after each full GC the heap may grow to this, never less than 1.5x and never more than 4x what survived (V8 alone grows it up to 4x). A target, not a limit: a live set above it is logged, not cut. Omit: V8\'s own schedule. Changes in place.'),
+        heapTarget: byteSize.optional().describe('Size the V8 heap should stay under (e.g. `256MiB`): after each full GC the heap may grow to this, never less than 1.5x and never more than 4x what survived (V8 alone grows it up to 4x). When the live set jumps (a gateway subscribing to its items), one full GC is run at once so that the limit V8 has just set from the old factor is set again (at most once a minute). A target, not a limit: a live set above it is logged, not cut. Omit: V8\'s own schedule. Changes in place.'),
       })
       .optional()
       .describe('Process memory; omit for V8\'s own schedule.'),

@@ -1,4 +1,5 @@
-import { getHeapStatistics } from 'node:v8';
+import { getHeapStatistics, setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Metrics } from '../status/metrics.js';
@@ -25,8 +26,9 @@ describe('memory.heapTarget', () => {
     const text = await metrics.render();
     expect(text).toContain(`plantgate_heap_target_bytes ${live * 2}`);
     expect(text).toContain('plantgate_heap_growing_factor 1.5');
+    expect(text).toContain('plantgate_heap_relimits_total 0');
     holdHeapTarget(undefined);
-    expect(heapTargetState()).toEqual({ heapTarget: undefined, growingPercent: 0 });
+    expect(heapTargetState()).toMatchObject({ heapTarget: undefined, growingPercent: 0 });
     expect(await metrics.render()).toContain('plantgate_heap_growing_factor 0');
   });
 
@@ -38,6 +40,30 @@ describe('memory.heapTarget', () => {
     expect(heapTargetState().heapTarget).toBe(512 * 2 ** 20);
     expect(memory.instances({ config: {} } as never)).toEqual([{ name: 'memory', config: {} }]);
     memory.apply!({}, { heapTarget: 512 * 2 ** 20 }, rt);
-    expect(heapTargetState()).toEqual({ heapTarget: undefined, growingPercent: 0 });
+    expect(heapTargetState()).toMatchObject({ heapTarget: undefined, growingPercent: 0 });
+  });
+
+  it('when the live set jumps, runs one full GC so that V8 sets its limit from the new live set at once', async () => {
+    // what is really alive, without the garbage of the tests before
+    setFlagsFromString('--expose-gc');
+    (runInNewContext('gc') as () => void)();
+    const live0 = getHeapStatistics().used_heap_size;
+    // room for 8x what is alive now: V8 gets its largest factor, 4
+    holdHeapTarget(live0 * 8);
+    expect(heapTargetState().growingPercent).toBe(300);
+    const before = heapTargetState().relimits;
+    // the live set grows by steps: once a full GC finds it grown, the factor it had would let the
+    // heap grow far past the target
+    const kept: number[][] = [];
+    let bytes = 0;
+    while (heapTargetState().relimits === before && bytes < 20 * live0) {
+      kept.push(Array.from({ length: 16_384 }, (_, i) => i + 0.5));
+      bytes += 16_384 * 8;
+      if (kept.length % 32 === 0) await new Promise((r) => setTimeout(r, 1));
+    }
+    expect(heapTargetState().relimits).toBe(before + 1);
+    // and the factor now given is for the grown live set, not the 4x of the small one
+    expect(heapTargetState().growingPercent).toBeLessThan(300);
+    expect(kept.length).toBeGreaterThan(0);
   });
 });

@@ -60,6 +60,7 @@ export class Metrics {
       const p = heapTargetState().growingPercent;
       return [[{}, p ? 1 + p / 100 : 0]];
     });
+    live(r, 'counter', 'plantgate_heap_relimits_total', 'Full GCs run by the heap target so that V8 set its limit again at once, after the live set had jumped.', [], () => [[{}, heapTargetState().relimits]]);
     const cs = () => this.snapshot!.components;
     const id = (c: ComponentStatus) => ({ component: c.name, kind: c.kind, type: c.type });
     const of = (kind: string) => cs().filter((c) => c.kind === kind);

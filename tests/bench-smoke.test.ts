@@ -21,7 +21,8 @@ describe('bench harness (smoke sizes)', () => {
     expect(r.ceiling).toHaveLength(2);
     for (const c of r.ceiling) expect(c.stored).toBe(c.points);
     const total = r.sizes.devices * r.sizes.messages;
-    expect(r.mqtt.map((m) => `${m.via}/${m.qos}`)).toEqual(['embedded/1', 'embedded/0', 'mosquitto/1', 'mosquitto/0']);
+    expect(r.mqtt.map((m) => `${m.via}/${m.qos}`)).toEqual(['embedded/1', 'embedded/0', 'embedded/0', 'mosquitto/1', 'mosquitto/0']);
+    expect(r.mqtt.map((m) => m.heapTarget)).toEqual([undefined, undefined, '192MiB', undefined, undefined]);
     for (const m of [...r.mqtt, ...r.pipeline]) {
       expect(m.sent, m.scenario).toBe(total);
       expect(m.stored, m.scenario).toBe(total);
@@ -52,15 +53,16 @@ describe('bench harness (smoke sizes)', () => {
     for (const f of r.fleet) expect(f.stored, `fleet of ${f.gateways}`).toBe(f.sent);
     expect(r.outage!.backlogLines).toBeGreaterThan(0); // points really waited for InfluxDB
     expect(r.outage!.drainMultiple).toBeGreaterThan(0);
-    expect(r.opcua.map((o) => o.intervalMs)).toEqual([1000, 1000, 100]);
-    expect(r.opcua[1]!.items).toBeGreaterThan(r.opcua[0]!.items);
+    expect(r.opcua.map((o) => o.intervalMs)).toEqual([1000, 1000, 1000, 100]);
+    expect(r.opcua.map((o) => o.heapTarget)).toEqual([undefined, '200MiB', undefined, undefined]);
+    expect(r.opcua[2]!.items).toBeGreaterThan(r.opcua[0]!.items);
     for (const o of r.opcua) {
       expect(o.itemsFailed).toBe(0);
       expect(o.itemsSilent).toBe(0);
       expect(o.valuesPerSecond).toBeGreaterThan(o.expectedValuesPerSecond * 0.5);
       expect(o.linesWritten).toBeGreaterThan(0);
     }
-    expect(Object.keys(r.ratios)).toEqual(expect.arrayContaining(['embedded-qos1 / ceiling', 'mosquitto-qos1 / node-red batched qos1', 'outage peak RSS / RSS before']));
+    expect(Object.keys(r.ratios)).toEqual(expect.arrayContaining(['embedded-qos1 / ceiling', 'mosquitto-qos1 / node-red batched qos1', 'embedded-qos1 / node-red batched qos1, per CPU-second', 'outage peak RSS / RSS before']));
   }, 600_000);
 
   it('writes the tables between the markers and keeps the prose around them', () => {
@@ -75,6 +77,7 @@ describe('bench harness (smoke sizes)', () => {
       expect(doc).toMatch(/\| plantgate, embedded broker, QoS 1 \| [\d,]+ \|/);
       expect(doc).toMatch(/Node-RED batched, via mosquitto, QoS 1/);
       expect(doc).toMatch(/### OPC UA scale/);
+      expect(doc).toMatch(/\| plantgate, embedded broker, QoS 0, `memory.heapTarget: 192MiB` \| [\d,]+ \|/);
       expect(doc).toMatch(/\| a CNC status message: .* \| [\d,]+ \|/);
       expect(doc).toMatch(/\*\*Machine\*\*: cpu .* cores \d+/);
     } finally {

@@ -22,6 +22,8 @@ const ROUTE = 'bench/{run}/{device}/telemetry';
 export interface ThroughputResult extends DeliveryFigures {
   scenario: string;
   via: 'embedded' | 'mosquitto';
+  /** `memory.heapTarget` the gateway ran with (none: V8's own schedule). */
+  heapTarget?: string;
   /** What each message carried; `sent`/`stored`/`lost` count points, `messages` the MQTT messages. */
   shape: PayloadShape;
   messages: number;
@@ -48,6 +50,8 @@ export interface GatewayOptions {
   dir: string;
   /** Extra `influx:` keys (YAML). */
   influxExtra?: string;
+  /** `memory.heapTarget`, e.g. `192MiB`. */
+  heapTarget?: string;
 }
 
 /** The gateway configuration of the MQTT scenarios. */
@@ -71,6 +75,7 @@ export function gatewayYaml(o: GatewayOptions, httpPort: number): string {
     source.trimEnd(),
     '  routes:',
     `    - { topic: "${ROUTE}", measurement: ${MEASUREMENT} }`,
+    ...(o.heapTarget ? ['memory:', `  heapTarget: ${o.heapTarget}`] : []),
     'log:',
     '  level: warn',
     '',
@@ -80,7 +85,7 @@ export function gatewayYaml(o: GatewayOptions, httpPort: number): string {
 /** One throughput run: gateway, load generator, wait for every point, count them in InfluxDB. */
 export async function throughput(
   ctx: BenchContext,
-  o: { name: string; via: 'embedded' | 'mosquitto'; qos: 0 | 1; mosquittoPort?: number; influxUrl?: string; messages?: number; countInInflux?: boolean; shape?: PayloadShape },
+  o: { name: string; via: 'embedded' | 'mosquitto'; qos: 0 | 1; mosquittoPort?: number; influxUrl?: string; messages?: number; countInInflux?: boolean; shape?: PayloadShape; heapTarget?: string },
 ): Promise<ThroughputResult> {
   const shape = o.shape ?? 'basic';
   const { points: perMessage } = SHAPES[shape];
@@ -88,7 +93,7 @@ export async function throughput(
   const run = runId(o.name);
   const mqttPort = o.via === 'embedded' ? await freePort() : o.mosquittoPort!;
   const influxUrl = o.influxUrl ?? ctx.influx.url;
-  const gw = await BenchGateway.start(dir, (http) => gatewayYaml({ influxUrl, via: o.via, mqttPort, qos: o.qos, dir }, http));
+  const gw = await BenchGateway.start(dir, (http) => gatewayYaml({ influxUrl, via: o.via, mqttPort, qos: o.qos, dir, heapTarget: o.heapTarget }, http));
   try {
     const sampler = gw.sampler().start();
     const influxd = new ProcSampler(ctx.influx.pid).start();
@@ -106,6 +111,7 @@ export async function throughput(
     const r: ThroughputResult = {
       scenario: o.name,
       via: o.via,
+      ...(o.heapTarget ? { heapTarget: o.heapTarget } : {}),
       qos: o.qos,
       shape,
       messages: load.sent,

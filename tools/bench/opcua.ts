@@ -15,6 +15,8 @@ import { SCALE_NAMESPACE, scaleMachineName } from '../../simulators/opcua-scale.
 
 export interface OpcuaScaleResult {
   items: number;
+  /** `memory.heapTarget` the gateway ran with (none: V8's own schedule). */
+  heapTarget?: string;
   servers: number;
   intervalMs: number;
   /** Seconds from gateway start until every item had reported. */
@@ -33,7 +35,7 @@ export interface OpcuaScaleResult {
   simulatorsCores: number;
 }
 
-export async function opcuaScale(ctx: BenchContext, o: { name: string; tags: number; intervalMs: number }): Promise<OpcuaScaleResult> {
+export async function opcuaScale(ctx: BenchContext, o: { name: string; tags: number; intervalMs: number; heapTarget?: string }): Promise<OpcuaScaleResult> {
   const { servers, machines, seconds } = ctx.sizes.opcua;
   const dir = ctx.folder(o.name);
   const sims: Managed[] = [];
@@ -49,7 +51,7 @@ export async function opcuaScale(ctx: BenchContext, o: { name: string; tags: num
     for (const [i, m] of sims.entries()) await waitFor(`scale simulator on ${ports[i]}`, async () => m.output().includes(`opc.tcp://127.0.0.1:${ports[i]}`), 300_000, m);
     const items = servers * machines * o.tags;
     const t0 = Date.now();
-    gw = await BenchGateway.start(dir, (http) => opcuaYaml(ctx, dir, http, ports, machines, o.intervalMs), 600_000);
+    gw = await BenchGateway.start(dir, (http) => opcuaYaml(ctx, dir, http, ports, machines, o.intervalMs, o.heapTarget), 600_000);
     // every item reported at least once
     const nodes = async () => {
       const st = await gw!.status();
@@ -87,6 +89,7 @@ export async function opcuaScale(ctx: BenchContext, o: { name: string; tags: num
     const received = end.received - start.received;
     const r: OpcuaScaleResult = {
       items,
+      ...(o.heapTarget ? { heapTarget: o.heapTarget } : {}),
       servers,
       intervalMs: o.intervalMs,
       setupSeconds: round(setupSeconds, 1),
@@ -109,7 +112,7 @@ export async function opcuaScale(ctx: BenchContext, o: { name: string; tags: num
   }
 }
 
-function opcuaYaml(ctx: BenchContext, dir: string, httpPort: number, ports: number[], machines: number, intervalMs: number): string {
+function opcuaYaml(ctx: BenchContext, dir: string, httpPort: number, ports: number[], machines: number, intervalMs: number, heapTarget?: string): string {
   const lines = ['http:', `  listen: 127.0.0.1:${httpPort}`, 'influx:', `  url: ${ctx.influx.url}`, '  api: v1', '  database: bench', 'buffer:', `  dir: ${dir}/buffer`, '  maxBytes: 16GiB', 'opcua:', `  pkiDir: ${dir}/pki`, '  endpoints:'];
   ports.forEach((port, s) => {
     lines.push(
@@ -128,6 +131,7 @@ function opcuaYaml(ctx: BenchContext, dir: string, httpPort: number, ports: numb
       lines.push(`        - { root: "nsu=${SCALE_NAMESPACE};s=${name}", maxDepth: 1, tags: { machine: ${name} } }`);
     }
   });
+  if (heapTarget) lines.push('memory:', `  heapTarget: ${heapTarget}`);
   lines.push('log:', '  level: warn', '');
   return lines.join('\n');
 }

@@ -24,7 +24,7 @@ export function markdown(r: BenchResults): string {
     out.push('| run | points/s | of ceiling | stored / sent | lost | CPU (cores) | peak RSS MB | points per CPU-second | influxd / load generator (cores) |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const c of r.ceiling) out.push(`| raw InfluxDB ceiling (pre-encoded, ${n(c.batch)} per POST, ${c.concurrency} at a time) | ${n(c.pointsPerSecond)} | ${ceil ? (c.pointsPerSecond / ceil).toFixed(2) : '–'} | ${n(c.stored)} / ${n(c.points)} | ${n(c.points - c.stored)} | – | – | – | influxd ${c.influxdMicrosPerPoint} µs CPU per point |`);
     const others = (m: { influxdCores?: number; loadgenCores?: number }) => `${m.influxdCores ?? '–'} / ${m.loadgenCores ?? '–'}`;
-    for (const m of r.mqtt) out.push(`| plantgate, ${m.via === 'embedded' ? 'embedded broker' : 'via mosquitto'}, QoS ${m.qos} | ${n(m.pointsPerSecond)} | ${ceil ? (m.pointsPerSecond / ceil).toFixed(2) : '–'} | ${n(m.stored)} / ${n(m.sent)} | ${n(m.lost)} | ${m.gateway.cores} | ${m.gateway.peakRssMB} | ${n(m.perCore)} | ${others(m)} |`);
+    for (const m of r.mqtt) out.push(`| plantgate, ${m.via === 'embedded' ? 'embedded broker' : 'via mosquitto'}, QoS ${m.qos}${m.heapTarget ? `, \`memory.heapTarget: ${m.heapTarget}\`` : ''} | ${n(m.pointsPerSecond)} | ${ceil ? (m.pointsPerSecond / ceil).toFixed(2) : '–'} | ${n(m.stored)} / ${n(m.sent)} | ${n(m.lost)} | ${m.gateway.cores} | ${m.gateway.peakRssMB} | ${n(m.perCore)} | ${others(m)} |`);
     for (const m of r.nodeRed) out.push(`| Node-RED ${m.flow}, via mosquitto, QoS ${m.qos} | ${n(m.pointsPerSecond)} | ${ceil ? (m.pointsPerSecond / ceil).toFixed(2) : '–'} | ${n(m.stored)} / ${n(m.sent)} | ${n(m.lost)} | ${m.nodeRed.cores} | ${m.nodeRed.peakRssMB} | ${m.nodeRed.cpuSeconds > 0 ? n(Math.round(m.stored / m.nodeRed.cpuSeconds)) : '–'} | ${others(m)} |`);
     out.push('');
     const budget = coreBudget(r);
@@ -59,8 +59,8 @@ export function markdown(r: BenchResults): string {
   }
   if (r.opcua.length) {
     out.push('### OPC UA scale', '');
-    out.push('| items | servers | sampling | set-up s | values/s (expected) | values missed | items silent / failed | gateway CPU (cores) | gateway peak RSS MB | simulators CPU (cores) | lines written | backlog at end |', '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
-    for (const o of r.opcua) out.push(`| ${n(o.items)} | ${o.servers} | ${o.intervalMs} ms | ${o.setupSeconds} | ${n(o.valuesPerSecond)} (${n(o.expectedValuesPerSecond)}) | ${n(o.valuesMissed)} | ${o.itemsSilent} / ${o.itemsFailed} | ${o.gateway.cores} | ${o.gateway.peakRssMB} | ${o.simulatorsCores} | ${n(o.linesWritten)} | ${n(o.bufferBacklogLines)} |`);
+    out.push('| items | servers | sampling | heap target | set-up s | values/s (expected) | values missed | items silent / failed | gateway CPU (cores) | gateway peak RSS MB | simulators CPU (cores) | lines written | backlog at end |', '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const o of r.opcua) out.push(`| ${n(o.items)} | ${o.servers} | ${o.intervalMs} ms | ${o.heapTarget ?? 'none'} | ${o.setupSeconds} | ${n(o.valuesPerSecond)} (${n(o.expectedValuesPerSecond)}) | ${n(o.valuesMissed)} | ${o.itemsSilent} / ${o.itemsFailed} | ${o.gateway.cores} | ${o.gateway.peakRssMB} | ${o.simulatorsCores} | ${n(o.linesWritten)} | ${n(o.bufferBacklogLines)} |`);
     out.push('');
   }
   if (r.fleet.length) {

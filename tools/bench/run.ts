@@ -17,6 +17,12 @@ import { fleet, type FleetResult } from './fleet.js';
 import { ensureNodeRed, nodeRed, type NodeRedResult, nodeRedVersion } from './node-red.js';
 import { opcuaScale, type OpcuaScaleResult } from './opcua.js';
 
+/**
+ * `memory.heapTarget` for the runs that show what it holds: the QoS 0 flood (garbage awaiting a
+ * full GC) and 100,000 OPC UA items (a ~110 MB live set). RSS is ~100-150 MB above the heap.
+ */
+export const HEAP_TARGETS = { mqtt: '192MiB', opcua: '200MiB' } as const;
+
 export const SCENARIOS = ['mqtt', 'node-red', 'payloads', 'pipeline', 'latency', 'outage', 'opcua', 'fleet'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
@@ -87,6 +93,7 @@ export async function runBench(o: { smoke: boolean; only?: Scenario[]; log: (m: 
     if (want('mqtt') || want('node-red')) r.ceiling.push(await ceiling(ctx));
     if (want('mqtt')) {
       for (const qos of [1, 0] as const) r.mqtt.push(await throughput(ctx, { name: `embedded-qos${qos}`, via: 'embedded', qos }));
+      r.mqtt.push(await throughput(ctx, { name: 'embedded-qos0-heap-target', via: 'embedded', qos: 0, heapTarget: HEAP_TARGETS.mqtt }));
       for (const qos of [1, 0] as const) r.mqtt.push(await throughput(ctx, { name: `mosquitto-qos${qos}`, via: 'mosquitto', qos, mosquittoPort: mosq.port }));
     }
     if (want('node-red')) {
@@ -111,6 +118,7 @@ export async function runBench(o: { smoke: boolean; only?: Scenario[]; log: (m: 
     if (want('outage')) r.outage = await outage(ctx, sizes.outage.rate || (maxRate ?? 2000) / 2);
     if (want('opcua')) {
       r.opcua.push(await opcuaScale(ctx, { name: 'opcua-1s', tags: sizes.opcua.tags, intervalMs: 1000 }));
+      r.opcua.push(await opcuaScale(ctx, { name: 'opcua-1s-heap-target', tags: sizes.opcua.tags, intervalMs: 1000, heapTarget: HEAP_TARGETS.opcua }));
       r.opcua.push(await opcuaScale(ctx, { name: 'opcua-1s-large', tags: sizes.opcua.largeTags, intervalMs: 1000 }));
       r.opcua.push(await opcuaScale(ctx, { name: 'opcua-100ms', tags: sizes.opcua.fastTags, intervalMs: 100 }));
     }
@@ -130,12 +138,20 @@ export async function runBench(o: { smoke: boolean; only?: Scenario[]; log: (m: 
 export function ratios(r: BenchResults): Record<string, number> {
   const out: Record<string, number> = {};
   const ceil = Math.max(0, ...r.ceiling.map((c) => c.pointsPerSecond));
-  const batched = (qos: 0 | 1) => r.nodeRed.find((n) => n.flow === 'batched' && n.qos === qos)?.pointsPerSecond;
+  const batchedRun = (qos: 0 | 1) => r.nodeRed.find((n) => n.flow === 'batched' && n.qos === qos);
+  const batched = (qos: 0 | 1) => batchedRun(qos)?.pointsPerSecond;
+  // the issue's measure: what each spends in CPU for the same points
+  const batchedPerCpu = (qos: 0 | 1) => {
+    const n = batchedRun(qos);
+    return n && n.nodeRed.cpuSeconds > 0 ? n.stored / n.nodeRed.cpuSeconds : undefined;
+  };
   const perMessage = r.nodeRed.find((n) => n.flow === 'per-message')?.pointsPerSecond;
   for (const m of r.mqtt) {
     if (ceil) out[`${m.scenario} / ceiling`] = round(m.pointsPerSecond / ceil, 2);
     const b = batched(m.qos);
     if (b) out[`${m.scenario} / node-red batched qos${m.qos}`] = round(m.pointsPerSecond / b, 1);
+    const bc = batchedPerCpu(m.qos);
+    if (bc && m.perCore) out[`${m.scenario} / node-red batched qos${m.qos}, per CPU-second`] = round(m.perCore / bc, 2);
     if (perMessage && m.qos === 1) out[`${m.scenario} / node-red per-message qos1`] = round(m.pointsPerSecond / perMessage, 1);
   }
   for (const n of r.nodeRed) if (ceil) out[`node-red ${n.flow} qos${n.qos} / ceiling`] = round(n.pointsPerSecond / ceil, 2);

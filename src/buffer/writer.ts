@@ -9,14 +9,12 @@
 import { closeSync, fdatasync, fsyncSync, ftruncate, openSync, write } from 'node:fs';
 import { encodeRecord } from './record.js';
 
-/** An append waiting for its commit. */
+/** An append waiting for its commit (which its whole group shares: see DiskBuffer's `commit`). */
 export interface PendingAppend {
   lines: string[];
   /** UTF-8 bytes of the lines with their separators, plus a record header (the room it reserves). */
   bytes: number;
   at: number;
-  resolve: () => void;
-  reject: (err: unknown) => void;
 }
 
 /**

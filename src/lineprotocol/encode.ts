@@ -70,8 +70,22 @@ export function encodeFieldValue(v: FieldValue): string {
 export function encodeSeriesKey(measurement: string, tags: Record<string, string>): string {
   let out = escapeMeasurement(measurement);
   const keys = Object.keys(tags);
-  if (keys.length > 1) keys.sort();
-  for (const k of keys) out += `,${escapedKey(k)}=${escapeKey(tags[k]!)}`;
+  // insertion sort, in place: a point has a few tags, and Array.prototype.sort allocates a work
+  // copy on every call (~6 % of what the MQTT path allocated). `>` orders by UTF-16 code unit, as
+  // sort() without a comparator does.
+  for (let i = 1; i < keys.length; i++) {
+    const k = keys[i]!;
+    let j = i - 1;
+    while (j >= 0 && keys[j]! > k) {
+      keys[j + 1] = keys[j]!;
+      j--;
+    }
+    keys[j + 1] = k;
+  }
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
+    out += `,${escapedKey(k)}=${escapeKey(tags[k]!)}`;
+  }
   return out;
 }
 

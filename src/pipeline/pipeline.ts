@@ -27,6 +27,8 @@ export class Pipeline {
   readonly sources: Source[] = [];
   private readonly taps: Tap[] = [];
   private started = false;
+  private lastCommit?: Promise<void>;
+  private lastCommitSeen?: Promise<void>;
 
   constructor(
     readonly buffer: DiskBuffer,
@@ -85,12 +87,13 @@ export class Pipeline {
     if (!lines) return Promise.resolve();
     // Only the lines wait for the commit: the points are garbage from here on. (An async function
     // would keep them, and the source's whole batch, alive in its suspended frame until then.)
-    return this.buffer.append(lines).catch((err: unknown) => {
-      // whenFull: drop_newest dropped these on purpose and counted them; the source acknowledges,
-      // otherwise the publisher would resend them forever into a full buffer.
-      if (err instanceof BufferFullError) return;
-      throw err;
-    });
+    const commit = this.buffer.append(lines);
+    // the appends of one group share their commit, and so they share what waits for it here
+    if (commit !== this.lastCommit) {
+      this.lastCommit = commit;
+      this.lastCommitSeen = commit.catch(droppedOnPurpose);
+    }
+    return this.lastCommitSeen!;
   }
 
   /** Processors, then taps, then one line per point; undefined when the processors left nothing. */
@@ -152,6 +155,15 @@ export class Pipeline {
   status(): { components: ComponentStatus[]; deadLetters: ReturnType<DeadLetters['status']> } {
     return { components: this.components().map((c) => c.status()), deadLetters: this.deadLetters.status() };
   }
+}
+
+/**
+ * whenFull: drop_newest dropped these on purpose and counted them; the source acknowledges,
+ * otherwise the publisher would resend them forever into a full buffer.
+ */
+function droppedOnPurpose(err: unknown): void {
+  if (err instanceof BufferFullError) return;
+  throw err;
 }
 
 function safeLine(p: Point): string {

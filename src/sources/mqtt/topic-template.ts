@@ -59,24 +59,28 @@ export function parseTopicTemplate(template: string): TopicTemplate {
     filter,
     tagNames,
     match(topic: string) {
-      const parts = topic.split('/');
-      if (multi ? parts.length < n : parts.length !== n) return null;
+      // level by level with indexOf rather than split: only the captured levels become strings
       const tags: Record<string, string> = {};
+      let start = 0;
       for (let i = 0; i < n; i++) {
+        if (start > topic.length) return null; // fewer levels than the template
+        let end = topic.indexOf('/', start);
+        if (end === -1) end = topic.length;
         const lit = literal[i];
-        const part = parts[i]!;
         if (lit !== null && lit !== undefined) {
-          if (part !== lit) return null;
+          if (end - start !== lit.length || !topic.startsWith(lit, start)) return null;
         } else {
           // MQTT: wildcards never match a $-topic at the first level
-          if (i === 0 && part.startsWith('$')) return null;
+          if (i === 0 && topic.charCodeAt(0) === 36) return null;
           const name = captures[i];
           if (name) {
-            if (part === '') return null; // an empty level cannot be a tag value
-            tags[name] = part;
+            if (end === start) return null; // an empty level cannot be a tag value
+            tags[name] = topic.slice(start, end);
           }
         }
+        start = end + 1;
       }
+      if (!multi && start <= topic.length) return null; // more levels than the template
       if (multi && n === 0 && topic.startsWith('$')) return null;
       return tags;
     },

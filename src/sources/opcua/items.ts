@@ -274,6 +274,21 @@ export class MonitoredItems {
     return true;
   }
 
+  /**
+   * How many items are in each status, and the first `limit` failing ones, in one pass: the status
+   * page samples every second, and two passes over 100,000 items (one building the whole failing
+   * list) took 7.3 ms of it (3.3 ms in one), ~4 % of what the gateway spent on 30,000 values/s.
+   */
+  summary(limit: number): { counts: Record<NodeStatus, number>; failing: Item[] } {
+    const counts: Record<NodeStatus, number> = { pending: 0, ok: 0, bad: 0, failed: 0, removed: 0 };
+    const failing: Item[] = [];
+    for (const i of this.items) {
+      counts[i.status]++;
+      if (failing.length < limit && (i.status === 'bad' || i.status === 'failed' || i.status === 'removed')) failing.push(i);
+    }
+    return { counts, failing };
+  }
+
   failing(): Item[] {
     return this.items.filter((i) => i.status === 'bad' || i.status === 'failed' || i.status === 'removed');
   }

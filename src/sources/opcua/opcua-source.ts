@@ -564,8 +564,7 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
   }
 
   override details() {
-    const counts: Record<NodeStatus, number> = { pending: 0, ok: 0, bad: 0, failed: 0, removed: 0 };
-    for (const i of this.nodes.items) counts[i.status]++;
+    const { counts, failing } = this.nodes.summary(50);
     return {
       url: this.config.url,
       security: this.security ? `${this.security.mode}/${this.security.policy}${this.config.securityMode === 'auto' ? ' (auto)' : ''}` : this.config.securityMode,
@@ -580,7 +579,7 @@ export class OpcuaEndpointSource extends BaseComponent implements Source {
       nodes: { total: this.nodes.items.length, ...counts },
       failingNodes: [
         ...this.events.failing().map((e) => ({ node: `events of ${e.config.source}`, field: e.config.measurement, status: e.status, statusCode: e.statusCode, since: e.since })),
-        ...this.nodes.failing().map((i) => ({ node: i.nodeText, field: i.field, status: i.status, statusCode: i.statusCode, since: i.since })),
+        ...failing.map((i) => ({ node: i.nodeText, field: i.field, status: i.status, statusCode: i.statusCode, since: i.since })),
       ].slice(0, 50),
       events: this.config.events.length ? this.events.details() : undefined,
       pendingIngest: this.inflight,

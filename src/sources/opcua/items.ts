@@ -24,6 +24,11 @@ function flat(s: string): string {
 
 export type NodeStatus = 'pending' | 'ok' | 'bad' | 'failed' | 'removed';
 
+/** A node that is not delivering good or uncertain values: shown as failing, and logged. */
+function isFailing(status: NodeStatus): boolean {
+  return status === 'bad' || status === 'failed' || status === 'removed';
+}
+
 const CREATE_SLICE = 1000;
 const NODE_LOG_EVERY_MS = 10 * 60_000;
 
@@ -255,7 +260,7 @@ export class MonitoredItems {
   /** Returns true when the node's status changed. */
   markNode(item: Item, status: NodeStatus, code: string): boolean {
     if (item.status === status && item.statusCode === code) return false;
-    if (status === 'bad' || status === 'failed' || status === 'removed') {
+    if (isFailing(status)) {
       if (item.status !== status) {
         // a node that flaps between Good and Bad is logged once, then at most every 10 minutes
         // with the number of times it went bad meanwhile (the status page shows it live)
@@ -284,13 +289,13 @@ export class MonitoredItems {
     const failing: Item[] = [];
     for (const i of this.items) {
       counts[i.status]++;
-      if (failing.length < limit && (i.status === 'bad' || i.status === 'failed' || i.status === 'removed')) failing.push(i);
+      if (failing.length < limit && isFailing(i.status)) failing.push(i);
     }
     return { counts, failing };
   }
 
   failing(): Item[] {
-    return this.items.filter((i) => i.status === 'bad' || i.status === 'failed' || i.status === 'removed');
+    return this.items.filter((i) => isFailing(i.status));
   }
 
   states(): Array<{ node: string; field: string; status: NodeStatus; statusCode: string; values: number; measurement: string; tags: Record<string, string> }> {

@@ -49,7 +49,7 @@ Usage:
   plantgate pki trust THUMBPRINT|FILE [--pki DIR | --config FILE]   trust a server certificate
   plantgate hash-password            read a password on standard input, print the hash to paste as
                                      passwordHash (mqtt.broker.users, http.auth.users)
-  plantgate bench [--smoke] [--only mqtt,node-red,payloads,pipeline,latency,outage,opcua,fleet] [--out FILE] [--doc FILE]
+  plantgate bench [--smoke] [--only mqtt,node-red,floor,payloads,pipeline,latency,outage,opcua,fleet] [--out FILE] [--doc FILE]
                                      the benchmark suite (npm run bench): results JSON and
                                      docs/benchmarks.md; see that file for what is measured
   plantgate loadgen [options]        MQTT load: --url mqtt://127.0.0.1:1883 --devices 100

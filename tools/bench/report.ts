@@ -30,6 +30,18 @@ export function markdown(r: BenchResults): string {
     const budget = coreBudget(r);
     if (budget) out.push(budget, '');
   }
+  if (r.floor.length) {
+    const batched = r.nodeRed.find((x) => x.flow === 'batched' && x.qos === 1);
+    const peer = batched && batched.nodeRed.cpuSeconds > 0 ? batched.stored / batched.nodeRed.cpuSeconds : undefined;
+    out.push('### The MQTT libraries alone (QoS 1: every message taken and acknowledged, nothing kept)', '');
+    out.push("What plantgate's broker or client library costs before plantgate does anything: no gateway on it spends less per message. The last column is the most such a gateway could reach against Node-RED batched per CPU-second, if all of its own work cost nothing.", '');
+    out.push('| library | messages/s | taken / sent | CPU (cores) | peak RSS MB | messages per CPU-second | µs CPU per message | most against Node-RED batched, per CPU-second |', '|---|---:|---:|---:|---:|---:|---:|---:|');
+    for (const f of r.floor) {
+      const what = { aedes: 'aedes, as the embedded broker', 'mqtt-packet': "mqtt-packet, aedes' parser, on a bare socket (CONNACK, PUBACK, PINGRESP only)", 'mqtt.js': 'mqtt.js, subscribed through mosquitto' }[f.library];
+      out.push(`| ${what} | ${n(f.messagesPerSecond)} | ${n(f.taken)} / ${n(f.messages)} | ${f.process.cores} | ${f.process.peakRssMB} | ${n(f.messagesPerCore)} | ${f.microsPerMessage} | ${peer ? `${(f.messagesPerCore / peer).toFixed(2)}×` : '–'} |`);
+    }
+    out.push('');
+  }
   if (r.payloads.length) {
     out.push('### Realistic payloads (embedded broker, QoS 1, durable buffer with fsync)', '');
     out.push('Every field value is counted in InfluxDB afterwards (`count(*)` over the run), so *field values stored* is what arrived, not what was sent.', '');

@@ -14,6 +14,7 @@ import { type BenchContext, type BenchSizes, FULL, round, SMOKE } from './harnes
 import { createDatabase } from './influx.js';
 import { ceiling, type CeilingResult, DB, latency, type LatencyResult, nullInflux, outage, type OutageResult, throughput, type ThroughputResult } from './mqtt.js';
 import { fleet, type FleetResult } from './fleet.js';
+import { floor, type FloorResult } from './floor.js';
 import { ensureNodeRed, nodeRed, type NodeRedResult, nodeRedVersion } from './node-red.js';
 import { opcuaScale, type OpcuaScaleResult } from './opcua.js';
 
@@ -23,7 +24,7 @@ import { opcuaScale, type OpcuaScaleResult } from './opcua.js';
  */
 export const HEAP_TARGETS = { mqtt: '192MiB', opcua: '200MiB' } as const;
 
-export const SCENARIOS = ['mqtt', 'node-red', 'payloads', 'pipeline', 'latency', 'outage', 'opcua', 'fleet'] as const;
+export const SCENARIOS = ['mqtt', 'node-red', 'floor', 'payloads', 'pipeline', 'latency', 'outage', 'opcua', 'fleet'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
 export interface BenchResults {
@@ -35,6 +36,8 @@ export interface BenchResults {
   ceiling: CeilingResult[];
   mqtt: ThroughputResult[];
   nodeRed: NodeRedResult[];
+  /** The MQTT libraries alone (aedes, mqtt.js): the CPU per message no gateway on them goes below. */
+  floor: FloorResult[];
   /** The realistic payloads (embedded broker, QoS 1): the 25-field CNC status and 10 points per message. */
   payloads: ThroughputResult[];
   pipeline: ThroughputResult[];
@@ -81,6 +84,7 @@ export async function runBench(o: { smoke: boolean; only?: Scenario[]; log: (m: 
     ceiling: [],
     mqtt: [],
     nodeRed: [],
+    floor: [],
     payloads: [],
     pipeline: [],
     opcua: [],
@@ -99,6 +103,11 @@ export async function runBench(o: { smoke: boolean; only?: Scenario[]; log: (m: 
     if (want('node-red')) {
       for (const qos of [1, 0] as const) r.nodeRed.push(await nodeRed(ctx, { flow: 'batched', qos, mosquittoPort: mosq.port, messages: sizes.messages }));
       r.nodeRed.push(await nodeRed(ctx, { flow: 'per-message', qos: 1, mosquittoPort: mosq.port, messages: sizes.nodeRedPerMessageMessages }));
+    }
+    if (want('floor')) {
+      r.floor.push(await floor(ctx, { library: 'aedes' }));
+      r.floor.push(await floor(ctx, { library: 'mqtt-packet' }));
+      r.floor.push(await floor(ctx, { library: 'mqtt.js', mosquittoPort: mosq.port }));
     }
     if (want('payloads')) {
       for (const shape of ['cnc', 'batch10'] as const) {
@@ -153,6 +162,13 @@ export function ratios(r: BenchResults): Record<string, number> {
     const bc = batchedPerCpu(m.qos);
     if (bc && m.perCore) out[`${m.scenario} / node-red batched qos${m.qos}, per CPU-second`] = round(m.perCore / bc, 2);
     if (perMessage && m.qos === 1) out[`${m.scenario} / node-red per-message qos1`] = round(m.pointsPerSecond / perMessage, 1);
+  }
+  const bc1 = batchedPerCpu(1);
+  for (const f of r.floor) {
+    // the most a gateway on this library could reach if its own work cost nothing
+    if (bc1) out[`${f.library} alone / node-red batched qos1, per CPU-second`] = round(f.messagesPerCore / bc1, 2);
+    const m = f.library === 'mqtt-packet' ? undefined : r.mqtt.find((x) => x.via === f.via && x.qos === 1 && !x.heapTarget);
+    if (m?.messagesPerCore) out[`${m.scenario} / ${f.library} alone, per CPU-second`] = round(m.messagesPerCore / f.messagesPerCore, 2);
   }
   for (const n of r.nodeRed) if (ceil) out[`node-red ${n.flow} qos${n.qos} / ceiling`] = round(n.pointsPerSecond / ceil, 2);
   for (const p of r.pipeline) {

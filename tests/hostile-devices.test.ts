@@ -241,3 +241,54 @@ buffer: { dir: "\${DATA}/buffer" }
     s2.destroy();
   });
 });
+
+describe('what the embedded broker distributes', () => {
+  let db: InfluxdHandle;
+  useInfluxd((d) => (db = d));
+  let gw: Awaited<ReturnType<typeof testGateway>>;
+  beforeAll(async () => {
+    gw = await testGateway(`
+http: { listen: 127.0.0.1:0 }
+influx: { url: ${db.url}, database: distribute, flushInterval: 50ms }
+mqtt:
+  broker: { listen: 127.0.0.1:0, allowAnonymous: true }
+  routes: [{ topic: "d/{device}", measurement: d }]
+buffer: { dir: "\${DATA}/buffer" }
+`);
+  });
+  afterAll(async () => gw?.cleanup());
+  const distributing = () => (gw.broker!.status().details as { distributing: boolean }).distributing;
+  const stored = async (device: string) => Number(rows(await db.query(`SELECT count(v) FROM d WHERE device = '${device}'`, 'distribute'))[0]?.count ?? 0);
+
+  it('skips distribution until a subscription, then subscribers online and offline get every publish, and wills', async () => {
+    const url = `mqtt://127.0.0.1:${gw.broker!.port}`;
+    const device = await mqtt.connectAsync(url, { clientId: 'dist-device', reconnectPeriod: 0 });
+    const send = (d: string, v: number) => device.publishAsync(`d/${d}`, JSON.stringify({ ts: Date.now(), v }), { qos: 1 });
+    for (let i = 0; i < 3; i++) await send('before', i);
+    expect(distributing()).toBe(false);
+    await eventually('values sent before any subscription stored', () => stored('before'), (n) => n === 3);
+
+    // a persistent session: online it gets each publish, offline they are queued for it
+    const got: string[] = [];
+    const watch = () => mqtt.connectAsync(url, { clientId: 'dist-watcher', clean: false, reconnectPeriod: 0 });
+    let watcher = await watch();
+    watcher.on('message', (t) => got.push(t));
+    await watcher.subscribeAsync('d/#', { qos: 1 });
+    expect(distributing()).toBe(true);
+    await send('online', 1);
+    await eventually('the subscriber got the publish', async () => got.join(), (g) => g === 'd/online');
+    await watcher.endAsync();
+    await send('offline', 2);
+    watcher = await watch();
+    watcher.on('message', (t) => got.push(t));
+    await eventually('the queued publish arrived on reconnect', async () => got.join(), (g) => g === 'd/online,d/offline');
+
+    // a will: the device goes away without DISCONNECT
+    const dying = await mqtt.connectAsync(url, { clientId: 'dist-dying', reconnectPeriod: 0, will: { topic: 'd/will', payload: Buffer.from(JSON.stringify({ ts: Date.now(), v: 9 })), qos: 1, retain: false } });
+    dying.stream.destroy();
+    await eventually('the will was delivered', async () => got.join(), (g) => g === 'd/online,d/offline,d/will');
+    for (const d of ['online', 'offline', 'will']) await eventually(`${d} stored`, () => stored(d), (n) => n === 1);
+    await watcher.endAsync();
+    await device.endAsync();
+  });
+});

@@ -111,6 +111,8 @@ export class EmbeddedBroker extends MqttSource {
   private retainedCleared = 0;
   private readonly seenClientIds = new Set<string>();
   private reconnects = 0;
+  /** Set at the first subscription granted: from then on aedes distributes every publish (skipDistribution). */
+  private distributing = false;
   /** Port actually bound (differs from config when it asks for port 0). */
   port = 0;
   wsPort = 0;
@@ -160,6 +162,8 @@ export class EmbeddedBroker extends MqttSource {
       this.qos2Seen.get(client)?.delete((packet as { messageId?: number }).messageId ?? -1);
       return incomingDel(client, packet);
     };
+    this.distributing = false;
+    this.skipDistribution(aedes);
     aedes.preConnect = (client, packet, done) => {
       const address = (client.conn as unknown as LimitedConnection).peer?.address;
       // [MQTT-3.1.2-22]: a password flag without the user name flag is a protocol violation
@@ -216,7 +220,10 @@ export class EmbeddedBroker extends MqttSource {
     };
     aedes.authorizeSubscribe = (client, sub, callback) => {
       const grant = this.grants.get(client);
-      if (grant && maySubscribe(grant.subscribe, grant.identity, sub.topic)) return callback(null, sub);
+      if (grant && maySubscribe(grant.subscribe, grant.identity, sub.topic)) {
+        this.distributing = true; // before aedes adds it: from now on every publish is distributed
+        return callback(null, sub);
+      }
       this.refuse('subscribe_denied', `may not subscribe to ${JSON.stringify(sub.topic)}`, this.who(client));
       callback(null, null); // SUBACK 0x80 for this filter; the connection stays
     };
@@ -276,6 +283,26 @@ export class EmbeddedBroker extends MqttSource {
     if (!c.allowAnonymous && this.auth.userCount === 0) this.ctx.log.warn('the broker has no users yet: every connection is refused until the credentials file has some');
     // the broker lives and dies with the host, so its STATE needs no will: online now, offline at stop
     if (this.sparkplug?.mode === 'primary') await this.announceOnline();
+  }
+
+  /**
+   * Once a device's PUBLISH is ingested (authorizePublish), aedes hands it to its distribution: the
+   * retained store, the queues of offline persistent sessions, then the subscribers online, each
+   * step a topic match and a promise. Until some connection has been granted a subscription there
+   * is nobody to distribute to (the memory persistence starts empty with each aedes), so a device's
+   * non-retained message skips it: the same outcome for ~1.5 µs less CPU per message, measured with
+   * aedes alone (docs/benchmarks.md, "The MQTT libraries alone"). Retained messages, the broker's own
+   * publishes (Sparkplug STATE, $SYS) and everything after the first subscription take aedes' path.
+   */
+  private skipDistribution(aedes: Aedes): void {
+    const inner = aedes as unknown as { publish(packet: PublishPacket, client: unknown, done?: (err?: Error | null) => void): void };
+    const distribute = inner.publish.bind(aedes);
+    inner.publish = (packet, client, done) => {
+      // aedes' own calls pass the client; the API form publish(packet, done) has none
+      if (this.distributing || typeof client !== 'object' || client === null || packet.retain) return distribute(packet, client, done);
+      // never synchronously: aedes' own path answers later, and its parse loop expects that
+      if (done) process.nextTick(done, null);
+    };
   }
 
   /** A new connection: rate and count limits, then the connection limits (connection-limits.ts), then aedes. */
@@ -461,6 +488,8 @@ export class EmbeddedBroker extends MqttSource {
       goneDevices: this.gone.size,
       lastGone: [...this.gone.values()].slice(-5).reverse().map((d) => ({ clientId: d.clientId, at: d.disconnectedAt })),
       reconnects: this.reconnects,
+      // false until a connection subscribes: device publishes skip aedes' distribution (skipDistribution)
+      distributing: this.distributing,
       refusals: this.refusals,
       recentRefusals: this.recentRefusals.slice(-20),
       retained: { messages: this.retained.size, bytes: this.retainedBytes, cleared: this.retainedCleared },

@@ -1,6 +1,7 @@
 /**
  * The floor scenario: the MQTT libraries plantgate builds on, alone (tools/bench/floor-process.mjs),
- * on the same QoS 1 load as the gateway runs: aedes as the embedded broker, mqtt.js subscribed
+ * on the same QoS 1 load as the gateway runs: aedes as the embedded broker, mqtt-packet (aedes'
+ * parser) on a bare socket, what a path past aedes could not go below, and mqtt.js subscribed
  * through mosquitto. Each takes every message, acknowledges it and keeps nothing. Its CPU per
  * message is what no gateway on that library can go below, so the ratio of Node-RED's CPU per
  * message to it is the most such a gateway could reach against Node-RED per CPU-second even if

@@ -64,6 +64,11 @@ export interface NodeRedResult extends DeliveryFigures {
   nodeRed: ProcFigures;
 }
 
+/** Points Node-RED stored per CPU-second of its own: the peer's side of the issue's measure. */
+export function nodeRedPerCpu(n: NodeRedResult): number | undefined {
+  return n.nodeRed.cpuSeconds > 0 ? n.stored / n.nodeRed.cpuSeconds : undefined;
+}
+
 export async function nodeRed(ctx: BenchContext, o: { flow: NodeRedFlow; qos: 0 | 1; mosquittoPort: number; messages: number }): Promise<NodeRedResult> {
   const name = `node-red-${o.flow}-qos${o.qos}`;
   const dir = ctx.folder(name);

@@ -15,7 +15,7 @@ import { createDatabase } from './influx.js';
 import { ceiling, type CeilingResult, DB, latency, type LatencyResult, nullInflux, outage, type OutageResult, throughput, type ThroughputResult } from './mqtt.js';
 import { fleet, type FleetResult } from './fleet.js';
 import { floor, type FloorResult } from './floor.js';
-import { ensureNodeRed, nodeRed, type NodeRedResult, nodeRedVersion } from './node-red.js';
+import { ensureNodeRed, nodeRed, nodeRedPerCpu, type NodeRedResult, nodeRedVersion } from './node-red.js';
 import { opcuaScale, type OpcuaScaleResult } from './opcua.js';
 
 /**
@@ -36,7 +36,7 @@ export interface BenchResults {
   ceiling: CeilingResult[];
   mqtt: ThroughputResult[];
   nodeRed: NodeRedResult[];
-  /** The MQTT libraries alone (aedes, mqtt.js): the CPU per message no gateway on them goes below. */
+  /** The MQTT libraries alone (aedes, mqtt-packet, mqtt.js): the CPU per message no gateway on them goes below. */
   floor: FloorResult[];
   /** The realistic payloads (embedded broker, QoS 1): the 25-field CNC status and 10 points per message. */
   payloads: ThroughputResult[];
@@ -152,7 +152,7 @@ export function ratios(r: BenchResults): Record<string, number> {
   // the measure: what each spends in CPU for the same points
   const batchedPerCpu = (qos: 0 | 1) => {
     const n = batchedRun(qos);
-    return n && n.nodeRed.cpuSeconds > 0 ? n.stored / n.nodeRed.cpuSeconds : undefined;
+    return n && nodeRedPerCpu(n);
   };
   const perMessage = r.nodeRed.find((n) => n.flow === 'per-message')?.pointsPerSecond;
   for (const m of r.mqtt) {

@@ -36,11 +36,9 @@ describe('bench harness (smoke sizes)', () => {
       expect(n.nodeRed.peakRssMB).toBeGreaterThan(20);
     }
     expect(r.floor.map((f) => f.library)).toEqual(['aedes', 'mqtt-packet', 'mqtt.js']);
-    for (const f of r.floor) {
-      expect(f.taken, f.library).toBe(total);
-      expect(f.process.cpuSeconds, f.library).toBeGreaterThan(0);
-      expect(f.microsPerMessage, f.library).toBeGreaterThan(0);
-    }
+    // every message taken (their CPU at these sizes can be below /proc's 10 ms tick: not asserted)
+    for (const f of r.floor) expect(f.taken, f.library).toBe(total);
+    for (const f of r.floor.filter((x) => x.messagesPerCore > 0)) expect(Object.keys(r.ratios)).toContain(`${f.library} alone / node-red batched qos1, per CPU-second`);
     expect(r.payloads.map((m) => m.shape)).toEqual(['cnc', 'batch10']);
     for (const m of r.payloads) {
       const shape = SHAPES[m.shape];
@@ -68,7 +66,7 @@ describe('bench harness (smoke sizes)', () => {
       expect(o.valuesPerSecond).toBeGreaterThan(o.expectedValuesPerSecond * 0.5);
       expect(o.linesWritten).toBeGreaterThan(0);
     }
-    expect(Object.keys(r.ratios)).toEqual(expect.arrayContaining(['embedded-qos1 / ceiling', 'mosquitto-qos1 / node-red batched qos1', 'embedded-qos1 / node-red batched qos1, per CPU-second', 'aedes alone / node-red batched qos1, per CPU-second', 'embedded-qos1 / aedes alone, per CPU-second', 'outage peak RSS / RSS before']));
+    expect(Object.keys(r.ratios)).toEqual(expect.arrayContaining(['embedded-qos1 / ceiling', 'mosquitto-qos1 / node-red batched qos1', 'embedded-qos1 / node-red batched qos1, per CPU-second', 'outage peak RSS / RSS before']));
   }, 600_000);
 
   it('writes the tables between the markers and keeps the prose around them', () => {

@@ -165,6 +165,8 @@ export function ratios(r: BenchResults): Record<string, number> {
   }
   const bc1 = batchedPerCpu(1);
   for (const f of r.floor) {
+    // at smoke sizes the library may use less CPU than /proc's 10 ms tick shows: no ratio then
+    if (!f.messagesPerCore) continue;
     // the most a gateway on this library could reach if its own work cost nothing
     if (bc1) out[`${f.library} alone / node-red batched qos1, per CPU-second`] = round(f.messagesPerCore / bc1, 2);
     const m = f.library === 'mqtt-packet' ? undefined : r.mqtt.find((x) => x.via === f.via && x.qos === 1 && !x.heapTarget);
